@@ -1,0 +1,46 @@
+"""The IAM role VPC flow logs assume to write to CloudWatch Logs (IAM is global: one per stack)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.tags import aws_tags
+
+# https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+_ASSUME = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                   "Action": "sts:AssumeRole"}],
+}
+_WRITE_LOGS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
+               "logs:DescribeLogStreams"]
+
+
+@dataclass(frozen=True)
+class FlowLogRoleArgs:
+    tags: dict[str, str]
+
+
+class FlowLogRole(pulumi.ComponentResource):
+    """Role + inline policy limited to writing log streams in the stack's flow-log groups."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: FlowLogRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollout:network:FlowLogRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(_ASSUME),
+                            description="VPC flow logs delivery to CloudWatch Logs",
+                            tags=aws_tags(args.tags, f"{name}-role"), opts=child)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": _WRITE_LOGS,
+                           "Resource": f"arn:aws:logs:*:*:log-group:/rollout/{pulumi.get_stack()}/flow-logs/*"}],
+        }
+        aws.iam.RolePolicy(f"{name}-write-logs", role=role.id, policy=json.dumps(policy), opts=child)
+        self.arn = role.arn
+        self.register_outputs({"arn": self.arn})

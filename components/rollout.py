@@ -1,0 +1,39 @@
+"""The top of the resource tree: stack-wide resources and one `Region` per planned region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
+from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs
+from components.region import Region, RegionArgs
+from infra.plan import RolloutPlan
+
+
+@dataclass(frozen=True)
+class GlobalRolloutArgs:
+    plan: RolloutPlan
+
+
+class GlobalRollout(pulumi.ComponentResource):
+    regions: dict[str, Region]
+
+    def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollout:global:GlobalRollout", name, None, opts)
+        plan, child = args.plan, pulumi.ResourceOptions(parent=self)
+        flow_log_role = FlowLogRole(f"{name}-flow-logs", FlowLogRoleArgs(plan.tags), opts=child) \
+            if plan.aws_regions else None
+        gcp_network = GcpGlobalNetwork(
+            f"{name}-gcp", GcpGlobalNetworkArgs(f"global-ai-rollout {pulumi.get_stack()}"), opts=child) \
+            if plan.gcp_regions else None
+        self.regions = {
+            r.name: Region(r.name, RegionArgs(
+                region=r, tags=plan.tags,
+                flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
+                gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
+            ), opts=child)
+            for r in plan.regions
+        }
+        self.register_outputs({})

@@ -1,0 +1,343 @@
+"""Typed stack configuration.
+
+One code path: `parse_config(raw)` validates a plain mapping of config keys (without the
+`global-ai-rollout:` namespace). `config_from_stack_file` feeds it from `Pulumi.<stack>.yaml`
+offline; `config_from_pulumi` feeds it from `pulumi.Config` inside the program. Every problem is
+collected into one `ConfigError` with its field path (the YAML key names, camelCase).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from infra.catalog import GEOGRAPHIES, load_catalog
+from infra.errors import ConfigError
+
+PROJECT = "global-ai-rollout"
+
+
+class _Model(BaseModel):
+    """Strict, immutable, camelCase-in-YAML base for every config section."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class RegionConfig(_Model):
+    """One serving region: a short name used in resource names, and where it runs."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$",
+                      description="short name, 3-16 chars, lowercase letters, digits, dashes")
+    cloud: Literal["aws", "gcp"]
+    location: str = Field(description="provider region, e.g. us-east-1 or europe-west4")
+    zones: int = Field(default=3, ge=1, le=6, description="zones (AZs) to spread over")
+    cidr: str | None = Field(default=None, description="region block; default from the address plan")
+    nat_per_zone: bool | None = Field(
+        default=None, description="one NAT gateway per zone (AWS); default: network.natPerZone"
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr_is_private_block(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        net = ipaddress.ip_network(value, strict=True)  # ValueError -> field error
+        if net.version != 4 or not net.is_private or net.subnet_of(ipaddress.ip_network("169.254.0.0/16")):
+            raise ValueError("must be a private IPv4 block (RFC 1918), not link-local")
+        if not 14 <= net.prefixlen <= 18:
+            raise ValueError("region blocks are /14 to /18 (the VPC takes the first half, capped at /16)")
+        return value
+
+
+class NetworkConfig(_Model):
+    supernet: str = Field(default="10.0.0.0/8", description="where default region blocks come from")
+    nat_per_zone: bool = Field(default=False, description="AWS: one NAT gateway per zone (prod) or one in all")
+    flow_log_retention_days: int = Field(default=30, ge=1, le=3653)
+    region_prefix_length: int = Field(default=15, ge=14, le=18,
+                                      description="size of each default region block")
+
+    @field_validator("supernet")
+    @classmethod
+    def _supernet_private(cls, value: str) -> str:
+        net = ipaddress.ip_network(value, strict=True)
+        if net.version != 4 or not net.is_private:
+            raise ValueError("must be a private IPv4 block (RFC 1918)")
+        return value
+
+
+class TagsConfig(_Model):
+    """Required ownership tags; copied to every taggable resource (labels on GCP, lowercased)."""
+
+    owner: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9_-]+$")
+    cost_center: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9_-]+$")
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelConfig(_Model):
+    """The served model and its measured throughput per GPU model (requests/s at the latency target)."""
+
+    name: str = Field(min_length=1)
+    image: str = Field(min_length=1, description="container image, pinned by tag or digest")
+    throughput_rps: dict[str, float] = Field(
+        min_length=1, description="requests/s one GPU of this model sustains at the latency target"
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str) -> str:
+        last = value.rsplit("/", 1)[-1]
+        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+            raise ValueError("pin the image by tag or digest (not :latest)")
+        return value
+
+    @field_validator("throughput_rps")
+    @classmethod
+    def _known_gpus(cls, value: dict[str, float]) -> dict[str, float]:
+        known = load_catalog().gpu_models()
+        bad = sorted(set(value) - set(known))
+        if bad:
+            raise ValueError(f"unknown GPU model(s) {', '.join(bad)}; valid: {', '.join(known)}")
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("throughput must be > 0")
+        return value
+
+
+class DemandConfig(_Model):
+    """Peak demand from one user geography: a built-in name or explicit coordinates."""
+
+    geography: str = Field(description="built-in geography name, or a label when coordinates are given")
+    rps: float = Field(gt=0, description="peak requests per second")
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _resolvable(self) -> DemandConfig:
+        explicit = (self.latitude is None, self.longitude is None)
+        if explicit == (True, True):
+            if self.geography not in GEOGRAPHIES:
+                raise ValueError(
+                    f"geography {self.geography!r} is not built in; give latitude and longitude or "
+                    f"use one of: {', '.join(sorted(GEOGRAPHIES))}"
+                )
+        elif True in explicit:
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+    @property
+    def coordinates(self) -> tuple[float, float]:
+        if self.latitude is not None and self.longitude is not None:
+            return (self.latitude, self.longitude)
+        g = GEOGRAPHIES[self.geography]
+        return (g.latitude, g.longitude)
+
+
+class LatencyConfig(_Model):
+    normal_ms: float = Field(gt=0, description="round trip budget from a geography to its serving region")
+    failover_ms: float = Field(gt=0, description="budget while any one region is lost")
+    measured_rtt_ms: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="geography -> region name -> measured RTT overriding estimates"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyConfig:
+        if self.failover_ms < self.normal_ms:
+            raise ValueError("failoverMs must be >= normalMs")
+        return self
+
+
+class UtilizationConfig(_Model):
+    normal: float = Field(default=0.7, gt=0, le=1)
+    failover_ceiling: float = Field(default=0.9, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UtilizationConfig:
+        if self.failover_ceiling < self.normal:
+            raise ValueError("failoverCeiling must be >= normal")
+        return self
+
+
+class SizingConfig(_Model):
+    min_replicas_per_region: int = Field(default=2, ge=0)
+    burst_replicas: int = Field(default=2, ge=0, description="node pool max above the plan")
+    quotas: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="region name -> instance type -> max nodes"
+    )
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="region name -> instance type -> USD/h (overrides catalog)"
+    )
+    instance_types: list[str] | None = Field(
+        default=None, description="restrict the candidates to these instance types"
+    )
+
+
+class RolloutConfig(_Model):
+    """The whole stack configuration, validated and immutable."""
+
+    environment: Literal["dev", "staging", "prod"]
+    domain: str = Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    tags: TagsConfig
+    regions: list[RegionConfig] = Field(min_length=1)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    model: ModelConfig
+    demand: list[DemandConfig] = Field(min_length=1)
+    latency: LatencyConfig
+    utilization: UtilizationConfig = Field(default_factory=UtilizationConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
+
+    def region(self, name: str) -> RegionConfig:
+        return next(r for r in self.regions if r.name == name)
+
+
+def _cross_checks(cfg: RolloutConfig) -> list[str]:
+    """Checks that need the catalog or more than one section."""
+    catalog = load_catalog()
+    problems: list[str] = []
+    names: dict[str, int] = {}
+    locations: dict[tuple[str, str], str] = {}
+    for i, region in enumerate(cfg.regions):
+        path = f"regions[{i}]"
+        if region.name in names:
+            problems.append(f"{path}.name: {region.name!r} is also regions[{names[region.name]}]")
+        names.setdefault(region.name, i)
+        key = (region.cloud, region.location)
+        if key in locations:
+            problems.append(
+                f"{path}.location: {region.location} is already used by region {locations[key]!r}"
+            )
+        locations.setdefault(key, region.name)
+        if key not in catalog.regions:
+            problems.append(catalog.unknown_region_problem(region.cloud, region.location, f"{path}.location"))
+            continue
+        available = catalog.regions[key].zones
+        if region.zones > len(available):
+            problems.append(
+                f"{path}.zones: {region.location} has {len(available)} zones in the catalog "
+                f"({', '.join(available)}); asked for {region.zones}"
+            )
+        if region.cloud == "aws" and region.zones < 2:
+            problems.append(f"{path}.zones: AWS regions need at least 2 zones (EKS requires it)")
+    region_names = set(names)
+    for section, table in (("sizing.quotas", cfg.sizing.quotas), ("sizing.prices", cfg.sizing.prices),
+                           ("latency.measuredRttMs", None)):
+        if table is None:
+            continue
+        for rname, per_type in table.items():
+            if rname not in region_names:
+                problems.append(f"{section}.{rname}: no such region; regions: {', '.join(sorted(region_names))}")
+                continue
+            region = cfg.region(rname)
+            for itype in per_type:
+                if (region.cloud, itype) not in catalog.instance_types:
+                    valid = sorted(n for c, n in catalog.instance_types if c == region.cloud)
+                    problems.append(f"{section}.{rname}.{itype}: unknown {region.cloud} instance type; "
+                                    f"valid: {', '.join(valid)}")
+    geos = {d.geography for d in cfg.demand}
+    for geo, per_region in cfg.latency.measured_rtt_ms.items():
+        if geo not in geos:
+            problems.append(f"latency.measuredRttMs.{geo}: no demand entry has this geography")
+        for rname in per_region:
+            if rname not in region_names:
+                problems.append(f"latency.measuredRttMs.{geo}.{rname}: no such region")
+    for i, d in enumerate(cfg.demand):
+        if [x.geography for x in cfg.demand].count(d.geography) > 1 and \
+                [x.geography for x in cfg.demand].index(d.geography) != i:
+            problems.append(f"demand[{i}].geography: {d.geography!r} is listed twice")
+    if cfg.sizing.instance_types is not None:
+        for i, itype in enumerate(cfg.sizing.instance_types):
+            if not any(n == itype for _, n in catalog.instance_types):
+                problems.append(f"sizing.instanceTypes[{i}]: unknown instance type {itype!r}")
+    served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
+    if not served & set(cfg.model.throughput_rps):
+        problems.append("model.throughputRps: no catalogued GPU model has a throughput")
+    return problems
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> RolloutConfig:
+    """Validate a mapping of un-namespaced config keys; raise one ConfigError listing every problem."""
+    try:
+        cfg = RolloutConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            path = _field_path(tuple(err["loc"])) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling; keys are camelCase)"
+            elif err["type"] == "literal_error":
+                msg = f"{msg}; got {err.get('input')!r}"
+            problems.append(f"{path}: {msg}")
+        raise ConfigError(problems, title=f"invalid {source}") from None
+    problems = _cross_checks(cfg)
+    if problems:
+        raise ConfigError(problems, title=f"invalid {source}")
+    return cfg
+
+
+def _strip_namespace(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT and name:
+            if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+                value = json.loads(value)  # the engine passes object values as JSON text
+            raw[name] = value
+    if not raw:
+        raise ConfigError([f"no '{PROJECT}:' keys found in {source}"], title=f"invalid {source}")
+    return raw
+
+
+def stack_file_path(stack: str, root: Path | None = None) -> Path:
+    root = root or Path(__file__).resolve().parent.parent
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def config_from_stack_file(path: Path | str) -> RolloutConfig:
+    """Load `Pulumi.<stack>.yaml` offline (no Pulumi CLI needed)."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such stack file"], title="cannot load stack config") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"], title="cannot load stack config") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError([f"{path}: no 'config:' mapping"], title="cannot load stack config")
+    secure = [k for k, v in config.items() if isinstance(v, dict) and "secure" in v]
+    if secure:
+        # Nothing in this program reads a secret from config: secrets are generated in state.
+        raise ConfigError([f"{k}: secret config values are not used by this program" for k in secure])
+    return parse_config(_strip_namespace(config, path.name), source=path.name)
+
+
+def config_from_engine(values: Mapping[str, Any]) -> RolloutConfig:
+    """Load the same config inside `pulumi up` / `pulumi preview`.
+
+    The engine hands the program every config value as a map of `namespace:key` to text (JSON for
+    objects); `infra/__main__.py` passes that whole map here, so unknown keys are rejected exactly
+    as they are offline instead of silently ignored.
+    """
+    return parse_config(_strip_namespace(values, "pulumi config"), source="pulumi config")

@@ -1,0 +1,145 @@
+"""A mock cloud for offline runs: realistic, deterministic outputs per resource type.
+
+Every resource gets the outputs the real provider would compute (ids, ARNs, self links, IPs,
+endpoints), derived from a hash of its type and name, so previews are reproducible and every
+`apply` downstream runs on plausible values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_AWS_REGION = "us-east-1"
+DEFAULT_GCP_PROJECT = "rollout-mock-project"
+
+# Id prefixes the EC2 API uses (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Types.html).
+_AWS_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/flowLog:FlowLog": "fl",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:ec2transitgateway/transitGateway:TransitGateway": "tgw",
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment": "tgw-attach",
+    "aws:ec2transitgateway/peeringAttachment:PeeringAttachment": "tgw-attach",
+    "aws:ec2transitgateway/routeTable:RouteTable": "tgw-rtb",
+    "aws:ec2/customerGateway:CustomerGateway": "cgw",
+    "aws:ec2/vpnConnection:VpnConnection": "vpn",
+}
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def _ip(pool: str, *parts: str) -> str:
+    net = ipaddress.ip_network(pool)
+    offset = int(_digest(*parts)[:8], 16) % (net.num_addresses - 2) + 1
+    return str(net.network_address + offset)
+
+
+def _aws(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    region = inputs.get("region") or DEFAULT_AWS_REGION
+    module = typ.split(":")[1].split("/")[0]
+    kind = typ.rsplit(":", 1)[1]
+    h = _digest(typ, name)
+    prefix = _AWS_ID_PREFIX.get(typ)
+    rid = f"{prefix}-{h[:17]}" if prefix else f"{name}-{h[:8]}"
+    service = {"ec2transitgateway": "ec2", "cloudwatch": "logs"}.get(module, module)
+    if module == "iam":
+        physical = inputs.get("name") or f"{name}-{h[:7]}"
+        rid = physical
+        arn = f"arn:aws:iam::{ACCOUNT_ID}:{kind[0].lower() + kind[1:]}/{physical}"
+        return rid, {"name": physical, "arn": arn, "uniqueId": f"AROA{h[:17].upper()}"}
+    arn = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind[0].lower() + kind[1:]}/{rid}"
+    out: dict[str, Any] = {"arn": arn, "region": region, "ownerId": ACCOUNT_ID, "tagsAll": inputs.get("tags", {})}
+    if typ == "aws:ec2/vpc:Vpc":
+        out |= {"defaultSecurityGroupId": f"sg-{h[17:34]}", "mainRouteTableId": f"rtb-{h[17:34]}",
+                "defaultRouteTableId": f"rtb-{h[17:34]}", "defaultNetworkAclId": f"acl-{h[17:34]}"}
+    elif typ == "aws:ec2/eip:Eip":
+        out |= {"allocationId": rid, "publicIp": _ip("203.0.113.0/24", name), "domain": "vpc"}
+    elif typ == "aws:ec2/natGateway:NatGateway":
+        out |= {"publicIp": _ip("198.51.100.0/24", name), "privateIp": _ip("10.255.0.0/16", name)}
+    elif typ == "aws:ec2transitgateway/transitGateway:TransitGateway":
+        out |= {"associationDefaultRouteTableId": f"tgw-rtb-{h[17:34]}",
+                "propagationDefaultRouteTableId": f"tgw-rtb-{h[17:34]}"}
+    elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        physical = inputs.get("name") or f"{name}-{h[:7]}"
+        rid = physical
+        out |= {"name": physical, "arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{physical}"}
+    elif typ == "aws:ec2/subnet:Subnet":
+        out |= {"availabilityZoneId": f"use1-az{int(h[:2], 16) % 6 + 1}"}
+    return rid, out
+
+
+_GCP_COLLECTION = {
+    "Network": "networks",
+    "Subnetwork": "subnetworks",
+    "Router": "routers",
+    "Firewall": "firewalls",
+    "HaVpnGateway": "vpnGateways",
+    "ExternalVpnGateway": "externalVpnGateways",
+    "VpnTunnel": "vpnTunnels",
+}
+
+
+def _gcp(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    project = inputs.get("project") or DEFAULT_GCP_PROJECT
+    kind = typ.rsplit(":", 1)[1]
+    physical = inputs.get("name") or f"{name}-{_digest(typ, name)[:7]}"
+    region = inputs.get("region")
+    collection = _GCP_COLLECTION.get(kind, kind[0].lower() + kind[1:] + "s")
+    scope = f"projects/{project}/regions/{region}" if region else f"projects/{project}/global"
+    rid = f"{scope}/{collection}/{physical}"
+    out: dict[str, Any] = {"name": physical, "project": project,
+                           "selfLink": f"https://www.googleapis.com/compute/v1/{rid}"}
+    if kind == "Subnetwork":
+        cidr = inputs.get("ipCidrRange", "10.0.0.0/24")
+        out["gatewayAddress"] = str(next(ipaddress.ip_network(cidr).hosts()))
+    elif kind == "Network":
+        out["numericId"] = str(int(_digest(typ, name)[:12], 16))
+    elif kind == "RouterNat":
+        rid = f"{project}/{region}/{inputs.get('router')}/{physical}"
+    return rid, out
+
+
+def _generic(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{name}-{_digest(typ, name)[:12]}", {}
+
+
+OutputFactory = Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]
+_BY_PACKAGE: dict[str, OutputFactory] = {"aws": _aws, "gcp": _gcp}
+
+
+def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(physical id, state) the provider would report: the inputs plus the computed outputs."""
+    factory = _BY_PACKAGE.get(typ.split(":", 1)[0], _generic)
+    rid, computed = factory(typ, name, inputs)
+    return rid, {**inputs, **computed, "id": rid}
+
+
+class MockCloud(pulumi.runtime.Mocks):
+    """The `Mocks` the offline preview and the tests install."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        if not args.custom:
+            return None, {}
+        return mock_outputs(args.typ, args.name, dict(args.inputs))
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock",
+                    "userId": "AIDAMOCK", "id": ACCOUNT_ID}, None
+        return {}, None

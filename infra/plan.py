@@ -1,0 +1,85 @@
+"""The rollout plan: everything the components need, decided once from the config.
+
+Pure: no pulumi import. Components translate a `RolloutPlan` into resources and never re-decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.addressing import AddressPlan, AddressRequest, RegionAddresses, plan_addresses
+from infra.catalog import CloudRegion, load_catalog
+from infra.config import RolloutConfig
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """One region as the components see it."""
+
+    name: str
+    cloud: str
+    location: str
+    zones: tuple[str, ...]
+    nat_gateways: int  # AWS: NAT gateways (one per zone, or one for all); GCP: Cloud NAT count
+    addresses: RegionAddresses
+    flow_log_retention_days: int
+    catalog: CloudRegion
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    stack_environment: str
+    domain: str
+    tags: dict[str, str]  # AWS tag keys (kebab-case) -> values; also valid GCP labels
+    regions: tuple[RegionPlan, ...]
+    addresses: AddressPlan
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def region(self, name: str) -> RegionPlan:
+        return next(r for r in self.regions if r.name == name)
+
+    @property
+    def aws_regions(self) -> tuple[RegionPlan, ...]:
+        return tuple(r for r in self.regions if r.cloud == "aws")
+
+    @property
+    def gcp_regions(self) -> tuple[RegionPlan, ...]:
+        return tuple(r for r in self.regions if r.cloud == "gcp")
+
+
+def cloud_ordinal(region: CloudRegion) -> int:
+    """Rank of a region among the catalog's regions of its cloud (stable: numbers are append-only)."""
+    same_cloud = sorted(r.number for r in load_catalog().regions.values() if r.cloud == region.cloud)
+    return same_cloud.index(region.number)
+
+
+def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
+    catalog = load_catalog()
+    out = []
+    for r in cfg.regions:
+        entry = catalog.region(r.cloud, r.location)
+        out.append(AddressRequest(name=r.name, cloud=r.cloud, number=entry.number,
+                                  cloud_ordinal=cloud_ordinal(entry), zones=entry.zones[: r.zones],
+                                  cidr=r.cidr))
+    return out
+
+
+def build_plan(cfg: RolloutConfig) -> RolloutPlan:
+    catalog = load_catalog()
+    addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
+                               cfg.network.region_prefix_length)
+    regions = []
+    for r in cfg.regions:
+        entry = catalog.region(r.cloud, r.location)
+        per_zone = cfg.network.nat_per_zone if r.nat_per_zone is None else r.nat_per_zone
+        regions.append(RegionPlan(
+            name=r.name, cloud=r.cloud, location=r.location, zones=entry.zones[: r.zones],
+            nat_gateways=(r.zones if per_zone else 1) if r.cloud == "aws" else 1,
+            addresses=addresses.region(r.name),
+            flow_log_retention_days=cfg.network.flow_log_retention_days, catalog=entry,
+        ))
+    tags = {"owner": cfg.tags.owner, "cost-center": cfg.tags.cost_center,
+            "environment": cfg.environment, "managed-by": "pulumi", **cfg.tags.extra}
+    return RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
+                       regions=tuple(regions), addresses=addresses)

@@ -1,0 +1,138 @@
+"""Offline preview: run the real program (`infra/__main__.py`) under Pulumi mocks, no cloud needed.
+
+    python -m infra.preview --stack dev            # resource tree, counts, outputs
+    python -m infra.preview --stack-file PATH --json
+
+Exit codes: 0 ok, 1 program error, 2 bad configuration (one message listing every problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import PROJECT, config_from_stack_file, stack_file_path
+from infra.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "infra" / "__main__.py"
+
+
+def stack_config(path: Path) -> dict[str, Any]:
+    """The stack file's whole `config:` map (every namespace), as the engine would pass it."""
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def run_stack(path: Path, stack: str):
+    """Validate the stack file, then run the program under mocks; returns the CapturedRun."""
+    from infra.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
+
+    config_from_stack_file(path)  # raises ConfigError with every problem before anything runs
+    return run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
+                      project=PROJECT, config=stack_config(path))
+
+
+def _region_of(resource, by_urn) -> str:
+    node = resource
+    while node is not None:
+        if node.type == "rollout:region:Region":
+            return node.name
+        node = by_urn.get(node.parent)
+    return "(global)"
+
+
+def as_json(run) -> dict[str, Any]:
+    return {"stack": run.stack, "resources": [r.to_json() for r in run.resources], "outputs": run.outputs}
+
+
+def render_text(run, console) -> None:
+    from rich.table import Table
+    from rich.tree import Tree
+
+    by_urn = {r.urn: r for r in run.resources}
+    children = defaultdict(list)
+    for r in run.resources:
+        children[r.parent].append(r)
+    roots = [r for r in run.resources if r.parent not in by_urn]
+
+    def label(r) -> str:
+        kind = r.type if not r.custom else r.type.split(":")[-1]
+        mark = "[bold cyan]" if not r.custom else ""
+        end = "[/]" if mark else ""
+        extra = " [red](protected)[/]" if r.protect else ""
+        return f"{mark}{kind}{end} {r.name}{extra}"
+
+    def add(tree, r) -> None:
+        node = tree.add(label(r))
+        for c in children[r.urn]:
+            add(node, c)
+
+    tree = Tree(f"[bold]stack {run.stack}[/] ({sum(r.custom for r in run.resources)} resources)")
+    for r in roots:
+        add(tree, r)
+    console.print(tree)
+
+    per_region = Counter(_region_of(r, by_urn) for r in run.resources if r.custom)
+    counts = Table(title="resources by type and region")
+    regions = sorted(per_region)
+    counts.add_column("type")
+    for name in regions:
+        counts.add_column(name, justify="right")
+    counts.add_column("total", justify="right")
+    by_type: dict[str, Counter] = defaultdict(Counter)
+    for r in run.resources:
+        if r.custom:
+            by_type[r.type][_region_of(r, by_urn)] += 1
+    for typ in sorted(by_type):
+        row = by_type[typ]
+        counts.add_row(typ, *[str(row.get(n, "")) for n in regions], str(sum(row.values())))
+    counts.add_row("[bold]total[/]", *[str(per_region[n]) for n in regions], str(sum(per_region.values())))
+    console.print(counts)
+    console.print("[bold]outputs[/]")
+    console.print_json(json.dumps(run.outputs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.preview", description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    source.add_argument("--stack-file", type=Path, help="path to a stack file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
+    args = parser.parse_args(argv)
+
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    path = args.stack_file or stack_file_path(args.stack)
+    stack = args.stack if args.stack_file is None else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    started = time.perf_counter()
+    try:
+        with err.status(f"previewing {path.name} under mocks ...", spinner="dots"):
+            run = run_stack(path, stack)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        return 2
+    except Exception as exc:  # the program failed: say what, not where
+        message = str(exc).strip() or type(exc).__name__
+        err.print(f"[red]error:[/] the program failed: {message}", highlight=False)
+        return 2 if "invalid" in message and "config" in message else 1
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(as_json(run), indent=2, sort_keys=False))
+    else:
+        render_text(run, Console())
+        err.print(f"previewed {sum(r.custom for r in run.resources)} resources in {elapsed:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The Pulumi program: config -> plan -> GlobalRollout -> stack outputs.
+
+Runs the same under `pulumi up` and under the offline mocks (`infra.preview`, the tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.rollout import GlobalRollout, GlobalRolloutArgs
+from infra.config import RolloutConfig, config_from_engine
+from infra.errors import ConfigError
+from infra.plan import RolloutPlan, build_plan
+
+
+def engine_config_values() -> dict[str, Any]:
+    """Every config value the engine handed this program (`project:key` -> text)."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def plan_stack() -> tuple[RolloutConfig, RolloutPlan]:
+    """Load and plan; a ConfigError becomes a RunError so `pulumi up` prints the text, no traceback."""
+    try:
+        cfg = config_from_engine(engine_config_values())
+        return cfg, build_plan(cfg)
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def region_outputs(plan: RolloutPlan) -> dict[str, Any]:
+    return {
+        r.name: {"cloud": r.cloud, "location": r.location, "zones": list(r.zones),
+                 "cidr": r.addresses.block, "network": r.addresses.network}
+        for r in plan.regions
+    }
+
+
+def main() -> None:
+    _, plan = plan_stack()
+    rollout = GlobalRollout("rollout", GlobalRolloutArgs(plan))
+    pulumi.export("regions", region_outputs(plan))
+    pulumi.export("networks", {name: r.summary for name, r in rollout.regions.items()})
