@@ -21,6 +21,7 @@ import yaml
 
 from infra.config import PROJECT, config_from_stack_file, stack_file_path
 from infra.errors import ConfigError
+from infra.plan import build_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "infra" / "__main__.py"
@@ -36,7 +37,7 @@ def run_stack(path: Path, stack: str):
     """Validate the stack file, then run the program under mocks; returns the CapturedRun."""
     from infra.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
 
-    config_from_stack_file(path)  # raises ConfigError with every problem before anything runs
+    build_plan(config_from_stack_file(path))  # every config/plan problem, before anything runs
     return run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
                       project=PROJECT, config=stack_config(path))
 
@@ -60,9 +61,10 @@ def render_text(run, console) -> None:
 
     by_urn = {r.urn: r for r in run.resources}
     children = defaultdict(list)
-    for r in run.resources:
+    ordered = sorted(run.resources, key=lambda r: (r.custom, r.type, r.name))  # stable, components first
+    for r in ordered:
         children[r.parent].append(r)
-    roots = [r for r in run.resources if r.parent not in by_urn]
+    roots = [r for r in ordered if r.parent not in by_urn]
 
     def label(r) -> str:
         kind = r.type if not r.custom else r.type.split(":")[-1]
@@ -119,12 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         with err.status(f"previewing {path.name} under mocks ...", spinner="dots"):
             run = run_stack(path, stack)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the program failed: say what, not where
-        message = str(exc).strip() or type(exc).__name__
-        err.print(f"[red]error:[/] the program failed: {message}", highlight=False)
-        return 2 if "invalid" in message and "config" in message else 1
+        print(f"error: the program failed: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - started
     if args.json:
         print(json.dumps(as_json(run), indent=2, sort_keys=False))

@@ -1,0 +1,73 @@
+"""`python -m infra.sizing --stack prod [--json]`: size a stack offline and print the plan.
+
+Exit codes: 0 plan printed, 2 bad config or no feasible plan (the message says why, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.config import config_from_stack_file, stack_file_path
+from infra.errors import ConfigError
+from infra.sizing.plan import SizingPlan
+from infra.sizing.problem import problem_from_config
+from infra.sizing.solver import SolveOptions, solve
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m infra.sizing", description=__doc__.splitlines()[0])
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    where.add_argument("--stack-file", help="path to a Pulumi.<stack>.yaml")
+    p.add_argument("--json", action="store_true", help="print the plan summary as JSON")
+    p.add_argument("--time-limit", type=float, default=SolveOptions.time_limit_s, help="solver seconds")
+    return p
+
+
+def _render(plan: SizingPlan, console: Console) -> None:
+    head = {h.region: h for h in plan.headroom}
+    table = Table(title=f"Sizing plan: ${plan.hourly_cost:,.2f}/h (lower bound ${plan.lower_bound:,.2f}, "
+                        f"gap {plan.gap:.2%}, {plan.solve_seconds:.2f} s, {plan.status})")
+    for col in ("region", "instance type", "replicas", "GPUs", "$/h", "normal util", "worst failover util"):
+        table.add_column(col, justify="left" if col in ("region", "instance type") else "right")
+    for g in plan.node_groups:
+        h = head[g.region]
+        lost = f" ({h.worst_failover_lost_region} lost)" if h.worst_failover_lost_region else ""
+        table.add_row(g.region, f"{g.instance_type} ({g.gpu_model})", str(g.nodes), str(g.gpus),
+                      f"{g.usd_per_hour:,.2f}", f"{h.normal_utilization:.0%}",
+                      f"{h.worst_failover_utilization:.0%}{lost}")
+    console.print(table)
+    routes = Table(title="Routing (rps): normal state, then while each region is lost")
+    routes.add_column("geography")
+    routes.add_column("normal")
+    for lost in plan.failover:
+        routes.add_column(f"{lost} lost")
+
+    def cell(per: dict[str, float] | None) -> str:
+        return ", ".join(f"{r} {v:.1f}" for r, v in sorted((per or {}).items(), key=lambda kv: -kv[1]))
+
+    for geo, per in plan.routing.items():
+        routes.add_row(geo, cell(dict(per)), *(cell(dict(t.get(geo, {}))) for t in plan.failover.values()))
+    console.print(routes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    path = args.stack_file or stack_file_path(args.stack)
+    try:
+        plan = solve(problem_from_config(config_from_stack_file(path)),
+                     SolveOptions(time_limit_s=args.time_limit))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(plan.summary(), indent=2))
+    else:
+        _render(plan, Console())
+    return 0

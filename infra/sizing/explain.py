@@ -1,0 +1,88 @@
+"""Why a sizing problem has no solution, in words an operator can act on.
+
+Run before the MILP: if none of these fire, the problem is feasible (every region at its quota, or
+unbounded where there is none, is an integral plan that meets every rule), so the solver can only
+fail on time, never on infeasibility.
+"""
+
+from __future__ import annotations
+
+import math
+
+from infra.errors import ConfigError
+from infra.sizing.check import TOLERANCE_RPS, max_routable
+from infra.sizing.problem import SizingProblem
+
+
+def _nearest(problem: SizingProblem, geo_index: int, exclude: str | None = None) -> str:
+    options = [(rtt, r) for r, rtt in zip(problem.regions, problem.rtt_ms[geo_index], strict=True) if r != exclude]
+    if not options:
+        return "no other region"
+    rtt, region = min(options)
+    return f"nearest is {problem.label(region)} at {rtt:g} ms"
+
+
+def _capacity_problems(problem: SizingProblem, lost: str | None) -> list[str]:
+    """Demand that cannot be absorbed even with every quota used to the full."""
+    max_cap: dict[str, float] = {}
+    for region in problem.regions:
+        cands = problem.candidates_in(region)
+        unbounded = any(c.max_nodes is None for c in cands)
+        max_cap[region] = math.inf if unbounded else sum(c.rps_per_node * (c.max_nodes or 0) for c in cands)
+    budget = problem.normal_budget_ms if lost is None else problem.failover_budget_ms
+    util = problem.util_normal if lost is None else problem.util_failover
+    routed = max_routable(problem, max_cap, budget_ms=budget, utilization=util, lost=lost)
+    short = {g.name: g.rps - routed[g.name] for g in problem.geos if g.rps - routed[g.name] > TOLERANCE_RPS}
+    if not short:
+        return []
+    reach = sorted({r for i, g in enumerate(problem.geos) if g.name in short
+                    for j, r in enumerate(problem.regions) if r != lost and problem.rtt_ms[i][j] <= budget})
+    quotas = [f"{c.region}.{c.instance_type} <= {c.max_nodes}" for r in reach for c in problem.candidates_in(r)]
+    state = "in normal state" if lost is None else f"when {problem.label(lost)} is lost"
+    return [f"{state}, {sum(short.values()):.2f} rps of demand from {', '.join(short)} cannot be served "
+            f"within {budget:g} ms at utilisation {util:g}: the regions in reach ({', '.join(reach) or 'none'}) "
+            f"are capped by their quotas ({'; '.join(quotas) or 'none'}); raise sizing.quotas or the budget"]
+
+
+def diagnose(problem: SizingProblem) -> list[str]:
+    """Every reason the problem is infeasible (empty list = feasible)."""
+    out: list[str] = []
+    for region in problem.regions:
+        cands = problem.candidates_in(region)
+        if not cands:
+            out.append(f"region {problem.label(region)}: no priced candidate instance type")
+        elif all(c.max_nodes is not None for c in cands):
+            room = sum(c.max_nodes or 0 for c in cands)
+            if room < problem.min_replicas:
+                out.append(f"region {problem.label(region)}: quotas allow {room} nodes in total, below "
+                           f"sizing.minReplicasPerRegion = {problem.min_replicas}")
+    for i, geo in enumerate(problem.geos):
+        if min(problem.rtt_ms[i]) > problem.normal_budget_ms:
+            out.append(f"geography {geo.name}: no region within latency.normalMs = "
+                       f"{problem.normal_budget_ms:g} ms ({_nearest(problem, i)})")
+    if problem.survive_region_loss:
+        if len(problem.regions) < 2:
+            out.append(f"surviving the loss of a region needs at least 2 regions; the stack has only "
+                       f"{problem.label(problem.regions[0])}: add a region (N-1 is checked for every stack)")
+        else:
+            for f in problem.regions:
+                for i, geo in enumerate(problem.geos):
+                    ok = any(r != f and rtt <= problem.failover_budget_ms
+                             for r, rtt in zip(problem.regions, problem.rtt_ms[i], strict=True))
+                    if not ok:
+                        out.append(f"geography {geo.name}: when {problem.label(f)} is lost no other region "
+                                   f"is within latency.failoverMs = {problem.failover_budget_ms:g} ms "
+                                   f"({_nearest(problem, i, exclude=f)})")
+    if out:
+        return out
+    out += _capacity_problems(problem, None)
+    if problem.survive_region_loss:
+        for f in problem.regions:
+            out += _capacity_problems(problem, f)
+    return out
+
+
+def raise_if_infeasible(problem: SizingProblem) -> None:
+    problems = diagnose(problem)
+    if problems:
+        raise ConfigError(problems, title="no sizing plan meets the rules")

@@ -1,0 +1,157 @@
+"""The sizing problem as plain data, and how a stack config becomes one.
+
+`SizingProblem` carries no config types, so tests and the benchmark build problems directly and the
+solver never needs to know where prices or RTTs came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.catalog import Catalog, estimated_rtt_ms, load_catalog
+from infra.config import RolloutConfig
+from infra.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to add capacity: a node of `instance_type` in `region` (a replica = one node)."""
+
+    region: str
+    instance_type: str
+    gpu_model: str
+    gpu_count: int
+    rps_per_node: float  # gpu_count * throughput_rps[gpu_model]
+    usd_per_hour: float
+    max_nodes: int | None = None  # quota; None = unlimited
+
+    @property
+    def usd_per_rps(self) -> float:
+        return self.usd_per_hour / self.rps_per_node
+
+
+@dataclass(frozen=True)
+class Geo:
+    """A demand source: peak requests/s from one geography."""
+
+    name: str
+    rps: float
+
+
+@dataclass(frozen=True)
+class SizingProblem:
+    """Everything the optimiser needs, already resolved (prices, capacities, RTTs).
+
+    `rtt_ms[i][j]` is the round trip from `geos[i]` to `regions[j]`. Every region is a serving
+    region: it gets at least `min_replicas` nodes even if no geography is near it, because the
+    program deploys a model server (and a GPU pool) in every configured region.
+    """
+
+    regions: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+    geos: tuple[Geo, ...]
+    rtt_ms: tuple[tuple[float, ...], ...]
+    normal_budget_ms: float
+    failover_budget_ms: float
+    util_normal: float = 0.7
+    util_failover: float = 0.9
+    min_replicas: int = 2
+    survive_region_loss: bool = True  # N-1: every single-region loss must be absorbable
+    region_labels: tuple[str, ...] = ()  # e.g. "aws us-east-1", for messages
+
+    def __post_init__(self) -> None:
+        if len(self.rtt_ms) != len(self.geos) or any(len(row) != len(self.regions) for row in self.rtt_ms):
+            raise ValueError("rtt_ms must be a len(geos) x len(regions) table")
+        if len(set(self.regions)) != len(self.regions):
+            raise ValueError("region names must be unique")
+        if len({g.name for g in self.geos}) != len(self.geos):
+            raise ValueError("geography names must be unique")
+        unknown = {c.region for c in self.candidates} - set(self.regions)
+        if unknown:
+            raise ValueError(f"candidates in unknown regions: {sorted(unknown)}")
+
+    def label(self, region: str) -> str:
+        if self.region_labels:
+            return f"{region} ({self.region_labels[self.regions.index(region)]})"
+        return region
+
+    def candidates_in(self, region: str) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if c.region == region)
+
+    @property
+    def total_rps(self) -> float:
+        return sum(g.rps for g in self.geos)
+
+
+def _region_candidates(cfg: RolloutConfig, catalog: Catalog, index: int) -> tuple[list[Candidate], str | None]:
+    """Priced candidates in one region, or a problem text saying why there are none."""
+    region = cfg.regions[index]
+    overrides = cfg.sizing.prices.get(region.name, {})
+    quotas = cfg.sizing.quotas.get(region.name, {})
+    allowed = cfg.sizing.instance_types
+    out: list[Candidate] = []
+    considered: list[str] = []
+    for (cloud, name), itype in sorted(catalog.instance_types.items()):
+        if cloud != region.cloud or (allowed is not None and name not in allowed):
+            continue
+        rps = cfg.model.throughput_rps.get(itype.gpu_model)
+        if rps is None:
+            continue
+        considered.append(name)
+        offering = catalog.offerings.get((cloud, name, region.location))
+        price = overrides.get(name, offering.usd_per_hour if offering else None)
+        if price is None or quotas.get(name) == 0:
+            continue
+        out.append(Candidate(region=region.name, instance_type=name, gpu_model=itype.gpu_model,
+                             gpu_count=itype.gpu_count, rps_per_node=itype.gpu_count * rps,
+                             usd_per_hour=float(price), max_nodes=quotas.get(name)))
+    if out:
+        return out, None
+    why = (f"regions[{index}] {region.name} ({region.cloud} {region.location}): no priced GPU instance type "
+           f"to size with. ")
+    if not considered:
+        why += ("No instance type passes the filters (sizing.instanceTypes and the GPU models in "
+                "model.throughputRps); widen them.")
+    else:
+        why += (f"Considered {', '.join(considered)}, but the catalog (infra/data/gpu_prices.csv) has no "
+                f"price for them in {region.location} (or their quota is 0); add "
+                f"sizing.prices.{region.name}.<instanceType>: <USD per hour> or a catalog row.")
+    return [], why
+
+
+def problem_from_config(cfg: RolloutConfig, *, catalog: Catalog | None = None,
+                        survive_region_loss: bool = True) -> SizingProblem:
+    """Resolve prices (config over catalog), capacities, RTTs (measured over estimated) and quotas."""
+    catalog = catalog or load_catalog()
+    problems: list[str] = []
+    candidates: list[Candidate] = []
+    for i in range(len(cfg.regions)):
+        found, why = _region_candidates(cfg, catalog, i)
+        candidates += found
+        if why:
+            problems.append(why)
+    if problems:
+        raise ConfigError(problems, title="cannot size the rollout")
+    coords = {r.name: catalog.region(r.cloud, r.location) for r in cfg.regions}
+    rtt = []
+    for d in cfg.demand:
+        lat, lon = d.coordinates
+        measured = cfg.latency.measured_rtt_ms.get(d.geography, {})
+        rtt.append(tuple(
+            float(measured[r.name]) if r.name in measured
+            else estimated_rtt_ms(lat, lon, coords[r.name].latitude, coords[r.name].longitude)
+            for r in cfg.regions
+        ))
+    return SizingProblem(
+        regions=tuple(r.name for r in cfg.regions),
+        candidates=tuple(candidates),
+        geos=tuple(Geo(d.geography, d.rps) for d in cfg.demand),
+        rtt_ms=tuple(rtt),
+        normal_budget_ms=cfg.latency.normal_ms,
+        failover_budget_ms=cfg.latency.failover_ms,
+        util_normal=cfg.utilization.normal,
+        util_failover=cfg.utilization.failover_ceiling,
+        min_replicas=cfg.sizing.min_replicas_per_region,
+        survive_region_loss=survive_region_loss,
+        region_labels=tuple(f"{r.cloud} {r.location}" for r in cfg.regions),
+    )

@@ -1,0 +1,38 @@
+"""Builders for stack configs in tests: a small valid config, changed only where a test says."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE: dict[str, Any] = {
+    "environment": "dev",
+    "domain": "test.rollout.example.com",
+    "tags": {"owner": "platform-team", "costCenter": "cc-1"},
+    "regions": [
+        {"name": "use1", "cloud": "aws", "location": "us-east-1", "zones": 3},
+        {"name": "euw4", "cloud": "gcp", "location": "europe-west4", "zones": 3},
+    ],
+    "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3", "throughputRps": {"A10G": 1.5, "L4": 1.2}},
+    "demand": [{"geography": "us-east", "rps": 4}],
+    "latency": {"normalMs": 120, "failoverMs": 250},
+}
+
+
+def raw_config(**changes: Any) -> dict[str, Any]:
+    """A valid un-namespaced config mapping with top-level keys replaced by `changes`."""
+    raw = copy.deepcopy(BASE)
+    raw.update(copy.deepcopy(changes))
+    return raw
+
+
+def write_stack_file(path: Path, raw: dict[str, Any], project: str = "global-ai-rollout") -> Path:
+    """Write `raw` as a Pulumi.<stack>.yaml with namespaced keys."""
+    document = {"config": {f"{project}:{k}": v for k, v in raw.items()}}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

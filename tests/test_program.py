@@ -1,0 +1,83 @@
+"""The whole program, previewed offline: dev and prod declare the expected resources per region."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from infra.config import config_from_stack_file
+from infra.preview import as_json, run_stack
+from tests.factories import ROOT
+
+AWS_PER_REGION = {
+    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway", "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/flowLog:FlowLog", "aws:ec2transitgateway/transitGateway:TransitGateway",
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment", "aws:ec2/internetGateway:InternetGateway",
+}
+GCP_PER_REGION = {"gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat"}
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def previewed(request):
+    path = ROOT / f"Pulumi.{request.param}.yaml"
+    return config_from_stack_file(path), run_stack(path, request.param)
+
+
+def types_by_region(run) -> dict[str, set[str]]:
+    by_urn = {r.urn: r for r in run.resources}
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in run.resources:
+        node = r
+        while node is not None and node.type != "rollout:region:Region":
+            node = by_urn.get(node.parent)
+        if node is not None and r.custom:
+            out[node.name].add(r.type)
+    return out
+
+
+def test_every_region_declares_its_network(previewed):
+    cfg, run = previewed
+    found = types_by_region(run)
+    assert set(found) == {r.name for r in cfg.regions}
+    for region in cfg.regions:
+        expected = AWS_PER_REGION if region.cloud == "aws" else GCP_PER_REGION
+        assert expected <= found[region.name], f"{region.name} lacks {expected - found[region.name]}"
+
+
+def test_aws_regions_spread_subnets_over_at_least_three_zones(previewed):
+    cfg, run = previewed
+    for region in (r for r in cfg.regions if r.cloud == "aws"):
+        zones = {s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")
+                 if s.inputs["region"] == region.location}
+        assert len(zones) >= 3
+
+
+def test_stack_wide_resources_exist_once(previewed):
+    _, run = previewed
+    assert len(run.of_type("gcp:compute/network:Network")) == 1
+    assert len(run.of_type("aws:iam/role:Role")) == 1
+
+
+def test_prod_puts_a_nat_gateway_in_every_zone_and_dev_shares_one():
+    for stack, per_region in (("dev", 1), ("prod", 3)):
+        cfg = config_from_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+        run = run_stack(ROOT / f"Pulumi.{stack}.yaml", stack)
+        aws_regions = [r for r in cfg.regions if r.cloud == "aws"]
+        assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == per_region * len(aws_regions)
+
+
+def test_outputs_describe_every_region(previewed):
+    cfg, run = previewed
+    assert set(run.outputs["regions"]) == {r.name for r in cfg.regions}
+    for name, summary in run.outputs["networks"].items():
+        assert summary, name
+
+
+def test_json_form_uses_engine_keys_and_hides_secrets(previewed):
+    _, run = previewed
+    document = as_json(run)
+    assert set(document) == {"stack", "resources", "outputs"}
+    vpcs = [r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc"]
+    assert vpcs and "cidrBlock" in vpcs[0]["inputs"]  # camelCase, as the engine sends them
+    assert all(set(r) == {"urn", "type", "name", "parent", "inputs"} for r in document["resources"])
