@@ -31,6 +31,7 @@ class CloudRegion:
     latitude: float
     longitude: float
     zones: tuple[str, ...]  # full zone names, e.g. us-east-1a / europe-west4-a
+    gpu_zones: tuple[str, ...]  # the subset where GPU instance types are offered
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,12 @@ def load_catalog() -> Catalog:
     for row in _rows("regions.csv"):
         cloud, location = row["cloud"], row["location"]
         zones = tuple(_zone_name(cloud, location, s) for s in row["zones"].split())
+        gpu_zones = tuple(_zone_name(cloud, location, s) for s in row["gpu_zones"].split())
+        assert set(gpu_zones) <= set(zones), f"regions.csv: gpu_zones of {location} outside its zones"
         regions[(cloud, location)] = CloudRegion(
             number=int(row["number"]), cloud=cloud, location=location, city=row["city"],  # type: ignore[arg-type]
             continent=row["continent"], latitude=float(row["latitude"]),
-            longitude=float(row["longitude"]), zones=zones,
+            longitude=float(row["longitude"]), zones=zones, gpu_zones=gpu_zones,
         )
     numbers = [r.number for r in regions.values()]
     assert len(numbers) == len(set(numbers)), "regions.csv: region numbers must be unique"
