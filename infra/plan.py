@@ -5,12 +5,12 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from infra.addressing import AddressPlan, AddressRequest, RegionAddresses, plan_addresses
 from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig
+from infra.sizing import SizingPlan, plan_sizing
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class RolloutPlan:
     tags: dict[str, str]  # AWS tag keys (kebab-case) -> values; also valid GCP labels
     regions: tuple[RegionPlan, ...]
     addresses: AddressPlan
-    extras: dict[str, Any] = field(default_factory=dict)
+    sizing: SizingPlan
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -66,7 +66,9 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
 
 
 def build_plan(cfg: RolloutConfig) -> RolloutPlan:
+    """config -> plan: addresses, sizing (and, as they land, links and clusters). Raises ConfigError."""
     catalog = load_catalog()
+    sizing = plan_sizing(cfg)
     addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
                                cfg.network.region_prefix_length)
     regions = []
@@ -82,4 +84,4 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     tags = {"owner": cfg.tags.owner, "cost-center": cfg.tags.cost_center,
             "environment": cfg.environment, "managed-by": "pulumi", **cfg.tags.extra}
     return RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
-                       regions=tuple(regions), addresses=addresses)
+                       regions=tuple(regions), addresses=addresses, sizing=sizing)

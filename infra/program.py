@@ -38,8 +38,17 @@ def region_outputs(plan: RolloutPlan) -> dict[str, Any]:
     }
 
 
+def sizing_output(plan: RolloutPlan) -> dict[str, Any]:
+    """What a reviewer wants from the optimizer in `pulumi stack output`: the fleet and its price."""
+    summary = plan.sizing.summary()
+    # No solve time here: an output that changes on every run would show as a diff in every `pulumi up`.
+    return {key: summary[key] for key in ("replicas", "hourly_cost", "lower_bound", "gap",
+                                          "status", "routing")}
+
+
 def main() -> None:
     _, plan = plan_stack()
     rollout = GlobalRollout("rollout", GlobalRolloutArgs(plan))
     pulumi.export("regions", region_outputs(plan))
     pulumi.export("networks", {name: r.summary for name, r in rollout.regions.items()})
+    pulumi.export("sizing", sizing_output(plan))

@@ -81,3 +81,14 @@ def test_json_form_uses_engine_keys_and_hides_secrets(previewed):
     vpcs = [r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc"]
     assert vpcs and "cidrBlock" in vpcs[0]["inputs"]  # camelCase, as the engine sends them
     assert all(set(r) == {"urn", "type", "name", "parent", "inputs"} for r in document["resources"])
+
+
+def test_the_sizing_summary_is_a_stack_output_and_matches_the_plan(previewed):
+    from infra.plan import build_plan
+
+    cfg, run = previewed
+    sizing = run.outputs["sizing"]
+    assert sizing["replicas"] == build_plan(cfg).sizing.replicas
+    assert set(sizing["replicas"]) == {r.name for r in cfg.regions}  # every region serves
+    assert sizing["lower_bound"] <= sizing["hourly_cost"] and 0 <= sizing["gap"] <= 0.005
+    assert "solve_seconds" not in sizing  # would change on every run and show as a diff
