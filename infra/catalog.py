@@ -145,7 +145,7 @@ class Catalog:
 
     def unknown_region_problem(self, cloud: str, location: str, field: str) -> str:
         valid = ", ".join(sorted(loc for c, loc in self.regions if c == cloud)) or "(none)"
-        return f"{field}: {location!r} is not a {cloud} GPU region in the catalog; valid: {valid}"
+        return f"{field}: {location!r} is not a GPU region of {cloud} in the catalog; valid: {valid}"
 
     def instance_type(self, cloud: str, name: str) -> InstanceType:
         try:

@@ -275,6 +275,32 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+# Plain-words versions of the regex patterns above, for error messages.
+_PATTERN_HINTS = {
+    "name": "3-16 characters: lowercase letters, digits and dashes, starting with a letter",
+    "domain": "a lowercase DNS name such as rollout.example.com",
+    "owner": "lowercase letters, digits, '_' or '-' (it becomes a GCP label)",
+    "costCenter": "lowercase letters, digits, '_' or '-' (it becomes a GCP label)",
+}
+
+
+def _raw_region_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Catalog checks on the raw region list, so an unknown region is reported even when other
+    fields fail validation (one error listing every problem)."""
+    catalog = load_catalog()
+    regions = raw.get("regions")
+    if not isinstance(regions, list):
+        return []
+    problems = []
+    for i, region in enumerate(regions):
+        if not isinstance(region, dict):
+            continue
+        cloud, location = region.get("cloud"), region.get("location")
+        if cloud in ("aws", "gcp") and isinstance(location, str) and (cloud, location) not in catalog.regions:
+            problems.append(catalog.unknown_region_problem(cloud, location, f"regions[{i}].location"))
+    return problems
+
+
 def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> RolloutConfig:
     """Validate a mapping of un-namespaced config keys; raise one ConfigError listing every problem."""
     try:
@@ -282,14 +308,17 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> Rol
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            path = _field_path(tuple(err["loc"])) or "(top level)"
+            loc = tuple(err["loc"])
+            path = _field_path(loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (check the spelling; keys are camelCase)"
             elif err["type"] == "literal_error":
                 msg = f"{msg}; got {err.get('input')!r}"
+            elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
+                msg = f"{_PATTERN_HINTS[str(loc[-1])]}; got {err.get('input')!r}"
             problems.append(f"{path}: {msg}")
-        raise ConfigError(problems, title=f"invalid {source}") from None
+        raise ConfigError(problems + _raw_region_problems(raw), title=f"invalid {source}") from None
     problems = _cross_checks(cfg)
     if problems:
         raise ConfigError(problems, title=f"invalid {source}")

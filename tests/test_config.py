@@ -132,3 +132,18 @@ def test_secret_config_values_are_refused(tmp_path):
 def test_a_missing_stack_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such stack file"):
         config_from_stack_file(tmp_path / "Pulumi.none.yaml")
+
+
+def test_an_unknown_region_is_reported_alongside_other_field_errors():
+    raw = raw_config(environment="qa")
+    raw["regions"][0]["location"] = "us-east-9"
+    found = problems_of(raw)
+    assert any(p.startswith("environment:") for p in found)
+    assert any(p.startswith("regions[0].location:") and "'us-east-9'" in p for p in found)
+
+
+def test_pattern_errors_say_what_is_allowed_in_plain_words():
+    raw = raw_config()
+    raw["regions"][0]["name"] = "US_East"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("regions[0].name: 3-16 characters") and "'US_East'" in problem
