@@ -92,3 +92,21 @@ def test_the_sizing_summary_is_a_stack_output_and_matches_the_plan(previewed):
     assert set(sizing["replicas"]) == {r.name for r in cfg.regions}  # every region serves
     assert sizing["lower_bound"] <= sizing["hourly_cost"] and 0 <= sizing["gap"] <= 0.005
     assert "solve_seconds" not in sizing  # would change on every run and show as a diff
+
+
+def test_bad_config_fails_the_program_itself_with_the_same_text():
+    """Under `pulumi up` there is no preview CLI in front: the program must fail with the message."""
+    import runpy
+
+    import pulumi
+
+    from infra.mock_runtime import run_mocked
+    from infra.preview import PROGRAM
+    from tests.factories import raw_config
+
+    raw = raw_config()
+    raw["regions"][0]["cidr"] = "10.100.0.0/15"
+    raw["regions"][1]["cidr"] = "10.101.0.0/16"
+    with pytest.raises(pulumi.RunError) as caught:
+        run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack="bad", config=raw)
+    assert "'use1'" in str(caught.value) and "'euw4'" in str(caught.value) and "overlapping" in str(caught.value)
