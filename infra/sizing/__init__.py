@@ -14,14 +14,27 @@ from infra.sizing.problem import Candidate, Geo, SizingProblem, problem_from_con
 from infra.sizing.solver import SizingBug, SolveOptions, solve
 
 
-def plan_sizing(cfg: RolloutConfig, options: SolveOptions | None = None, *,
-                survive_region_loss: bool = True) -> SizingPlan:
+def plan_sizing(
+    cfg: RolloutConfig, options: SolveOptions | None = None, *, survive_region_loss: bool = True
+) -> SizingPlan:
     """The stack's sizing plan; raises ConfigError (naming the problem) when no plan can exist."""
     return solve(problem_from_config(cfg, survive_region_loss=survive_region_loss), options)
 
 
 __all__ = [
-    "Candidate", "Geo", "NodeGroup", "RegionHeadroom", "SizingBug", "SizingPlan", "SizingProblem",
-    "SolveOptions", "check_plan", "check_replicas", "check_routing", "diagnose", "plan_sizing",
-    "problem_from_config", "solve",
+    "Candidate",
+    "Geo",
+    "NodeGroup",
+    "RegionHeadroom",
+    "SizingBug",
+    "SizingPlan",
+    "SizingProblem",
+    "SolveOptions",
+    "check_plan",
+    "check_replicas",
+    "check_routing",
+    "diagnose",
+    "plan_sizing",
+    "problem_from_config",
+    "solve",
 ]

@@ -25,11 +25,19 @@ _INT32_BUDGET = 2**30
 def region_capacity(problem: SizingProblem, replicas: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
     """Raw capacity (rps at 100% utilisation) per region."""
     rate = {(c.region, c.instance_type): c.rps_per_node for c in problem.candidates}
-    return {r: sum(rate.get((r, t), 0.0) * n for t, n in replicas.get(r, {}).items()) for r in problem.regions}
+    return {
+        r: sum(rate.get((r, t), 0.0) * n for t, n in replicas.get(r, {}).items()) for r in problem.regions
+    }
 
 
-def max_routable(problem: SizingProblem, capacity: Mapping[str, float], *, budget_ms: float,
-                 utilization: float, lost: str | None = None) -> dict[str, float]:
+def max_routable(
+    problem: SizingProblem,
+    capacity: Mapping[str, float],
+    *,
+    budget_ms: float,
+    utilization: float,
+    lost: str | None = None,
+) -> dict[str, float]:
     """Most rps each geography can have served within `budget_ms` with regions at `utilization`."""
     n_geo, n_reg = len(problem.geos), len(problem.regions)
     finite = [capacity[r] for r in problem.regions if np.isfinite(capacity[r])]
@@ -37,7 +45,7 @@ def max_routable(problem: SizingProblem, capacity: Mapping[str, float], *, budge
     scale = min(1.0 / TOLERANCE_RPS, _INT32_BUDGET / (4 * top * max(n_geo, n_reg, 1)))
     source, sink = 0, 1 + n_geo + n_reg
     rows, cols, caps = [], [], []
-    big = int(round(problem.total_rps * scale)) + 1
+    big = round(problem.total_rps * scale) + 1
     for i, geo in enumerate(problem.geos):
         rows.append(source), cols.append(1 + i), caps.append(int(np.floor(geo.rps * scale)))
         for j, region in enumerate(problem.regions):
@@ -90,8 +98,12 @@ def check_replicas(problem: SizingProblem, replicas: Mapping[str, Mapping[str, i
     return out
 
 
-def check_routing(problem: SizingProblem, replicas: Mapping[str, Mapping[str, int]], routing: Routing,
-                  lost: str | None = None) -> list[str]:
+def check_routing(
+    problem: SizingProblem,
+    replicas: Mapping[str, Mapping[str, int]],
+    routing: Routing,
+    lost: str | None = None,
+) -> list[str]:
     """A concrete routing table: full demand, within budget, under the utilisation limit, not to `lost`."""
     budget = problem.normal_budget_ms if lost is None else problem.failover_budget_ms
     util = problem.util_normal if lost is None else problem.util_failover

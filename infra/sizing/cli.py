@@ -32,16 +32,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _render(plan: SizingPlan, console: Console) -> None:
     head = {h.region: h for h in plan.headroom}
-    table = Table(title=f"Sizing plan: ${plan.hourly_cost:,.2f}/h (lower bound ${plan.lower_bound:,.2f}, "
-                        f"gap {plan.gap:.2%}, {plan.solve_seconds:.2f} s, {plan.status})")
+    table = Table(
+        title=f"Sizing plan: ${plan.hourly_cost:,.2f}/h (lower bound ${plan.lower_bound:,.2f}, "
+        f"gap {plan.gap:.2%}, {plan.solve_seconds:.2f} s, {plan.status})"
+    )
     for col in ("region", "instance type", "replicas", "GPUs", "$/h", "normal util", "worst failover util"):
         table.add_column(col, justify="left" if col in ("region", "instance type") else "right")
     for g in plan.node_groups:
         h = head[g.region]
         lost = f" ({h.worst_failover_lost_region} lost)" if h.worst_failover_lost_region else ""
-        table.add_row(g.region, f"{g.instance_type} ({g.gpu_model})", str(g.nodes), str(g.gpus),
-                      f"{g.usd_per_hour:,.2f}", f"{h.normal_utilization:.0%}",
-                      f"{h.worst_failover_utilization:.0%}{lost}")
+        table.add_row(
+            g.region,
+            f"{g.instance_type} ({g.gpu_model})",
+            str(g.nodes),
+            str(g.gpus),
+            f"{g.usd_per_hour:,.2f}",
+            f"{h.normal_utilization:.0%}",
+            f"{h.worst_failover_utilization:.0%}{lost}",
+        )
     console.print(table)
     routes = Table(title="Routing (rps): normal state, then while each region is lost")
     routes.add_column("geography")
@@ -61,8 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.stack_file or stack_file_path(args.stack)
     try:
-        plan = solve(problem_from_config(config_from_stack_file(path)),
-                     SolveOptions(time_limit_s=args.time_limit))
+        plan = solve(
+            problem_from_config(config_from_stack_file(path)), SolveOptions(time_limit_s=args.time_limit)
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,9 @@ from infra.sizing.problem import SizingProblem
 
 
 def _nearest(problem: SizingProblem, geo_index: int, exclude: str | None = None) -> str:
-    options = [(rtt, r) for r, rtt in zip(problem.regions, problem.rtt_ms[geo_index], strict=True) if r != exclude]
+    options = [
+        (rtt, r) for r, rtt in zip(problem.regions, problem.rtt_ms[geo_index], strict=True) if r != exclude
+    ]
     if not options:
         return "no other region"
     rtt, region = min(options)
@@ -35,13 +37,24 @@ def _capacity_problems(problem: SizingProblem, lost: str | None) -> list[str]:
     short = {g.name: g.rps - routed[g.name] for g in problem.geos if g.rps - routed[g.name] > TOLERANCE_RPS}
     if not short:
         return []
-    reach = sorted({r for i, g in enumerate(problem.geos) if g.name in short
-                    for j, r in enumerate(problem.regions) if r != lost and problem.rtt_ms[i][j] <= budget})
-    quotas = [f"{c.region}.{c.instance_type} <= {c.max_nodes}" for r in reach for c in problem.candidates_in(r)]
+    reach = sorted(
+        {
+            r
+            for i, g in enumerate(problem.geos)
+            if g.name in short
+            for j, r in enumerate(problem.regions)
+            if r != lost and problem.rtt_ms[i][j] <= budget
+        }
+    )
+    quotas = [
+        f"{c.region}.{c.instance_type} <= {c.max_nodes}" for r in reach for c in problem.candidates_in(r)
+    ]
     state = "in normal state" if lost is None else f"when {problem.label(lost)} is lost"
-    return [f"{state}, {sum(short.values()):.2f} rps of demand from {', '.join(short)} cannot be served "
-            f"within {budget:g} ms at utilisation {util:g}: the regions in reach ({', '.join(reach) or 'none'}) "
-            f"are capped by their quotas ({'; '.join(quotas) or 'none'}); raise sizing.quotas or the budget"]
+    return [
+        f"{state}, {sum(short.values()):.2f} rps of demand from {', '.join(short)} cannot be served "
+        f"within {budget:g} ms at utilisation {util:g}: the regions in reach ({', '.join(reach) or 'none'}) "
+        f"are capped by their quotas ({'; '.join(quotas) or 'none'}); raise sizing.quotas or the budget"
+    ]
 
 
 def diagnose(problem: SizingProblem) -> list[str]:
@@ -54,25 +67,35 @@ def diagnose(problem: SizingProblem) -> list[str]:
         elif all(c.max_nodes is not None for c in cands):
             room = sum(c.max_nodes or 0 for c in cands)
             if room < problem.min_replicas:
-                out.append(f"region {problem.label(region)}: quotas allow {room} nodes in total, below "
-                           f"sizing.minReplicasPerRegion = {problem.min_replicas}")
+                out.append(
+                    f"region {problem.label(region)}: quotas allow {room} nodes in total, below "
+                    f"sizing.minReplicasPerRegion = {problem.min_replicas}"
+                )
     for i, geo in enumerate(problem.geos):
         if min(problem.rtt_ms[i]) > problem.normal_budget_ms:
-            out.append(f"geography {geo.name}: no region within latency.normalMs = "
-                       f"{problem.normal_budget_ms:g} ms ({_nearest(problem, i)})")
+            out.append(
+                f"geography {geo.name}: no region within latency.normalMs = "
+                f"{problem.normal_budget_ms:g} ms ({_nearest(problem, i)})"
+            )
     if problem.survive_region_loss:
         if len(problem.regions) < 2:
-            out.append(f"surviving the loss of a region needs at least 2 regions; the stack has only "
-                       f"{problem.label(problem.regions[0])}: add a region (N-1 is checked for every stack)")
+            out.append(
+                f"surviving the loss of a region needs at least 2 regions; the stack has only "
+                f"{problem.label(problem.regions[0])}: add a region (N-1 is checked for every stack)"
+            )
         else:
             for f in problem.regions:
                 for i, geo in enumerate(problem.geos):
-                    ok = any(r != f and rtt <= problem.failover_budget_ms
-                             for r, rtt in zip(problem.regions, problem.rtt_ms[i], strict=True))
+                    ok = any(
+                        r != f and rtt <= problem.failover_budget_ms
+                        for r, rtt in zip(problem.regions, problem.rtt_ms[i], strict=True)
+                    )
                     if not ok:
-                        out.append(f"geography {geo.name}: when {problem.label(f)} is lost no other region "
-                                   f"is within latency.failoverMs = {problem.failover_budget_ms:g} ms "
-                                   f"({_nearest(problem, i, exclude=f)})")
+                        out.append(
+                            f"geography {geo.name}: when {problem.label(f)} is lost no other region "
+                            f"is within latency.failoverMs = {problem.failover_budget_ms:g} ms "
+                            f"({_nearest(problem, i, exclude=f)})"
+                        )
     if out:
         return out
     out += _capacity_problems(problem, None)

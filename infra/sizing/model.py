@@ -67,7 +67,8 @@ class _Rows:
         self.hi.append(hi)
 
 
-def build_model(problem: SizingProblem) -> Model:
+def build_model(problem: SizingProblem, *, routing_columns: bool = True) -> Model:
+    """The full model; without `routing_columns` (only n, K) it is the master of infra.sizing.cuts."""
     regions, geos, cands = problem.regions, problem.geos, problem.candidates
     n_reg, n_cand = len(regions), len(cands)
     rtt = np.asarray(problem.rtt_ms, dtype=float).reshape(len(geos), n_reg)
@@ -83,23 +84,34 @@ def build_model(problem: SizingProblem) -> Model:
     rows = _Rows()
     k0 = n_cand
     # K[r] - sum_c rps[c] n[c] = 0; sum_c n[c] >= min replicas (every configured region serves).
-    for j, region in enumerate(regions):
+    for j in range(n_reg):
         mine = [i for i, c in enumerate(cands) if region_of[c.region] == j]
-        rows.add([k0 + j] + mine, [1.0] + [-cands[i].rps_per_node for i in mine], 0.0, 0.0)
+        rows.add([k0 + j, *mine], [1.0] + [-cands[i].rps_per_node for i in mine], 0.0, 0.0)
         if problem.min_replicas > 0:
             rows.add(mine, [1.0] * len(mine), float(problem.min_replicas), np.inf)
 
     x_start = len(cost)
-    x_pairs = tuple((s, r) for s in range(len(geos)) for r in range(n_reg) if normal_ok[s, r])
+    x_pairs = tuple(
+        (s, r) for s in range(len(geos)) for r in range(n_reg) if normal_ok[s, r] and routing_columns
+    )
     cost += [TIEBREAK_USD_PER_RPS_MS * rtt[s, r] for s, r in x_pairs]
     lb += [0.0] * len(x_pairs)
     ub += [np.inf] * len(x_pairs)
-    _routing_rows(rows, [(demand[s], [(x_start + i, r) for i, (s2, r) in enumerate(x_pairs) if s2 == s])
-                         for s in range(len(geos))], k0, problem.util_normal)
+    if routing_columns:
+        _routing_rows(
+            rows,
+            [
+                (demand[s], [(x_start + i, r) for i, (s2, r) in enumerate(x_pairs) if s2 == s])
+                for s in range(len(geos))
+            ],
+            k0,
+            problem.util_normal,
+        )
     tiebreak_max = TIEBREAK_USD_PER_RPS_MS * float(
-        sum(demand[s] * rtt[s, normal_ok[s]].max() for s in range(len(geos)) if normal_ok[s].any()))
+        sum(demand[s] * rtt[s, normal_ok[s]].max() for s in range(len(geos)) if normal_ok[s].any())
+    )
 
-    if problem.survive_region_loss:
+    if problem.survive_region_loss and routing_columns:
         for f in range(n_reg):
             classes: dict[tuple[int, ...], float] = {}
             for s in range(len(geos)):
@@ -118,13 +130,25 @@ def build_model(problem: SizingProblem) -> Model:
     a = coo_array((rows.v, (rows.r, rows.c)), shape=(len(rows.lo), n_cols)).tocsr()
     integrality = np.zeros(n_cols, dtype=np.uint8)
     integrality[:n_cand] = 1
-    return Model(c=np.array(cost), integrality=integrality, lb=np.array(lb), ub=np.array(ub), a=a,
-                 row_lb=np.array(rows.lo), row_ub=np.array(rows.hi), n_cols=slice(0, n_cand),
-                 k_cols=slice(k0, k0 + n_reg), x_pairs=x_pairs, x_start=x_start, tiebreak_max=tiebreak_max)
+    return Model(
+        c=np.array(cost),
+        integrality=integrality,
+        lb=np.array(lb),
+        ub=np.array(ub),
+        a=a,
+        row_lb=np.array(rows.lo),
+        row_ub=np.array(rows.hi),
+        n_cols=slice(0, n_cand),
+        k_cols=slice(k0, k0 + n_reg),
+        x_pairs=x_pairs,
+        x_start=x_start,
+        tiebreak_max=tiebreak_max,
+    )
 
 
-def _routing_rows(rows: _Rows, commodities: list[tuple[float, list[tuple[int, int]]]], k0: int,
-                  util: float) -> None:
+def _routing_rows(
+    rows: _Rows, commodities: list[tuple[float, list[tuple[int, int]]]], k0: int, util: float
+) -> None:
     """Demand rows (each commodity fully routed) and capacity rows (load <= util * K[r])."""
     load: dict[int, list[int]] = {}
     for total, cols in commodities:
@@ -132,4 +156,4 @@ def _routing_rows(rows: _Rows, commodities: list[tuple[float, list[tuple[int, in
         for col, r in cols:
             load.setdefault(r, []).append(col)
     for r, cols in sorted(load.items()):
-        rows.add(cols + [k0 + r], [1.0] * len(cols) + [-util], -np.inf, 0.0)
+        rows.add([*cols, k0 + r], [1.0] * len(cols) + [-util], -np.inf, 0.0)

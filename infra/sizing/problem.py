@@ -83,7 +83,9 @@ class SizingProblem:
         return sum(g.rps for g in self.geos)
 
 
-def _region_candidates(cfg: RolloutConfig, catalog: Catalog, index: int) -> tuple[list[Candidate], str | None]:
+def _region_candidates(
+    cfg: RolloutConfig, catalog: Catalog, index: int
+) -> tuple[list[Candidate], str | None]:
     """Priced candidates in one region, or a problem text saying why there are none."""
     region = cfg.regions[index]
     overrides = cfg.sizing.prices.get(region.name, {})
@@ -102,25 +104,40 @@ def _region_candidates(cfg: RolloutConfig, catalog: Catalog, index: int) -> tupl
         price = overrides.get(name, offering.usd_per_hour if offering else None)
         if price is None or quotas.get(name) == 0:
             continue
-        out.append(Candidate(region=region.name, instance_type=name, gpu_model=itype.gpu_model,
-                             gpu_count=itype.gpu_count, rps_per_node=itype.gpu_count * rps,
-                             usd_per_hour=float(price), max_nodes=quotas.get(name)))
+        out.append(
+            Candidate(
+                region=region.name,
+                instance_type=name,
+                gpu_model=itype.gpu_model,
+                gpu_count=itype.gpu_count,
+                rps_per_node=itype.gpu_count * rps,
+                usd_per_hour=float(price),
+                max_nodes=quotas.get(name),
+            )
+        )
     if out:
         return out, None
-    why = (f"regions[{index}] {region.name} ({region.cloud} {region.location}): no priced GPU instance type "
-           f"to size with. ")
+    why = (
+        f"regions[{index}] {region.name} ({region.cloud} {region.location}): no priced GPU instance type "
+        f"to size with. "
+    )
     if not considered:
-        why += ("No instance type passes the filters (sizing.instanceTypes and the GPU models in "
-                "model.throughputRps); widen them.")
+        why += (
+            "No instance type passes the filters (sizing.instanceTypes and the GPU models in "
+            "model.throughputRps); widen them."
+        )
     else:
-        why += (f"Considered {', '.join(considered)}, but the catalog (infra/data/gpu_prices.csv) has no "
-                f"price for them in {region.location} (or their quota is 0); add "
-                f"sizing.prices.{region.name}.<instanceType>: <USD per hour> or a catalog row.")
+        why += (
+            f"Considered {', '.join(considered)}, but the catalog (infra/data/gpu_prices.csv) has no "
+            f"price for them in {region.location} (or their quota is 0); add "
+            f"sizing.prices.{region.name}.<instanceType>: <USD per hour> or a catalog row."
+        )
     return [], why
 
 
-def problem_from_config(cfg: RolloutConfig, *, catalog: Catalog | None = None,
-                        survive_region_loss: bool = True) -> SizingProblem:
+def problem_from_config(
+    cfg: RolloutConfig, *, catalog: Catalog | None = None, survive_region_loss: bool = True
+) -> SizingProblem:
     """Resolve prices (config over catalog), capacities, RTTs (measured over estimated) and quotas."""
     catalog = catalog or load_catalog()
     problems: list[str] = []
@@ -137,11 +154,14 @@ def problem_from_config(cfg: RolloutConfig, *, catalog: Catalog | None = None,
     for d in cfg.demand:
         lat, lon = d.coordinates
         measured = cfg.latency.measured_rtt_ms.get(d.geography, {})
-        rtt.append(tuple(
-            float(measured[r.name]) if r.name in measured
-            else estimated_rtt_ms(lat, lon, coords[r.name].latitude, coords[r.name].longitude)
-            for r in cfg.regions
-        ))
+        rtt.append(
+            tuple(
+                float(measured[r.name])
+                if r.name in measured
+                else estimated_rtt_ms(lat, lon, coords[r.name].latitude, coords[r.name].longitude)
+                for r in cfg.regions
+            )
+        )
     return SizingProblem(
         regions=tuple(r.name for r in cfg.regions),
         candidates=tuple(candidates),

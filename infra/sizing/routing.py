@@ -21,8 +21,12 @@ MOVE_PENALTY_MS = 10_000.0  # far above any RTT: moving traffic is worse than an
 _MIN_FLOW = 1e-7
 
 
-def _solve(problem: SizingProblem, capacity: Mapping[str, float], arcs: list[tuple[int, int, float, float]],
-           util: float) -> Routing:
+def _solve(
+    problem: SizingProblem,
+    capacity: Mapping[str, float],
+    arcs: list[tuple[int, int, float, float]],
+    util: float,
+) -> Routing:
     """min sum cost*flow; arcs = (geo, region, cost, upper bound); every geo fully served."""
     n_geo, regions = len(problem.geos), problem.regions
     r_idx, c_idx, vals = [], [], []
@@ -35,8 +39,12 @@ def _solve(problem: SizingProblem, capacity: Mapping[str, float], arcs: list[tup
     cap = np.array([util * capacity[r] for r in regions])
     res = linprog(
         c=np.array([a_[2] for a_ in arcs]),
-        A_ub=a[n_geo:], b_ub=cap, A_eq=a[:n_geo], b_eq=demand,
-        bounds=[(0, a_[3]) for a_ in arcs], method="highs",
+        A_ub=a[n_geo:],
+        b_ub=cap,
+        A_eq=a[:n_geo],
+        b_eq=demand,
+        bounds=[(0, a_[3]) for a_ in arcs],
+        method="highs",
     )
     if res.status != 0:
         raise RuntimeError(f"routing LP failed for fixed capacities: {res.message}")
@@ -49,14 +57,18 @@ def _solve(problem: SizingProblem, capacity: Mapping[str, float], arcs: list[tup
 
 
 def normal_routing(problem: SizingProblem, capacity: Mapping[str, float]) -> Routing:
-    arcs = [(s, r, problem.rtt_ms[s][r], np.inf)
-            for s in range(len(problem.geos)) for r in range(len(problem.regions))
-            if problem.rtt_ms[s][r] <= problem.normal_budget_ms]
+    arcs = [
+        (s, r, problem.rtt_ms[s][r], np.inf)
+        for s in range(len(problem.geos))
+        for r in range(len(problem.regions))
+        if problem.rtt_ms[s][r] <= problem.normal_budget_ms
+    ]
     return _solve(problem, capacity, arcs, problem.util_normal)
 
 
-def failover_routing(problem: SizingProblem, capacity: Mapping[str, float], normal: Routing,
-                     lost: str) -> Routing:
+def failover_routing(
+    problem: SizingProblem, capacity: Mapping[str, float], normal: Routing, lost: str
+) -> Routing:
     arcs = []
     for s, geo in enumerate(problem.geos):
         for r, region in enumerate(problem.regions):
