@@ -35,11 +35,17 @@ def stack_config(path: Path) -> dict[str, Any]:
 
 def run_stack(path: Path, stack: str):
     """Validate the stack file, then run the program under mocks; returns the CapturedRun."""
+    return run_stack_with_plan(path, stack)[0]
+
+
+def run_stack_with_plan(path: Path, stack: str):
+    """(CapturedRun, RolloutPlan): the plan is computed first, so bad config fails before anything runs."""
     from infra.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
 
-    build_plan(config_from_stack_file(path))  # every config/plan problem, before anything runs
-    return run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
-                      project=PROJECT, config=stack_config(path))
+    plan = build_plan(config_from_stack_file(path))
+    run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
+                     project=PROJECT, config=stack_config(path))
+    return run, plan
 
 
 def _region_of(resource, by_urn) -> str:
@@ -55,7 +61,7 @@ def as_json(run) -> dict[str, Any]:
     return {"stack": run.stack, "resources": [r.to_json() for r in run.resources], "outputs": run.outputs}
 
 
-def render_text(run, console) -> None:
+def render_text(run, console, plan=None) -> None:
     from rich.table import Table
     from rich.tree import Tree
 
@@ -99,6 +105,10 @@ def render_text(run, console) -> None:
         counts.add_row(typ, *[str(row.get(n, "")) for n in regions], str(sum(row.values())))
     counts.add_row("[bold]total[/]", *[str(per_region[n]) for n in regions], str(sum(per_region.values())))
     console.print(counts)
+    if plan is not None:
+        from infra.sizing.cli import render_sizing_table
+
+        render_sizing_table(plan.sizing, console)
     console.print("[bold]outputs[/]")
     console.print_json(json.dumps(run.outputs))
 
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         with err.status(f"previewing {path.name} under mocks ...", spinner="dots"):
-            run = run_stack(path, stack)
+            run, plan = run_stack_with_plan(path, stack)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(as_json(run), indent=2, sort_keys=False))
     else:
-        render_text(run, Console())
+        render_text(run, Console(), plan)
         err.print(f"previewed {sum(r.custom for r in run.resources)} resources in {elapsed:.1f}s")
     return 0
 

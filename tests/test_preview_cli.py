@@ -19,6 +19,7 @@ def test_dev_preview_prints_the_tree_counts_and_outputs():
     assert done.returncode == 0, done.stderr
     assert "rollout:region:Region use1" in done.stdout and "rollout:region:Region euw4" in done.stdout
     assert "resources by type and region" in done.stdout and "outputs" in done.stdout
+    assert "Sizing plan" in done.stdout and "g2-standard-4" in done.stdout  # the fleet, next to the tree
     assert "previewed" in done.stderr
 
 

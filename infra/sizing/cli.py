@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _render(plan: SizingPlan, console: Console) -> None:
+def render_sizing_table(plan: SizingPlan, console: Console) -> None:
+    """The fleet per region and instance type, with its cost and utilisation (also shown by the preview)."""
     head = {h.region: h for h in plan.headroom}
     table = Table(
         title=f"Sizing plan: ${plan.hourly_cost:,.2f}/h (lower bound ${plan.lower_bound:,.2f}, "
@@ -51,6 +52,9 @@ def _render(plan: SizingPlan, console: Console) -> None:
             f"{h.worst_failover_utilization:.0%}{lost}",
         )
     console.print(table)
+
+
+def render_routing_table(plan: SizingPlan, console: Console) -> None:
     routes = Table(title="Routing (rps): normal state, then while each region is lost")
     routes.add_column("geography")
     routes.add_column("normal")
@@ -78,5 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(plan.summary(), indent=2))
     else:
-        _render(plan, Console())
+        console = Console()
+        render_sizing_table(plan, console)
+        render_routing_table(plan, console)
     return 0
