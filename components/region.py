@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
+from infra.cluster_plan import ClusterPlan
 from infra.plan import RegionPlan
 
 
@@ -18,12 +20,14 @@ class RegionArgs:
     tags: dict[str, str]
     flow_log_role_arn: pulumi.Input[str] | None = None  # AWS regions
     gcp_network_self_link: pulumi.Input[str] | None = None  # GCP regions
+    cluster: ClusterPlan | None = None  # None: network only
 
 
 class Region(pulumi.ComponentResource):
     """Everything in one region, grouped so the preview tree and `pulumi stack` read per region."""
 
     network: AwsNetwork | GcpRegionalNetwork
+    cluster: RegionCluster | None
     summary: dict[str, pulumi.Output[str]]  # ids worth a stack output
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -41,5 +45,17 @@ class Region(pulumi.ComponentResource):
             self.network = GcpRegionalNetwork(plan.name, GcpRegionalNetworkArgs(plan, args.gcp_network_self_link),
                                               opts=child)
             outputs = {"subnetwork": self.network.subnetwork_self_link}
+        self.cluster = None
+        if args.cluster is not None:
+            if plan.cloud == "aws":
+                cluster_args = RegionClusterArgs(plan, args.cluster, args.tags,
+                                                 private_subnet_ids=self.network.private_subnet_ids)
+            else:
+                cluster_args = RegionClusterArgs(plan, args.cluster, args.tags,
+                                                 network_self_link=args.gcp_network_self_link,
+                                                 subnetwork_self_link=self.network.subnetwork_self_link)
+            self.cluster = RegionCluster(f"{plan.name}-k8s", cluster_args,
+                                         opts=pulumi.ResourceOptions(parent=self, depends_on=[self.network]))
+            outputs["cluster"] = self.cluster.summary
         self.summary = outputs
         self.register_outputs(outputs)

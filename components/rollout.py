@@ -33,6 +33,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 region=r, tags=plan.tags,
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
+                cluster=plan.clusters.get(r.name),
             ), opts=child)
             for r in plan.regions
         }

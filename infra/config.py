@@ -186,6 +186,15 @@ class SizingConfig(_Model):
     )
 
 
+class ClusterConfig(_Model):
+    """Kubernetes in every region (versions pinned in infra/cluster_versions.py)."""
+
+    kubernetes_version: str = Field(default="1.33", description="EKS and GKE minor version")
+    public_api_cidrs: list[str] = Field(
+        default_factory=list, description="allow-list for a public API endpoint; empty = private only"
+    )
+
+
 class RolloutConfig(_Model):
     """The whole stack configuration, validated and immutable."""
 
@@ -199,6 +208,7 @@ class RolloutConfig(_Model):
     latency: LatencyConfig
     utilization: UtilizationConfig = Field(default_factory=UtilizationConfig)
     sizing: SizingConfig = Field(default_factory=SizingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)

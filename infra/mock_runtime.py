@@ -76,6 +76,8 @@ def sanitize(value: Any) -> Any:
         return [sanitize(v) for v in value]
     if value == rpc.UNKNOWN:
         return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire carries every number as a double; show counts as counts
     return value
 
 

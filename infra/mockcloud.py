@@ -119,6 +119,59 @@ def _generic(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str
     return f"{name}-{_digest(typ, name)[:12]}", {}
 
 
+# --- Kubernetes clusters (components/cluster) ------------------------------------------------------
+MOCK_CA_PEM_B64 = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSU1PQ0s="  # base64 of a PEM header, not a real CA
+GCP_PROJECT_NUMBER = "123456789012"
+
+
+def _cluster_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Computed outputs of cluster resources (endpoints, CA data, OIDC issuer, KMS and SA ids):
+    (id override or None, extra outputs)."""
+    h = _digest(typ, name)
+    region = inputs.get("region") or DEFAULT_AWS_REGION
+    project = inputs.get("project") or DEFAULT_GCP_PROJECT
+    if typ == "aws:eks/cluster:Cluster":
+        oidc_id = h[:32].upper()
+        return None, {
+            "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": MOCK_CA_PEM_B64},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
+            "status": "ACTIVE", "platformVersion": "eks.1",
+        }
+    if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        host = str(inputs.get("url", "oidc.example")).removeprefix("https://")
+        arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+        return arn, {"arn": arn, "url": host}
+    if typ == "aws:kms/key:Key":
+        key_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}"}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return None, {"latestVersion": 1, "defaultVersion": 1}
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        return None, {"status": "ACTIVE", "resources": [{"autoscalingGroups": [{"name": f"eks-{h[:12]}"}]}]}
+    if typ == "gcp:container/cluster:Cluster":
+        location = inputs.get("location", "us-central1")
+        return (f"projects/{project}/locations/{location}/clusters/{inputs.get('name', name)}",
+                {"endpoint": _ip("10.250.0.0/16", name), "masterVersion": f"{inputs.get('minMasterVersion')}.1-gke.1",
+                 "masterAuth": {"clusterCaCertificate": MOCK_CA_PEM_B64}})
+    if typ == "gcp:kms/keyRing:KeyRing":
+        return f"projects/{project}/locations/{inputs.get('location')}/keyRings/{inputs.get('name', name)}", {}
+    if typ == "gcp:kms/cryptoKey:CryptoKey":
+        return f"{inputs.get('keyRing')}/cryptoKeys/{inputs.get('name', name)}", {}
+    if typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId')}@{project}.iam.gserviceaccount.com"
+        return (f"projects/{project}/serviceAccounts/{email}",
+                {"email": email, "member": f"serviceAccount:{email}", "uniqueId": str(int(h[:15], 16))})
+    return None, {}
+
+
+def _cluster_call(token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    if token == "gcp:organizations/getProject:getProject":
+        project = args.get("projectId") or DEFAULT_GCP_PROJECT
+        return {"projectId": project, "number": GCP_PROJECT_NUMBER, "name": project, "id": f"projects/{project}"}
+    return None
+
+
 OutputFactory = Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]
 _BY_PACKAGE: dict[str, OutputFactory] = {"aws": _aws, "gcp": _gcp}
 
@@ -127,7 +180,9 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     """(physical id, state) the provider would report: the inputs plus the computed outputs."""
     factory = _BY_PACKAGE.get(typ.split(":", 1)[0], _generic)
     rid, computed = factory(typ, name, inputs)
-    return rid, {**inputs, **computed, "id": rid}
+    cluster_rid, cluster_computed = _cluster_outputs(typ, name, inputs)
+    rid = cluster_rid or rid
+    return rid, {**inputs, **computed, **cluster_computed, "id": rid}
 
 
 class MockCloud(pulumi.runtime.Mocks):
@@ -138,8 +193,10 @@ class MockCloud(pulumi.runtime.Mocks):
             return None, {}
         return mock_outputs(args.typ, args.name, dict(args.inputs))
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        """Invoke results as a plain dict (a tuple's failure list must not be None for MockMonitor)."""
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock",
-                    "userId": "AIDAMOCK", "id": ACCOUNT_ID}, None
-        return {}, None
+                    "userId": "AIDAMOCK", "id": ACCOUNT_ID}
+        cluster_result = _cluster_call(args.token, dict(args.args))
+        return cluster_result if cluster_result is not None else {}

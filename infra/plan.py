@@ -5,10 +5,11 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from infra.addressing import AddressPlan, AddressRequest, RegionAddresses, plan_addresses
 from infra.catalog import CloudRegion, load_catalog
+from infra.cluster_plan import ClusterPlan, plan_clusters
 from infra.config import RolloutConfig
 from infra.sizing import SizingPlan, plan_sizing
 
@@ -35,6 +36,7 @@ class RolloutPlan:
     regions: tuple[RegionPlan, ...]
     addresses: AddressPlan
     sizing: SizingPlan
+    clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -66,7 +68,7 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
 
 
 def build_plan(cfg: RolloutConfig) -> RolloutPlan:
-    """config -> plan: addresses, sizing (and, as they land, links and clusters). Raises ConfigError."""
+    """config -> plan: addresses, sizing, clusters (and, as they land, links). Raises ConfigError."""
     catalog = load_catalog()
     sizing = plan_sizing(cfg)
     addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
@@ -83,5 +85,9 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
         ))
     tags = {"owner": cfg.tags.owner, "cost-center": cfg.tags.cost_center,
             "environment": cfg.environment, "managed-by": "pulumi", **cfg.tags.extra}
-    return RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
+    plan = RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
                        regions=tuple(regions), addresses=addresses, sizing=sizing)
+    clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
+                             kubernetes_version=cfg.cluster.kubernetes_version,
+                             public_api_cidrs=cfg.cluster.public_api_cidrs)
+    return replace(plan, clusters=clusters)

@@ -61,7 +61,32 @@ def as_json(run) -> dict[str, Any]:
     return {"stack": run.stack, "resources": [r.to_json() for r in run.resources], "outputs": run.outputs}
 
 
+def detail(resource) -> str:
+    """The one fact a reviewer looks for on a line of the tree (sizes, ranges, versions)."""
+    i = resource.inputs
+    if resource.type == "aws:eks/nodeGroup:NodeGroup":
+        sc = i.get("scalingConfig", {})
+        return f"{','.join(i.get('instanceTypes', []))} min {sc.get('minSize')} desired {sc.get('desiredSize')} " \
+               f"max {sc.get('maxSize')}"
+    if resource.type == "gcp:container/nodePool:NodePool":
+        auto = i.get("autoscaling", {})
+        return f"{i.get('nodeConfig', {}).get('machineType')} min {auto.get('totalMinNodeCount')} " \
+               f"max {auto.get('totalMaxNodeCount')}"
+    if resource.type in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet"):
+        return " ".join(x for x in (i.get("cidrBlock"), i.get("availabilityZone")) if x)
+    if resource.type == "gcp:compute/subnetwork:Subnetwork":
+        return i.get("ipCidrRange", "")
+    if resource.type in ("aws:eks/cluster:Cluster",):
+        return f"Kubernetes {i.get('version')}"
+    if resource.type == "gcp:container/cluster:Cluster":
+        return f"Kubernetes {i.get('minMasterVersion')}"
+    if resource.type == "kubernetes:helm.sh/v3:Release":
+        return f"{i.get('chart')} {i.get('version')}"
+    return ""
+
+
 def render_text(run, console, plan=None) -> None:
+    from rich.markup import escape
     from rich.table import Table
     from rich.tree import Tree
 
@@ -77,7 +102,9 @@ def render_text(run, console, plan=None) -> None:
         mark = "[bold cyan]" if not r.custom else ""
         end = "[/]" if mark else ""
         extra = " [red](protected)[/]" if r.protect else ""
-        return f"{mark}{kind}{end} {r.name}{extra}"
+        fact = detail(r)
+        fact = f" [dim]{escape(fact)}[/]" if fact else ""
+        return f"{mark}{kind}{end} {r.name}{fact}{extra}"
 
     def add(tree, r) -> None:
         node = tree.add(label(r))
@@ -140,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(as_json(run), indent=2, sort_keys=False))
     else:
-        render_text(run, Console(), plan)
+        out = Console()
+        if not out.is_terminal:
+            out = Console(width=200)  # piped or captured: do not cut tree lines at 80 columns
+        render_text(run, out, plan)
         err.print(f"previewed {sum(r.custom for r in run.resources)} resources in {elapsed:.1f}s")
     return 0
 

@@ -14,8 +14,10 @@ AWS_PER_REGION = {
     "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway", "aws:ec2/routeTable:RouteTable",
     "aws:ec2/flowLog:FlowLog", "aws:ec2transitgateway/transitGateway:TransitGateway",
     "aws:ec2transitgateway/vpcAttachment:VpcAttachment", "aws:ec2/internetGateway:InternetGateway",
+    "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:kms/key:Key", "kubernetes:helm.sh/v3:Release",
 }
-GCP_PER_REGION = {"gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat"}
+GCP_PER_REGION = {"gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat",
+                  "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool", "gcp:kms/cryptoKey:CryptoKey"}
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -56,7 +58,7 @@ def test_aws_regions_spread_subnets_over_at_least_three_zones(previewed):
 def test_stack_wide_resources_exist_once(previewed):
     _, run = previewed
     assert len(run.of_type("gcp:compute/network:Network")) == 1
-    assert len(run.of_type("aws:iam/role:Role")) == 1
+    assert len([r for r in run.of_type("aws:iam/role:Role") if "FlowLogRole" in r.urn]) == 1
 
 
 def test_prod_puts_a_nat_gateway_in_every_zone_and_dev_shares_one():
@@ -110,3 +112,23 @@ def test_bad_config_fails_the_program_itself_with_the_same_text():
     with pytest.raises(pulumi.RunError) as caught:
         run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack="bad", config=raw)
     assert "'use1'" in str(caught.value) and "'euw4'" in str(caught.value) and "overlapping" in str(caught.value)
+
+
+def test_gpu_pools_in_every_region_are_sized_by_the_plan(previewed):
+    from infra.plan import build_plan
+
+    cfg, run = previewed
+    replicas = build_plan(cfg).sizing.replicas
+    sized: dict[str, dict[str, int]] = defaultdict(dict)
+    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        if group.inputs.get("taints"):
+            (instance_type,) = group.inputs["instanceTypes"]
+            region = group.inputs["region"]
+            sized[next(r.name for r in cfg.regions if r.location == region)][instance_type] = \
+                group.inputs["scalingConfig"]["desiredSize"]
+    for pool in run.of_type("gcp:container/nodePool:NodePool"):
+        if pool.inputs["nodeConfig"].get("guestAccelerators"):
+            region = pool.inputs["location"]
+            sized[next(r.name for r in cfg.regions if r.location == region)][pool.inputs["nodeConfig"]["machineType"]] \
+                = pool.inputs["autoscaling"]["totalMinNodeCount"]
+    assert sized == replicas

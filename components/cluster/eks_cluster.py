@@ -1,0 +1,184 @@
+"""An EKS cluster for one AWS region: private API endpoint (public only with an allow-list), KMS
+envelope encryption of Secrets, control-plane logs, access entries (no aws-auth ConfigMap), IRSA,
+pinned managed add-ons, a system node group and one NVIDIA node group per GPU pool of the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import aws_iam
+from components.cluster.kubeconfig import eks_kubeconfig
+from components.tags import aws_tags
+from infra.cluster_plan import ClusterPlan, NodePoolPlan
+from infra.cluster_versions import SUPPORTED
+from infra.plan import RegionPlan
+
+# https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# https://docs.aws.amazon.com/eks/latest/APIReference/API_Nodegroup.html (amiType)
+SYSTEM_AMI, GPU_AMI = "AL2023_x86_64_STANDARD", "AL2023_x86_64_NVIDIA"
+ROOT_VOLUME_GIB = {"system": 50, "gpu": 200}  # GPU nodes pull multi-GB serving images and weights
+# EKS spells taint effects in upper snake case (API_Taint.html).
+EKS_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+LOG_RETENTION_DAYS = 90
+
+
+@dataclass(frozen=True)
+class EksClusterArgs:
+    region: RegionPlan
+    cluster: ClusterPlan
+    private_subnet_ids: Sequence[pulumi.Input[str]]  # AwsNetwork.private_subnet_ids: order of region zones
+    tags: dict[str, str]
+
+
+def subnets_for_zones(region: RegionPlan, subnet_ids: Sequence[pulumi.Input[str]],
+                      zones: Sequence[str]) -> list[pulumi.Input[str]]:
+    """Private subnet ids of `zones`; AwsNetwork lists them in the order of the address plan's zones."""
+    by_zone = {z.zone: subnet_ids[i] for i, z in enumerate(region.addresses.zones)}
+    missing = [z for z in zones if z not in by_zone]
+    if missing or len(subnet_ids) != len(region.addresses.zones):
+        raise ValueError(f"region {region.name}: no private subnet for zones {missing} "
+                         f"({len(subnet_ids)} subnets for {len(region.addresses.zones)} zones)")
+    return [by_zone[z] for z in zones]
+
+
+class EksCluster(pulumi.ComponentResource):
+    """EKS control plane, IAM, KMS, OIDC/IRSA, add-ons and node groups of one region."""
+
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # secret
+    oidc_provider_arn: pulumi.Output[str]
+    node_groups: dict[str, aws.eks.NodeGroup]
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollout:cluster:EksCluster", name, None, opts)
+        plan, region = args.cluster, args.region
+        loc, child = region.location, pulumi.ResourceOptions(parent=self)
+        addons = SUPPORTED[plan.kubernetes_version]
+
+        def tags(suffix: str) -> dict[str, str]:
+            return aws_tags(args.tags, f"{plan.name}-{suffix}")
+
+        cluster_role = aws.iam.Role(f"{name}-cluster-role",
+                                    assume_role_policy=aws_iam.assume_role_by_service("eks.amazonaws.com"),
+                                    tags=tags("cluster-role"), opts=child)
+        cluster_attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-cluster-{arn.rsplit('/', 1)[1]}", role=cluster_role.name,
+                                         policy_arn=arn, opts=child)
+            for arn in aws_iam.CLUSTER_POLICIES
+        ]
+        node_role = aws.iam.Role(f"{name}-node-role",
+                                 assume_role_policy=aws_iam.assume_role_by_service("ec2.amazonaws.com"),
+                                 tags=tags("node-role"), opts=child)
+        node_attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
+                                         policy_arn=arn, opts=child)
+            for arn in aws_iam.NODE_POLICIES
+        ]
+
+        # Envelope encryption of Secrets: https://docs.aws.amazon.com/eks/latest/userguide/envelope-encryption.html
+        key = aws.kms.Key(f"{name}-secrets", region=loc, description=f"EKS {plan.name} Secrets envelope key",
+                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags("secrets"), opts=child)
+        # Pre-created so logs have a retention (EKS would create it with none).
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", region=loc, name=f"/aws/eks/{plan.name}/cluster",
+                                            retention_in_days=LOG_RETENTION_DAYS, tags=tags("logs"), opts=child)
+
+        all_subnets = subnets_for_zones(region, args.private_subnet_ids, region.zones)
+        cluster = aws.eks.Cluster(
+            f"{name}-eks", region=loc, name=plan.name, version=plan.kubernetes_version, role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=all_subnets, endpoint_private_access=True,
+                endpoint_public_access=plan.public_endpoint,
+                public_access_cidrs=list(plan.public_api_cidrs) if plan.public_endpoint else None),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)),
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            # Access entries, not the aws-auth ConfigMap; the deployer gets an admin entry to apply
+            # the in-cluster base. https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+            access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
+                                                          bootstrap_cluster_creator_admin_permissions=True),
+            # Core add-ons come as pinned managed add-ons below instead of unmanaged defaults.
+            bootstrap_self_managed_addons=False,
+            tags=tags("eks"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster_attachments, log_group]))
+
+        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        # IAM secures the EKS issuer with its own trusted CAs, so no thumbprint is pinned
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc_verify-thumbprint.html).
+        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
+                                             tags=tags("oidc"), opts=child)
+        ebs_role = aws.iam.Role(
+            f"{name}-ebs-csi-role",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], aws_iam.EBS_CSI_SERVICE_ACCOUNT)),
+            tags=tags("ebs-csi-role"), opts=child)
+        ebs_attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
+                                                      policy_arn=aws_iam.EBS_CSI_POLICY, opts=child)
+
+        def addon(addon_name: str, depends_on: list[pulumi.Resource], role_arn: pulumi.Input[str] | None = None):
+            return aws.eks.Addon(
+                f"{name}-{addon_name}", region=loc, cluster_name=cluster.name, addon_name=addon_name,
+                addon_version=addons.by_name()[addon_name], service_account_role_arn=role_arn,
+                resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                tags=tags(addon_name), opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+
+        # Networking add-ons first: nodes only become Ready once the CNI runs on them.
+        network_addons = [addon("vpc-cni", []), addon("kube-proxy", [])]
+        self.node_groups = {}
+        for pool in plan.pools:
+            self.node_groups[pool.name] = self._node_group(
+                name, region, plan, pool, cluster, node_role.arn,
+                subnets_for_zones(region, args.private_subnet_ids, pool.zones), tags,
+                depends_on=[*node_attachments, *network_addons])
+        system = self.node_groups["system"]
+        addon("coredns", [system])
+        addon("aws-ebs-csi-driver", [system, ebs_attachment], ebs_role.arn)
+
+        ca = cluster.certificate_authority.apply(lambda c: c.data)
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.oidc_provider_arn = oidc.arn
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
+            lambda v: eks_kubeconfig(v[0], v[1], v[2], loc)))
+        self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
+                               "oidcProviderArn": oidc.arn, "kmsKeyArn": key.arn})
+
+    def _node_group(self, name: str, region: RegionPlan, plan: ClusterPlan, pool: NodePoolPlan,
+                    cluster: aws.eks.Cluster, node_role_arn: pulumi.Output[str], subnet_ids: list,
+                    tags, depends_on: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+        loc, child = region.location, pulumi.ResourceOptions(parent=self)
+        kind = "gpu" if pool.is_gpu else "system"
+        # IMDSv2 only; hop limit 2 so pods on the VPC CNI can still reach IMDS when they must
+        # (https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html).
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{pool.name}", region=loc, description=f"EKS {plan.name} {pool.name} nodes",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=ROOT_VOLUME_GIB[kind], volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"))],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=t, tags=tags(pool.name))
+                                for t in ("instance", "volume")],
+            tags=tags(f"{pool.name}-lt"), opts=child)
+        return aws.eks.NodeGroup(
+            f"{name}-{pool.name}", region=loc, cluster_name=cluster.name, node_role_arn=node_role_arn,
+            version=plan.kubernetes_version, subnet_ids=subnet_ids, instance_types=[pool.machine_type],
+            ami_type=GPU_AMI if pool.is_gpu else SYSTEM_AMI, capacity_type="ON_DEMAND",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_nodes, desired_size=pool.desired_nodes, max_size=pool.max_nodes),
+            labels=dict(pool.labels),
+            taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=EKS_TAINT_EFFECT[t.effect])
+                    for t in pool.taints],
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            tags=tags(pool.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))

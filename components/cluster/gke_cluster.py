@@ -1,0 +1,157 @@
+"""A GKE cluster for one GCP region: regional, private nodes and endpoint (public only with an
+allow-list), Dataplane V2, Workload Identity, shielded nodes, application-layer Secrets encryption
+with a rotating Cloud KMS key, a least-privilege node service account, a system node pool and one
+GPU node pool per GPU pool of the plan with GKE-managed NVIDIA driver install.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.cluster.kubeconfig import gke_kubeconfig
+from components.network.gcp_network import POD_RANGE, SERVICE_RANGE
+from components.tags import gcp_labels
+from infra.cluster_plan import ClusterPlan, NodePoolPlan
+from infra.plan import RegionPlan
+
+FALLBACK_PROJECT = "rollout-mock-project"  # only when no gcp:project is configured (offline runs)
+KEY_ROTATION = "7776000s"  # 90 days
+# https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#default-gke-service-agent
+# roles/container.defaultNodeServiceAccount bundles logging, monitoring and metadata writer
+# permissions nodes need (https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster
+# #use_least_privilege_sa); Artifact Registry read to pull images.
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access governed by IAM roles above
+# Managed driver install: https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#create-gpu-pool-auto-drivers
+GPU_DRIVER_VERSION = "LATEST"
+GKE_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+BOOT_DISK_GB = {"system": 50, "gpu": 200}
+
+
+@dataclass(frozen=True)
+class GkeClusterArgs:
+    region: RegionPlan
+    cluster: ClusterPlan
+    network_self_link: pulumi.Input[str]  # GcpGlobalNetwork.self_link
+    subnetwork_self_link: pulumi.Input[str]  # GcpRegionalNetwork.subnetwork_self_link
+    tags: dict[str, str]
+
+
+def gcp_project() -> str:
+    return pulumi.Config("gcp").get("project") or FALLBACK_PROJECT
+
+
+def node_account_id(cluster_name: str) -> str:
+    """Service account ids are 6-30 chars, starting with a letter: "<env>-<region>-nodes" fits
+    (env <= 7 chars, region names <= 16; infra/config.py)."""
+    return f"{cluster_name.removeprefix('rollout-')}-nodes"
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """GKE control plane, KMS, node service account and node pools of one region."""
+
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # secret
+    node_pools: dict[str, gcp.container.NodePool]
+
+    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollout:cluster:GkeCluster", name, None, opts)
+        plan, loc = args.cluster, args.region.location
+        child = pulumi.ResourceOptions(parent=self)
+        project = gcp_project()
+        labels = gcp_labels(args.tags)
+
+        # Secrets encryption: https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets
+        key_ring = gcp.kms.KeyRing(f"{name}-keyring", name=plan.name, location=loc, project=project, opts=child)
+        key = gcp.kms.CryptoKey(f"{name}-secrets", name=f"{plan.name}-secrets", key_ring=key_ring.id,
+                                purpose="ENCRYPT_DECRYPT", rotation_period=KEY_ROTATION, labels=labels, opts=child)
+        number = gcp.organizations.get_project_output(project_id=project).number
+        key_access = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-secrets-gke-agent", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=pulumi.Output.concat("serviceAccount:service-", number,
+                                        "@container-engine-robot.iam.gserviceaccount.com"),
+            opts=child)
+
+        account = gcp.serviceaccount.Account(
+            f"{name}-nodes", account_id=node_account_id(plan.name), project=project,
+            display_name=f"GKE nodes of {plan.name}", opts=child)
+        roles = [gcp.projects.IAMMember(f"{name}-nodes-{role.rsplit('/', 1)[1]}", project=project, role=role,
+                                        member=account.member, opts=child)
+                 for role in NODE_ROLES]
+
+        private = not plan.public_endpoint
+        cluster = gcp.container.Cluster(
+            f"{name}-gke", name=plan.name, project=project, location=loc, node_locations=list(plan.zones),
+            network=args.network_self_link, subnetwork=args.subnetwork_self_link, networking_mode="VPC_NATIVE",
+            # The default pool is deleted right after creation; node pools are managed separately.
+            remove_default_node_pool=True, initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=account.email, oauth_scopes=OAUTH_SCOPES,
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True),
+                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA")),
+            min_master_version=plan.kubernetes_version,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=plan.release_channel),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True, enable_private_endpoint=private,
+                master_ipv4_cidr_block=plan.master_ipv4_cidr,
+                # Reachable from the other regions over the global VPC and the VPN links.
+                master_global_access_config=gcp.container.ClusterPrivateClusterConfigMasterGlobalAccessConfigArgs(
+                    enabled=True)),
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                gcp_public_cidrs_access_enabled=False,
+                cidr_blocks=[gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                    cidr_block=c, display_name=f"allow-{i}") for i, c in enumerate(plan.authorized_networks)]),
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=POD_RANGE, services_secondary_range_name=SERVICE_RANGE),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{project}.svc.id.goog"),
+            datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: eBPF, NetworkPolicy enforced
+            database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=key.id),
+            enable_shielded_nodes=True,
+            resource_labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_access, *roles]))
+
+        self.node_pools = {pool.name: self._node_pool(name, plan, pool, cluster, account.email, labels)
+                           for pool in plan.pools}
+        ca = cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
+            lambda v: gke_kubeconfig(v[0], v[1], v[2])))
+        self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint, "kmsKey": key.id,
+                               "nodeServiceAccount": account.email})
+
+    def _node_pool(self, name: str, plan: ClusterPlan, pool: NodePoolPlan, cluster: gcp.container.Cluster,
+                   service_account: pulumi.Output[str], labels: dict[str, str]) -> gcp.container.NodePool:
+        kind = "gpu" if pool.is_gpu else "system"
+        accelerators = [gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+            type=pool.accelerator, count=pool.gpu_count,
+            gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                gpu_driver_version=GPU_DRIVER_VERSION))] if pool.is_gpu else None
+        return gcp.container.NodePool(
+            f"{name}-{pool.name}", cluster=cluster.id, location=plan.location, node_locations=list(pool.zones),
+            initial_node_count=pool.initial_per_zone,
+            # Total limits over all zones, so the pool size is the plan's, not per zone.
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/cluster-autoscaler#minimum_and_maximum_node_pool_size
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=pool.min_nodes, total_max_node_count=pool.max_nodes,
+                location_policy="ANY" if pool.is_gpu else "BALANCED"),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=pool.machine_type, image_type="COS_CONTAINERD", disk_type="pd-balanced",
+                disk_size_gb=BOOT_DISK_GB[kind], service_account=service_account, oauth_scopes=OAUTH_SCOPES,
+                labels=dict(pool.labels), resource_labels=labels, guest_accelerators=accelerators,
+                taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value,
+                                                                  effect=GKE_TAINT_EFFECT[t.effect])
+                        for t in pool.taints],
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True),
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA")),
+            opts=pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,227 @@
+"""The cluster plan: per region, the Kubernetes cluster and its node pools, sized by the sizing plan.
+
+Pure (no pulumi import), so it is property-tested directly and the components never re-decide:
+- one GPU pool per instance type the sizing plan puts in the region, min = desired = planned nodes
+  and max = planned + burst (headroom the autoscaler may use above the plan);
+- GPU pools only in zones that offer GPUs (catalog `gpu_zones` ∩ the region's zones), tainted
+  `nvidia.com/gpu=true:NoSchedule` and labelled with the GPU model;
+- a small system pool, one node per zone, for cluster add-ons;
+- the API endpoint private unless the stack gives an explicit CIDR allow-list;
+- on GCP a /28 for the control plane that no range of the address plan uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from infra.catalog import load_catalog
+from infra.cluster_versions import DEFAULT_KUBERNETES_VERSION, GKE_RELEASE_CHANNEL, SUPPORTED
+from infra.errors import ConfigError
+
+if TYPE_CHECKING:  # infra.plan builds cluster plans: import its types for annotations only
+    from infra.plan import RegionPlan, RolloutPlan
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "true"
+GPU_TAINT_EFFECT = "NoSchedule"  # Kubernetes spelling; EKS wants NO_SCHEDULE, GKE NO_SCHEDULE
+GPU_MODEL_LABEL = "rollout.dev/gpu-model"
+GPU_COUNT_LABEL = "rollout.dev/gpu-count"
+POOL_LABEL = "rollout.dev/pool"
+NODE_ROLE_LABEL = "rollout.dev/node-role"
+# The label NVIDIA's device plugin chart selects GPU nodes by when no node feature discovery runs.
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+
+# System pool machines: general purpose, enough for CoreDNS, CNI, CSI and the device plugin.
+SYSTEM_MACHINE = {"aws": "m6i.large", "gcp": "e2-standard-4"}
+
+# GKE accelerator type per GPU model (https://cloud.google.com/compute/docs/gpus, "GPU models").
+GKE_ACCELERATOR = {
+    "L4": "nvidia-l4",
+    "A100-40GB": "nvidia-tesla-a100",
+    "A100-80GB": "nvidia-a100-80gb",
+    "H100-80GB": "nvidia-h100-80gb",
+}
+
+GKE_NAME_MAX = 40  # https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters
+MASTER_PREFIX = 28  # GKE private clusters need a /28 for the control plane
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str  # Kubernetes spelling: NoSchedule
+
+
+GPU_TAINT = Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE, GPU_TAINT_EFFECT)
+
+
+@dataclass(frozen=True)
+class NodePoolPlan:
+    """A node pool. Sizes are totals over the pool's zones."""
+
+    name: str
+    machine_type: str
+    min_nodes: int
+    desired_nodes: int
+    max_nodes: int
+    zones: tuple[str, ...]
+    labels: dict[str, str]
+    taints: tuple[Taint, ...] = ()
+    gpu_model: str | None = None
+    gpu_count: int = 0
+    accelerator: str | None = None  # GKE accelerator type; None on AWS
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpu_count > 0
+
+    @property
+    def initial_per_zone(self) -> int:
+        """GKE's initial_node_count is per zone: floor, so the total never exceeds the plan; the
+        autoscaler (total limits) and pending serving replicas bring the pool to its minimum."""
+        return self.desired_nodes // len(self.zones)
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    region: str
+    cloud: str
+    location: str
+    name: str
+    kubernetes_version: str
+    zones: tuple[str, ...]
+    system_pool: NodePoolPlan
+    gpu_pools: tuple[NodePoolPlan, ...]
+    public_api_cidrs: tuple[str, ...]  # empty: private API endpoint only
+    authorized_networks: tuple[str, ...]  # GKE master authorized networks (private ranges + public)
+    master_ipv4_cidr: str | None  # GKE control plane /28; None on AWS
+    release_channel: str | None  # GKE only
+
+    @property
+    def public_endpoint(self) -> bool:
+        return bool(self.public_api_cidrs)
+
+    @property
+    def pools(self) -> tuple[NodePoolPlan, ...]:
+        return (self.system_pool, *self.gpu_pools)
+
+
+def cluster_name(environment: str, region: str) -> str:
+    return f"rollout-{environment}-{region}".lower()
+
+
+def master_ipv4_cidr(region: RegionPlan) -> str:
+    """The last /28 of the region's network part. On GCP the address plan uses only pieces 0
+    (primary) and 1 (services) of the network's eight pieces, and pods live in the block's other
+    half (infra/addressing.py), so the last piece, and this /28, is provably unused."""
+    network = ipaddress.ip_network(region.addresses.network)
+    last = ipaddress.ip_network((int(network.broadcast_address) - 2 ** (32 - MASTER_PREFIX) + 1, MASTER_PREFIX))
+    return str(last)
+
+
+def _pool_name(instance_type: str) -> str:
+    return "gpu-" + instance_type.replace(".", "-").lower()
+
+
+def _system_pool(region: RegionPlan) -> NodePoolPlan:
+    zones = region.zones
+    return NodePoolPlan(
+        name="system", machine_type=SYSTEM_MACHINE[region.cloud], min_nodes=len(zones),
+        desired_nodes=len(zones), max_nodes=2 * len(zones), zones=zones,
+        labels={NODE_ROLE_LABEL: "system", POOL_LABEL: "system"},
+    )
+
+
+def _gpu_pool(region: RegionPlan, instance_type: str, nodes: int, burst: int,
+              problems: list[str]) -> NodePoolPlan | None:
+    catalog = load_catalog()
+    field = f"sizing.replicas.{region.name}.{instance_type}"
+    try:
+        itype = catalog.instance_type(region.cloud, instance_type)
+    except ConfigError as error:
+        problems += [f"{field}: {p}" for p in error.problems]
+        return None
+    zones = tuple(z for z in region.zones if z in set(region.catalog.gpu_zones))
+    if not zones:
+        problems.append(
+            f"{field}: none of the region's zones {list(region.zones)} offers GPUs (GPU zones of "
+            f"{region.location}: {list(region.catalog.gpu_zones)}); raise the region's `zones` or pick "
+            f"another region")
+        return None
+    accelerator = None
+    if region.cloud == "gcp":
+        accelerator = GKE_ACCELERATOR.get(itype.gpu_model)
+        if accelerator is None:
+            problems.append(f"{field}: no GKE accelerator type known for GPU model {itype.gpu_model!r}")
+            return None
+    name = _pool_name(instance_type)
+    labels = {
+        NODE_ROLE_LABEL: "gpu", POOL_LABEL: name, GPU_MODEL_LABEL: itype.gpu_model,
+        GPU_COUNT_LABEL: str(itype.gpu_count), GPU_PRESENT_LABEL: "true",
+    }
+    return NodePoolPlan(
+        name=name, machine_type=instance_type, min_nodes=nodes, desired_nodes=nodes, max_nodes=nodes + burst,
+        zones=zones, labels=labels, taints=(GPU_TAINT,), gpu_model=itype.gpu_model, gpu_count=itype.gpu_count,
+        accelerator=accelerator,
+    )
+
+
+def _check_cidrs(cidrs: Sequence[str], problems: list[str]) -> tuple[str, ...]:
+    out = []
+    for i, text in enumerate(cidrs):
+        try:
+            net = ipaddress.ip_network(text, strict=True)
+        except ValueError as error:
+            problems.append(f"cluster.publicApiCidrs[{i}]: {error}")
+            continue
+        if net.prefixlen == 0:
+            problems.append(f"cluster.publicApiCidrs[{i}]: {text} opens the API to the internet; "
+                            "list the operator networks instead")
+            continue
+        out.append(str(net))
+    return tuple(out)
+
+
+def plan_clusters(plan: RolloutPlan, replicas: Mapping[str, Mapping[str, int]], burst: int,
+                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+                  public_api_cidrs: Sequence[str] = ()) -> dict[str, ClusterPlan]:
+    """Region name -> its cluster. Raises ConfigError listing every problem."""
+    problems: list[str] = []
+    if kubernetes_version not in SUPPORTED:
+        problems.append(f"cluster.kubernetesVersion: {kubernetes_version!r} is not pinned; supported: "
+                        f"{', '.join(sorted(SUPPORTED))} (add a row to infra/cluster_versions.py)")
+    if burst < 0:
+        problems.append(f"sizing.burstReplicas: must be >= 0, got {burst}")
+    known = {r.name for r in plan.regions}
+    problems += [f"sizing.replicas.{name}: no such region in the plan" for name in replicas if name not in known]
+    cidrs = _check_cidrs(public_api_cidrs, problems)
+    out: dict[str, ClusterPlan] = {}
+    for region in plan.regions:
+        name = cluster_name(plan.stack_environment, region.name)
+        if region.cloud == "gcp" and len(name) > GKE_NAME_MAX:
+            problems.append(f"regions.{region.name}.name: cluster name {name!r} is longer than "
+                            f"{GKE_NAME_MAX} characters; use a shorter region name")
+        pools = []
+        for instance_type, nodes in sorted(replicas.get(region.name, {}).items()):
+            if nodes < 0:
+                problems.append(f"sizing.replicas.{region.name}.{instance_type}: must be >= 0, got {nodes}")
+            elif nodes > 0:
+                pool = _gpu_pool(region, instance_type, nodes, max(burst, 0), problems)
+                if pool:
+                    pools.append(pool)
+        gcp = region.cloud == "gcp"
+        out[region.name] = ClusterPlan(
+            region=region.name, cloud=region.cloud, location=region.location, name=name,
+            kubernetes_version=kubernetes_version, zones=region.zones, system_pool=_system_pool(region),
+            gpu_pools=tuple(pools), public_api_cidrs=cidrs,
+            authorized_networks=(plan.addresses.supernet, *cidrs) if gcp else cidrs,
+            master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
+            release_channel=GKE_RELEASE_CHANNEL if gcp else None,
+        )
+    if problems:
+        raise ConfigError(problems, title="invalid cluster plan")
+    return out

@@ -1,0 +1,154 @@
+"""Cluster plan (pure): pools equal the sizing plan, burst on top, GPU zones only, every GPU pool
+tainted and labelled, private API by default, and a GKE control-plane /28 no range of the plan uses."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infra.addressing import AddressRequest, all_ranges, plan_addresses
+from infra.catalog import load_catalog
+from infra.cluster_plan import (
+    GPU_MODEL_LABEL,
+    GPU_TAINT,
+    plan_clusters,
+)
+from infra.config import parse_config
+from infra.errors import ConfigError
+from infra.plan import RegionPlan, RolloutPlan, build_plan, cloud_ordinal
+from tests.factories import raw_config
+
+CATALOG = load_catalog()
+REGIONS = sorted(CATALOG.regions.values(), key=lambda r: r.number)
+
+
+@cache
+def base_plan() -> RolloutPlan:
+    return build_plan(parse_config(raw_config()))
+
+
+def make_plan(picks: list[tuple[int, int, int | None]]) -> RolloutPlan:
+    """A RolloutPlan over catalog regions (index, zones, block prefix), without re-running sizing."""
+    requests, regions = [], []
+    for i, (index, zones, prefix) in enumerate(picks):
+        entry = REGIONS[index]
+        cidr = f"10.{(i * 4) % 256}.0.0/{prefix}" if prefix else None
+        requests.append(AddressRequest(name=f"r{i}", cloud=entry.cloud, number=entry.number,
+                                       cloud_ordinal=cloud_ordinal(entry), zones=entry.zones[:zones], cidr=cidr))
+    addresses = plan_addresses(requests, "10.0.0.0/8", 15)
+    for i, (index, zones, _) in enumerate(picks):
+        entry = REGIONS[index]
+        regions.append(RegionPlan(name=f"r{i}", cloud=entry.cloud, location=entry.location,
+                                  zones=entry.zones[:zones], nat_gateways=1, addresses=addresses.region(f"r{i}"),
+                                  flow_log_retention_days=30, catalog=entry))
+    base = base_plan()
+    return RolloutPlan(stack_environment="dev", domain=base.domain, tags=base.tags, regions=tuple(regions),
+                       addresses=addresses, sizing=base.sizing)
+
+
+@st.composite
+def plans_and_replicas(draw):
+    count = draw(st.integers(1, 4))
+    indexes = draw(st.lists(st.sampled_from(range(len(REGIONS))), min_size=count, max_size=count, unique=True))
+    # Explicit blocks (one /14 slot per pick) keep arbitrary catalog picks disjoint.
+    plan = make_plan([(idx, min(draw(st.integers(1, 6)), len(REGIONS[idx].zones)), 14) for idx in indexes])
+    replicas = {}
+    for region in plan.regions:
+        if not set(region.zones) & set(region.catalog.gpu_zones):
+            continue
+        offered = [o.instance_type.name for o in CATALOG.offerings_in(region.cloud, region.location)
+                   if region.cloud == "aws" or o.instance_type.gpu_model in ("L4", "A100-40GB", "A100-80GB",
+                                                                             "H100-80GB")]
+        if offered:
+            chosen = draw(st.lists(st.sampled_from(offered), max_size=3, unique=True))
+            replicas[region.name] = {t: draw(st.integers(0, 12)) for t in chosen}
+    return plan, replicas, draw(st.integers(0, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans_and_replicas())
+def test_gpu_pools_equal_the_plan_with_burst_on_top_in_gpu_zones_tainted_and_labelled(case):
+    plan, replicas, burst = case
+    clusters = plan_clusters(plan, replicas, burst)
+    assert set(clusters) == {r.name for r in plan.regions}
+    for region in plan.regions:
+        cluster = clusters[region.name]
+        planned = {t: n for t, n in replicas.get(region.name, {}).items() if n > 0}
+        pools = {p.machine_type: p for p in cluster.gpu_pools}
+        assert set(pools) == set(planned), "exactly one pool per planned instance type, none for zero"
+        for itype, pool in pools.items():
+            spec = CATALOG.instance_type(region.cloud, itype)
+            assert pool.min_nodes == pool.desired_nodes == planned[itype]
+            assert pool.max_nodes == planned[itype] + burst
+            assert pool.zones and set(pool.zones) <= set(region.zones) & set(region.catalog.gpu_zones)
+            assert pool.taints == (GPU_TAINT,)
+            assert pool.labels[GPU_MODEL_LABEL] == spec.gpu_model == pool.gpu_model
+            assert pool.gpu_count == spec.gpu_count > 0
+            assert pool.initial_per_zone * len(pool.zones) <= pool.desired_nodes
+            assert (pool.accelerator is not None) == (region.cloud == "gcp")
+        system = cluster.system_pool
+        assert not system.taints and system.zones == region.zones
+        assert system.min_nodes <= system.desired_nodes <= system.max_nodes
+        assert not cluster.public_endpoint and cluster.public_api_cidrs == ()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([r for r in range(len(REGIONS)) if REGIONS[r].cloud == "gcp"]),
+                          st.integers(1, 4), st.sampled_from([None, 14, 15, 16, 17, 18])),
+                min_size=1, max_size=5, unique_by=lambda t: t[0]))
+def test_gke_control_plane_range_is_a_28_inside_the_block_that_no_range_of_the_plan_overlaps(picks):
+    try:
+        plan = make_plan(picks)
+    except ConfigError:  # user blocks of this draw overlap each other: not this test's subject
+        return
+    clusters = plan_clusters(plan, {}, 0)
+    ranges = all_ranges(plan.addresses)
+    assert ranges
+    for region in plan.regions:
+        master = ipaddress.ip_network(clusters[region.name].master_ipv4_cidr)
+        assert master.prefixlen == 28
+        assert master.subnet_of(ipaddress.ip_network(region.addresses.block))
+        clashes = [owner for owner, net in ranges if net.overlaps(master)]
+        assert clashes == [], f"{master} overlaps {clashes}"
+
+
+def test_the_default_plan_gets_pools_from_the_sizing_plan():
+    plan = base_plan()
+    clusters = plan_clusters(plan, plan.sizing.replicas, 2)
+    total = sum(p.desired_nodes for c in clusters.values() for p in c.gpu_pools)
+    assert total == sum(n for per in plan.sizing.replicas.values() for n in per.values()) > 0
+    assert clusters["euw4"].master_ipv4_cidr == "10.68.255.240/28"
+    assert clusters["use1"].master_ipv4_cidr is None and clusters["use1"].name == "rollout-dev-use1"
+
+
+def test_public_endpoint_only_with_an_explicit_allow_list():
+    plan = base_plan()
+    clusters = plan_clusters(plan, {}, 0, public_api_cidrs=["203.0.113.0/24"])
+    assert all(c.public_endpoint and c.public_api_cidrs == ("203.0.113.0/24",) for c in clusters.values())
+    assert clusters["euw4"].authorized_networks == ("10.0.0.0/8", "203.0.113.0/24")
+    with pytest.raises(ConfigError, match="opens the API to the internet"):
+        plan_clusters(plan, {}, 0, public_api_cidrs=["0.0.0.0/0"])
+
+
+def test_bad_input_is_reported_all_at_once_with_field_paths():
+    plan = base_plan()
+    with pytest.raises(ConfigError) as error:
+        plan_clusters(plan, {"nowhere": {"g5.xlarge": 1}, "use1": {"p9.huge": 1, "g5.xlarge": -1}}, -1,
+                      kubernetes_version="1.20", public_api_cidrs=["not-a-cidr"])
+    text = str(error.value)
+    for fragment in ("sizing.replicas.nowhere", "sizing.replicas.use1.p9.huge", "sizing.replicas.use1.g5.xlarge",
+                     "sizing.burstReplicas", "cluster.kubernetesVersion", "cluster.publicApiCidrs[0]"):
+        assert fragment in text
+
+
+def test_a_region_whose_zones_offer_no_gpus_is_a_clear_error():
+    index = next(i for i, r in enumerate(REGIONS) if r.location == "us-west3")
+    assert REGIONS[index].gpu_zones == ("us-west3-b",)
+    plan = make_plan([(index, 1, None)])
+    with pytest.raises(ConfigError, match="none of the region's zones"):
+        plan_clusters(plan, {"r0": {"g2-standard-4": 2}}, 1)
+    assert plan_clusters(plan, {"r0": {"g2-standard-4": 0}}, 1)["r0"].gpu_pools == ()

@@ -1,0 +1,245 @@
+"""Cluster components under mocks: what the engine would receive matches the cluster plan and the
+security posture (private API, Secrets encryption, IMDSv2, tainted GPU pools, pinned add-ons)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import kubernetes_validate
+import pulumi
+import pytest
+
+from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
+from infra.cluster_plan import GPU_MODEL_LABEL, plan_clusters
+from infra.cluster_versions import DEVICE_PLUGIN_VERSION, SUPPORTED
+from infra.config import parse_config
+from infra.mock_runtime import SECRET, run_mocked
+from infra.plan import build_plan
+from tests.factories import raw_config
+
+ALLOW = "203.0.113.0/24"
+
+
+@cache
+def plan():
+    return build_plan(parse_config(raw_config()))
+
+
+@cache
+def run(public_api_cidrs: tuple[str, ...] = ()):
+    """Both regions of the test plan (one EKS, one GKE), as Region would wire them."""
+    rollout = plan()
+    clusters = plan_clusters(rollout, rollout.sizing.replicas, 2, public_api_cidrs=public_api_cidrs)
+    summaries = {}
+
+    def program():
+        for region in rollout.regions:
+            if region.cloud == "aws":
+                args = RegionClusterArgs(region, clusters[region.name], rollout.tags,
+                                         private_subnet_ids=[f"subnet-{z.zone}" for z in region.addresses.zones])
+            else:
+                args = RegionClusterArgs(region, clusters[region.name], rollout.tags,
+                                         network_self_link="projects/p/global/networks/vpc",
+                                         subnetwork_self_link=f"projects/p/regions/{region.location}/subnetworks/s")
+            component = RegionCluster(region.name, args)
+            summaries[region.name] = component.summary
+            pulumi.export(f"{region.name}-cluster", component.summary)
+
+    captured = run_mocked(program, stack="test")
+    assert captured.resources, "nothing was registered"
+    return captured, clusters
+
+
+def of(captured, typ):
+    found = captured.of_type(typ)
+    assert found, f"no {typ} captured"
+    return found
+
+
+def test_gpu_pools_equal_the_plan_with_burst_taint_and_labels_on_both_clouds():
+    captured, clusters = run()
+    planned = plan().sizing.replicas
+    eks_groups = {g.inputs["instanceTypes"][0]: g.inputs for g in of(captured, "aws:eks/nodeGroup:NodeGroup")}
+    for itype, nodes in planned["use1"].items():
+        group = eks_groups[itype]
+        assert group["scalingConfig"] == {"minSize": nodes, "desiredSize": nodes, "maxSize": nodes + 2}
+        assert group["amiType"] == "AL2023_x86_64_NVIDIA"
+        assert group["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+        assert group["labels"][GPU_MODEL_LABEL] == "A10G"
+        pool = next(p for p in clusters["use1"].gpu_pools if p.machine_type == itype)
+        assert group["subnetIds"] == [f"subnet-{z}" for z in pool.zones]
+    assert eks_groups["m6i.large"]["amiType"] == "AL2023_x86_64_STANDARD"
+    assert not eks_groups["m6i.large"].get("taints"), "the system pool takes untolerating pods"
+
+    gke_pools = {p.inputs["nodeConfig"]["machineType"]: p.inputs
+                 for p in of(captured, "gcp:container/nodePool:NodePool")}
+    gpu_checked = 0
+    for itype, nodes in planned["euw4"].items():
+        pool = gke_pools[itype]
+        assert pool["autoscaling"]["totalMinNodeCount"] == nodes
+        assert pool["autoscaling"]["totalMaxNodeCount"] == nodes + 2
+        config = pool["nodeConfig"]
+        assert config["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+        assert config["labels"][GPU_MODEL_LABEL] == "L4"
+        (accelerator,) = config["guestAccelerators"]
+        assert accelerator["type"] == "nvidia-l4" and accelerator["count"] == 1
+        assert accelerator["gpuDriverInstallationConfig"]["gpuDriverVersion"] in ("LATEST", "DEFAULT")
+        assert config["shieldedInstanceConfig"]["enableSecureBoot"] is True
+        assert config["workloadMetadataConfig"]["mode"] == "GKE_METADATA"
+        assert pool["nodeLocations"] == list(clusters["euw4"].gpu_pools[0].zones)
+        gpu_checked += 1
+    assert gpu_checked > 0 and len(eks_groups) == 1 + len(planned["use1"])
+
+
+def test_summary_reports_cluster_and_pool_sizes():
+    captured, clusters = run()
+    summary = captured.outputs["use1-cluster"]
+    assert summary["clusterName"] == "rollout-dev-use1" and summary["endpoint"].startswith("https://")
+    assert summary["pools"]["gpu-g5-xlarge"]["desired"] == plan().sizing.replicas["use1"]["g5.xlarge"]
+    assert set(captured.outputs["euw4-cluster"]["pools"]) == {p.name for p in clusters["euw4"].pools}
+
+
+def test_api_endpoints_are_private_by_default():
+    captured, _ = run()
+    (eks,) = of(captured, "aws:eks/cluster:Cluster")
+    vpc = eks.inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc
+    (gke,) = of(captured, "gcp:container/cluster:Cluster")
+    private = gke.inputs["privateClusterConfig"]
+    assert private["enablePrivateNodes"] is True and private["enablePrivateEndpoint"] is True
+    assert private["masterIpv4CidrBlock"] == "10.68.255.240/28"
+    assert gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
+        {"cidrBlock": "10.0.0.0/8", "displayName": "allow-0"}]
+
+
+def test_api_endpoints_are_public_only_to_the_allow_list():
+    captured, _ = run((ALLOW,))
+    (eks,) = of(captured, "aws:eks/cluster:Cluster")
+    assert eks.inputs["vpcConfig"]["endpointPublicAccess"] is True
+    assert eks.inputs["vpcConfig"]["publicAccessCidrs"] == [ALLOW]
+    (gke,) = of(captured, "gcp:container/cluster:Cluster")
+    assert gke.inputs["privateClusterConfig"]["enablePrivateEndpoint"] is False
+    blocks = [b["cidrBlock"] for b in gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]]
+    assert blocks == ["10.0.0.0/8", ALLOW]
+    assert gke.inputs["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
+
+
+def test_secrets_are_encrypted_with_rotating_keys():
+    captured, _ = run()
+    (eks,) = of(captured, "aws:eks/cluster:Cluster")
+    (key,) = of(captured, "aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    encryption = eks.inputs["encryptionConfig"]
+    assert encryption["resources"] == ["secrets"]
+    assert encryption["provider"]["keyArn"].startswith("arn:aws:kms:us-east-1:") and encryption["provider"]["keyArn"]
+    (gke,) = of(captured, "gcp:container/cluster:Cluster")
+    (crypto_key,) = of(captured, "gcp:kms/cryptoKey:CryptoKey")
+    assert crypto_key.inputs["rotationPeriod"]
+    assert gke.inputs["databaseEncryption"]["state"] == "ENCRYPTED"
+    assert gke.inputs["databaseEncryption"]["keyName"].endswith("/cryptoKeys/" + crypto_key.inputs["name"])
+    (grant,) = of(captured, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    agent = "serviceAccount:service-123456789012@container-engine-robot.iam.gserviceaccount.com"
+    assert grant.inputs["member"] == agent
+
+
+def test_eks_control_plane_posture_iam_and_irsa():
+    captured, _ = run()
+    (eks,) = of(captured, "aws:eks/cluster:Cluster")
+    assert eks.inputs["accessConfig"]["authenticationMode"] == "API"
+    assert eks.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    assert eks.inputs["version"] == "1.33"
+    policies = sorted(a.inputs["policyArn"].rsplit("/", 1)[1]
+                      for a in of(captured, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
+    assert policies == ["AmazonEBSCSIDriverPolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKSClusterPolicy",
+                        "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]
+    (oidc,) = of(captured, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert oidc.inputs["url"].startswith("https://oidc.eks.us-east-1.amazonaws.com/id/")
+    ebs_role = next(r for r in of(captured, "aws:iam/role:Role") if "ebs-csi" in r.name)
+    trust = json.loads(ebs_role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert "system:serviceaccount:kube-system:ebs-csi-controller-sa" in trust["Condition"]["StringEquals"].values()
+
+
+def test_core_addons_are_pinned_to_versions_of_the_cluster_version():
+    captured, _ = run()
+    addons = {a.inputs["addonName"]: a.inputs for a in of(captured, "aws:eks/addon:Addon")}
+    assert {n: a["addonVersion"] for n, a in addons.items()} == SUPPORTED["1.33"].by_name()
+    assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
+
+
+def test_every_launch_template_requires_imdsv2():
+    captured, _ = run()
+    templates = of(captured, "aws:ec2/launchTemplate:LaunchTemplate")
+    groups = of(captured, "aws:eks/nodeGroup:NodeGroup")
+    assert len(templates) == len(groups) >= 2
+    for template in templates:
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+    assert all(g.inputs["launchTemplate"]["id"].startswith("lt-") for g in groups)
+
+
+def test_gke_has_no_default_pool_and_the_hardened_defaults():
+    captured, _ = run()
+    (gke,) = of(captured, "gcp:container/cluster:Cluster")
+    inputs = gke.inputs
+    assert inputs["removeDefaultNodePool"] is True and inputs["initialNodeCount"] == 1
+    assert inputs["location"] == "europe-west4"
+    assert inputs["datapathProvider"] == "ADVANCED_DATAPATH" and inputs["enableShieldedNodes"] is True
+    assert inputs["workloadIdentityConfig"]["workloadPool"].endswith(".svc.id.goog")
+    assert inputs["releaseChannel"]["channel"] in ("REGULAR", "STABLE")
+    assert inputs["ipAllocationPolicy"] == {"clusterSecondaryRangeName": "pods",
+                                            "servicesSecondaryRangeName": "services"}
+    assert inputs["nodeConfig"]["serviceAccount"].startswith("dev-euw4-nodes@")
+    roles = {m.inputs["role"] for m in of(captured, "gcp:projects/iAMMember:IAMMember")}
+    assert roles == {"roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"}
+
+
+def test_one_kubernetes_provider_per_cluster_with_a_secret_exec_kubeconfig():
+    captured, _ = run()
+    providers = of(captured, "pulumi:providers:kubernetes")
+    assert len(providers) == 2
+    assert all(p.inputs["kubeconfig"] == SECRET for p in providers)
+    namespaces = of(captured, "kubernetes:core/v1:Namespace")
+    provider_urns = {p.urn for p in providers}
+    assert namespaces and all(n.provider.rsplit("::", 1)[0] in provider_urns for n in namespaces)
+
+
+def test_device_plugin_is_pinned_tolerates_the_taint_and_only_runs_on_eks():
+    captured, _ = run()
+    (release,) = of(captured, "kubernetes:helm.sh/v3:Release")
+    inputs = release.inputs
+    assert inputs["chart"] == "nvidia-device-plugin" and inputs["version"] == DEVICE_PLUGIN_VERSION
+    assert inputs["repositoryOpts"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"
+    assert inputs["namespace"] == "rollout-system"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in inputs["values"]["tolerations"]
+    terms = inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["key"] == GPU_MODEL_LABEL
+    assert "use1" in release.urn  # EKS only: GKE's managed driver install brings its own plugin
+
+
+def test_namespaces_carry_pod_security_labels():
+    captured, _ = run()
+    by_name = {}
+    for ns in of(captured, "kubernetes:core/v1:Namespace"):
+        by_name.setdefault(ns.inputs["metadata"]["name"], []).append(ns.inputs["metadata"]["labels"])
+    assert set(by_name) == {"rollout-system", "rollout-data", "rollout-serving"}
+    for name, label_sets in by_name.items():
+        assert len(label_sets) == 2  # one per cluster
+        for labels in label_sets:
+            expected = "privileged" if name == "rollout-system" else "restricted"
+            assert labels["pod-security.kubernetes.io/enforce"] == expected
+            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+
+
+@pytest.mark.parametrize("public", [(), (ALLOW,)])
+def test_every_kubernetes_object_validates_against_the_cluster_versions_schema(public):
+    captured, clusters = run(public)
+    version = next(iter(clusters.values())).kubernetes_version
+    objects = [r for r in captured.resources
+               if r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm.sh/")]
+    assert len(objects) >= 6
+    for obj in objects:
+        assert kubernetes_validate.validate(obj.inputs, version, strict=True) == version, obj.name
