@@ -5,15 +5,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: preview test lint fmt bench-preview bench-sizing sizing clean
+.PHONY: preview policy docs test lint fmt bench-preview bench-sizing sizing clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-preview: $(VENV)/.installed  ## offline preview of a stack (STACK=dev by default)
-	$(PY) -m infra.preview --stack $(STACK)
+preview: $(VENV)/.installed  ## offline preview of a stack (STACK=dev by default) with the policy verdict
+	$(PY) -m infra.preview --stack $(STACK) --policy-pack policies
+
+policy: $(VENV)/.installed  ## the offline policy check on every stack file in the repo
+	$(PY) -m infra.policy_check Pulumi.*.yaml
+
+docs: $(VENV)/.installed  ## regenerate the generated docs (policy rules)
+	$(PY) -m policies.docs > docs/policies.md
+	$(PY) -m policies.docs --readme
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
     python -m infra.preview --stack dev            # resource tree, counts, outputs
     python -m infra.preview --stack-file PATH --json
+    python -m infra.preview --stack dev --policy-pack policies   # + the policy verdict (exit 1: mandatory)
 
 Exit codes: 0 ok, 1 program error, 2 bad configuration (one message listing every problem).
 """
@@ -146,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     source.add_argument("--stack-file", type=Path, help="path to a stack file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
+    parser.add_argument("--policy-pack", type=Path, metavar="DIR",
+                        help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
+                             "exit 1 on any mandatory violation")
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -164,15 +168,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the program failed: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
+    report = None
+    if args.policy_pack is not None:
+        from infra.policy_check import PolicyPackError, check_policies
+
+        try:
+            with err.status(f"checking policy pack {args.policy_pack} ...", spinner="dots"):
+                report = check_policies(run, args.policy_pack)
+        except PolicyPackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if args.json:
-        print(json.dumps(as_json(run), indent=2, sort_keys=False))
+        document = as_json(run)
+        if report is not None:
+            document["policy"] = report.to_json()
+        print(json.dumps(document, indent=2, sort_keys=False))
     else:
         out = Console()
         if not out.is_terminal:
             out = Console(width=200)  # piped or captured: do not cut tree lines at 80 columns
         render_text(run, out, plan)
+        if report is not None:
+            from infra.policy_check import render_report
+
+            render_report(report, out)
         err.print(f"previewed {sum(r.custom for r in run.resources)} resources in {elapsed:.1f}s")
-    return 0
+    return report.exit_code if report is not None else 0
 
 
 if __name__ == "__main__":

@@ -52,3 +52,16 @@ def test_unknown_region_exits_2_naming_it_and_the_valid_ones(tmp_path):
 def test_a_missing_stack_exits_2():
     done = preview("--stack", "nope")
     assert done.returncode == 2 and "no such stack file" in done.stderr
+
+
+def test_the_policy_verdict_joins_the_json_and_sets_the_exit_code():
+    done = preview("--stack", "dev", "--json", "--policy-pack", "policies")
+    assert done.returncode == 0, done.stderr
+    policy = json.loads(done.stdout)["policy"]
+    assert not [v for v in policy["violations"] if v["enforcement"] == "mandatory"]
+    assert any(v["policy"] == "log-retention-bounds" for v in policy["violations"])  # dev keeps logs 7 days
+
+
+def test_a_missing_policy_pack_is_a_clear_error(tmp_path):
+    done = preview("--stack", "dev", "--policy-pack", str(tmp_path / "nope"))
+    assert done.returncode == 1 and "error:" in done.stderr and "Traceback" not in done.stderr

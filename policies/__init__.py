@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack (PulumiPolicy.yaml, __main__.py) and its rules (policies.rules)."""

@@ -1,0 +1,28 @@
+"""Every rule of the pack, by concern. Relative imports only, so the package loads both as `rules`
+(the engine runs the pack with policies/ first on sys.path) and as `policies.rules` (pytest, docs)."""
+
+from __future__ import annotations
+
+from . import clusters, cost, data, dns, links, network, secrets, stack, tagging, tls, workloads
+from .core import Rule, StackRule
+
+PACK_NAME = "global-ai-rollout"
+
+ALL_RULES: list[Rule | StackRule] = [
+    *network.RULES,
+    *tagging.RULES,
+    *links.RULES,
+    *tls.RULES,
+    *secrets.RULES,
+    *clusters.RULES,
+    *workloads.RULES,
+    *data.RULES,
+    *dns.RULES,
+    *cost.RULES,
+    *stack.RULES,
+]
+
+
+def build_policies() -> list:
+    """The pulumi_policy objects, in a stable order (docs and reports list them the same way)."""
+    return [r.policy() for r in ALL_RULES]
