@@ -399,3 +399,73 @@ def test_a_region_without_any_priced_type_is_named_with_the_fix(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"euw4 \(gcp europe-west4\).*sizing\.prices\.euw4") as err:
         problem_from_config(config_from_stack_file(path), catalog=no_catalog_prices)
     assert "use1" not in str(err.value)  # use1 has config prices, so only euw4 is named
+
+
+# --- the fast paths agree with the plain ones they replace -------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(problems(max_regions=5, max_geos=6), st.lists(st.floats(0.0, 80.0), min_size=5, max_size=5))
+def test_one_max_flow_for_all_states_finds_the_cuts_of_the_per_state_max_flows(
+    problem: SizingProblem, caps: list[float]
+) -> None:
+    from infra.sizing.cuts import AllStates, Separator, scenarios
+
+    n_reg = len(problem.regions)
+    capacity = np.array(caps[:n_reg])
+    scens = scenarios(problem)
+    alone = [c for c in (Separator(sc, n_reg).violated(capacity) for sc in scens) if c is not None]
+    together = AllStates(scens, n_reg).violated(capacity)
+    key = sorted((sorted(regions), round(need, 6)) for regions, need in alone)
+    assert sorted((sorted(regions), round(need, 6)) for regions, need in together) == key
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.frozensets(st.integers(0, 69), min_size=1, max_size=6), st.floats(0, 10)), max_size=40))
+def test_dropped_cuts_are_implied_by_a_kept_one(raw: list[tuple[frozenset[int], float]]) -> None:
+    from infra.sizing.cuts import merge_cut, undominated
+
+    cuts: dict[frozenset[int], float] = {}
+    for regions, need in raw:
+        merge_cut(cuts, regions, need)
+    kept = undominated(cuts, 70)
+    assert all(cuts[regions] == need for regions, need in kept)
+    for regions, need in cuts.items():
+        assert any(other <= regions and other_need >= need - 1e-9 for other, other_need in kept)
+
+
+def _failover_cost(problem: SizingProblem, normal: dict, table: dict) -> float:
+    """The objective of routing.failover_routing: RTT per rps, plus the move penalty for what moved."""
+    from infra.sizing.routing import MOVE_PENALTY_MS
+
+    total = 0.0
+    for i, geo in enumerate(problem.geos):
+        for region, rps in table[geo.name].items():
+            j = problem.regions.index(region)
+            stay = normal[geo.name].get(region, 0.0) if problem.rtt_ms[i][j] <= problem.failover_budget_ms else 0.0
+            total += problem.rtt_ms[i][j] * rps + MOVE_PENALTY_MS * max(0.0, rps - stay)
+    return total
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(problems(max_regions=5, max_geos=6))
+def test_all_failover_tables_at_once_are_optimal_for_each_lost_region(problem: SizingProblem) -> None:
+    from infra.sizing.check import check_routing, region_capacity
+    from infra.sizing.routing import failover_routing, failover_routings
+
+    assume(problem.survive_region_loss)
+    plan = solve(problem)
+    capacity = region_capacity(problem, plan.replicas)
+    together = failover_routings(problem, capacity, plan.routing)
+    for lost in problem.regions:
+        assert check_routing(problem, plan.replicas, together[lost], lost) == []
+        alone = failover_routing(problem, capacity, plan.routing, lost)
+        expected = _failover_cost(problem, plan.routing, alone)
+        assert _failover_cost(problem, plan.routing, together[lost]) <= expected + 1e-6 * max(1.0, expected)
+
+
+def test_the_mip_start_path_is_the_one_in_use():
+    """The benchmark's speed depends on HiGHS's object API (highspy, pinned): fail loudly if it is gone."""
+    from infra.sizing import highs
+
+    assert highs._HAVE_CORE

@@ -44,21 +44,23 @@ def max_routable(
     top = max([problem.total_rps, *finite, 1.0])
     scale = min(1.0 / TOLERANCE_RPS, _INT32_BUDGET / (4 * top * max(n_geo, n_reg, 1)))
     source, sink = 0, 1 + n_geo + n_reg
-    rows, cols, caps = [], [], []
     big = round(problem.total_rps * scale) + 1
-    for i, geo in enumerate(problem.geos):
-        rows.append(source), cols.append(1 + i), caps.append(int(np.floor(geo.rps * scale)))
-        for j, region in enumerate(problem.regions):
-            if region != lost and problem.rtt_ms[i][j] <= budget_ms:
-                rows.append(1 + i), cols.append(1 + n_geo + j), caps.append(big)
-    for j, region in enumerate(problem.regions):
-        cap = capacity[region] * utilization
-        cap_int = big if not np.isfinite(cap) else int(np.ceil(cap * scale))  # lenient by < 1 unit
-        if region != lost and cap_int > 0:
-            rows.append(1 + n_geo + j), cols.append(sink), caps.append(min(cap_int, big))
-    graph = csr_array((np.array(caps, dtype=np.int32), (rows, cols)), shape=(sink + 1, sink + 1))
+    alive = np.array([region != lost for region in problem.regions], dtype=bool)
+    usable = (np.asarray(problem.rtt_ms, dtype=float).reshape(n_geo, n_reg) <= budget_ms) & alive
+    geo_i, reg_j = np.nonzero(usable)
+    demand = np.floor(np.array([geo.rps for geo in problem.geos], dtype=float) * scale).astype(np.int64)
+    cap = np.array([capacity[r] for r in problem.regions], dtype=float) * utilization
+    with np.errstate(invalid="ignore", over="ignore"):
+        cap_int = np.where(np.isfinite(cap), np.ceil(np.where(np.isfinite(cap), cap, 0.0) * scale), big)
+    cap_int = np.minimum(cap_int, big).astype(np.int64)  # ceil: lenient by < 1 unit
+    to_sink = np.flatnonzero(alive & (cap_int > 0))
+    rows = np.concatenate([np.full(n_geo, source), 1 + geo_i, 1 + n_geo + to_sink])
+    cols = np.concatenate([1 + np.arange(n_geo), 1 + n_geo + reg_j, np.full(len(to_sink), sink)])
+    caps = np.concatenate([demand, np.full(len(geo_i), big), cap_int[to_sink]]).astype(np.int32)
+    graph = csr_array((caps, (rows, cols)), shape=(sink + 1, sink + 1))
     flow = maximum_flow(graph, source, sink, method="dinic").flow
-    return {geo.name: float(flow[source, 1 + i]) / scale for i, geo in enumerate(problem.geos)}
+    served = flow[source : source + 1, 1 : 1 + n_geo].toarray().ravel()
+    return {geo.name: float(served[i]) / scale for i, geo in enumerate(problem.geos)}
 
 
 def _state_problems(problem: SizingProblem, capacity: Mapping[str, float], lost: str | None) -> list[str]:

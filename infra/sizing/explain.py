@@ -33,6 +33,11 @@ def _capacity_problems(problem: SizingProblem, lost: str | None) -> list[str]:
         max_cap[region] = math.inf if unbounded else sum(c.rps_per_node * (c.max_nodes or 0) for c in cands)
     budget = problem.normal_budget_ms if lost is None else problem.failover_budget_ms
     util = problem.util_normal if lost is None else problem.util_failover
+    unbounded = [
+        j for j, r in enumerate(problem.regions) if r != lost and math.isinf(max_cap[r])
+    ]
+    if all(any(problem.rtt_ms[i][j] <= budget for j in unbounded) for i in range(len(problem.geos))):
+        return []  # every geography reaches a region without quota: any demand can be absorbed there
     routed = max_routable(problem, max_cap, budget_ms=budget, utilization=util, lost=lost)
     short = {g.name: g.rps - routed[g.name] for g in problem.geos if g.rps - routed[g.name] > TOLERANCE_RPS}
     if not short:
