@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: preview policy docs test lint fmt bench-preview bench-sizing sizing clean
+.PHONY: preview policy docs test lint fmt bench-preview bench-sizing bench-links sizing clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,6 @@ fmt: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+bench-links: $(VENV)/.installed  ## link resources for generated stacks of 2..20 regions
+	$(PY) bench/bench_links.py 2 5 10 20

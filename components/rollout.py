@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.links import PrivateLinks, PrivateLinksArgs
+from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
-from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs
+from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
+from components.pki import RootCa, RootCaArgs
 from components.region import Region, RegionArgs
 from infra.plan import RolloutPlan
 
@@ -18,7 +21,12 @@ class GlobalRolloutArgs:
 
 
 class GlobalRollout(pulumi.ComponentResource):
+    """Stack-wide resources (flow-log role, global GCP VPC, private CA), the regions, and the links
+    between them."""
+
     regions: dict[str, Region]
+    links: PrivateLinks
+    ca: RootCa
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -37,4 +45,12 @@ class GlobalRollout(pulumi.ComponentResource):
             ), opts=child)
             for r in plan.regions
         }
-        self.register_outputs({})
+        aws_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, AwsNetwork)}
+        gcp_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, GcpRegionalNetwork)}
+        self.links = PrivateLinks(f"{name}-links", PrivateLinksArgs(
+            plan=plan, topology=plan.topology, aws_networks=aws_networks, gcp_network=gcp_network,
+            gcp_regions=gcp_networks or None), opts=child)
+        # The private CA that internal services (database members, internal APIs) get leaf certificates from.
+        self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
+                                                  organization=plan.tags["owner"]), opts=child)
+        self.register_outputs({"caCertificate": self.ca.cert_pem})

@@ -14,6 +14,8 @@ from typing import Any
 
 import pulumi
 
+from infra.mockcloud_links import link_outputs
+
 ACCOUNT_ID = "123456789012"
 DEFAULT_AWS_REGION = "us-east-1"
 DEFAULT_GCP_PROJECT = "rollout-mock-project"
@@ -182,7 +184,7 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     rid, computed = factory(typ, name, inputs)
     cluster_rid, cluster_computed = _cluster_outputs(typ, name, inputs)
     rid = cluster_rid or rid
-    return rid, {**inputs, **computed, **cluster_computed, "id": rid}
+    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), "id": rid}
 
 
 class MockCloud(pulumi.runtime.Mocks):

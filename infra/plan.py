@@ -12,6 +12,7 @@ from infra.catalog import CloudRegion, load_catalog
 from infra.cluster_plan import ClusterPlan, plan_clusters
 from infra.config import RolloutConfig
 from infra.sizing import SizingPlan, plan_sizing
+from infra.topology import Topology, topology_of
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class RolloutPlan:
     regions: tuple[RegionPlan, ...]
     addresses: AddressPlan
     sizing: SizingPlan
+    topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
 
     def region(self, name: str) -> RegionPlan:
@@ -68,7 +70,7 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
 
 
 def build_plan(cfg: RolloutConfig) -> RolloutPlan:
-    """config -> plan: addresses, sizing, clusters (and, as they land, links). Raises ConfigError."""
+    """config -> plan: addresses, sizing, private links, clusters. Raises ConfigError."""
     catalog = load_catalog()
     sizing = plan_sizing(cfg)
     addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
@@ -86,7 +88,8 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     tags = {"owner": cfg.tags.owner, "cost-center": cfg.tags.cost_center,
             "environment": cfg.environment, "managed-by": "pulumi", **cfg.tags.extra}
     plan = RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
-                       regions=tuple(regions), addresses=addresses, sizing=sizing)
+                       regions=tuple(regions), addresses=addresses, sizing=sizing,
+                       topology=topology_of(regions, addresses))
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)

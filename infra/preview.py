@@ -3,6 +3,7 @@
     python -m infra.preview --stack dev            # resource tree, counts, outputs
     python -m infra.preview --stack-file PATH --json
     python -m infra.preview --stack dev --policy-pack policies   # + the policy verdict (exit 1: mandatory)
+    python -m infra.preview --stack prod --diagram               # Mermaid graph of regions and links
 
 Exit codes: 0 ok, 1 program error, 2 bad configuration (one message listing every problem).
 """
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     source.add_argument("--stack-file", type=Path, help="path to a stack file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
+    parser.add_argument("--diagram", action="store_true",
+                        help="print the regions and their private links as a Mermaid graph (for a PR comment)")
     parser.add_argument("--policy-pack", type=Path, metavar="DIR",
                         help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
                              "exit 1 on any mandatory violation")
@@ -157,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     path = args.stack_file or stack_file_path(args.stack)
     stack = args.stack if args.stack_file is None else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    if args.diagram:
+        from infra.diagram import render_mermaid
+
+        try:
+            plan = build_plan(config_from_stack_file(path))
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(render_mermaid(plan, plan.topology))
+        return 0
     started = time.perf_counter()
     try:
         with err.status(f"previewing {path.name} under mocks ...", spinner="dots"):

@@ -46,9 +46,18 @@ def sizing_output(plan: RolloutPlan) -> dict[str, Any]:
                                           "status", "routing")}
 
 
+def links_output(plan: RolloutPlan) -> dict[str, Any]:
+    topology = plan.topology
+    return {"awsMode": topology.mode,
+            "tgwPeerings": [f"{p.requester}<->{p.accepter}" for p in topology.peerings],
+            "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns]}
+
+
 def main() -> None:
     _, plan = plan_stack()
     rollout = GlobalRollout("rollout", GlobalRolloutArgs(plan))
     pulumi.export("regions", region_outputs(plan))
     pulumi.export("networks", {name: r.summary for name, r in rollout.regions.items()})
     pulumi.export("sizing", sizing_output(plan))
+    pulumi.export("links", links_output(plan))
+    pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key

@@ -20,6 +20,7 @@ from infra.cluster_plan import (
 from infra.config import parse_config
 from infra.errors import ConfigError
 from infra.plan import RegionPlan, RolloutPlan, build_plan, cloud_ordinal
+from infra.topology import topology_of
 from tests.factories import raw_config
 
 CATALOG = load_catalog()
@@ -47,7 +48,7 @@ def make_plan(picks: list[tuple[int, int, int | None]]) -> RolloutPlan:
                                   flow_log_retention_days=30, catalog=entry))
     base = base_plan()
     return RolloutPlan(stack_environment="dev", domain=base.domain, tags=base.tags, regions=tuple(regions),
-                       addresses=addresses, sizing=base.sizing)
+                       addresses=addresses, sizing=base.sizing, topology=topology_of(tuple(regions), addresses))
 
 
 @st.composite

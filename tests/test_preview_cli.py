@@ -65,3 +65,12 @@ def test_the_policy_verdict_joins_the_json_and_sets_the_exit_code():
 def test_a_missing_policy_pack_is_a_clear_error(tmp_path):
     done = preview("--stack", "dev", "--policy-pack", str(tmp_path / "nope"))
     assert done.returncode == 1 and "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_diagram_is_a_mermaid_graph_of_regions_and_links():
+    done = preview("--stack", "prod", "--diagram")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "graph LR"
+    assert sum("TGW peering" in line for line in lines) == 3  # three AWS regions, full mesh
+    assert sum("HA VPN x4" in line for line in lines) == 3  # each AWS region to its nearest GCP region

@@ -132,3 +132,15 @@ def test_gpu_pools_in_every_region_are_sized_by_the_plan(previewed):
             sized[next(r.name for r in cfg.regions if r.location == region)][pool.inputs["nodeConfig"]["machineType"]] \
                 = pool.inputs["autoscaling"]["totalMinNodeCount"]
     assert sized == replicas
+
+
+def test_links_join_every_region_as_the_topology_planned(previewed):
+    from infra.plan import build_plan
+
+    cfg, run = previewed
+    topology = build_plan(cfg).topology
+    assert len(run.of_type("aws:ec2transitgateway/peeringAttachment:PeeringAttachment")) == len(topology.peerings)
+    assert len(run.of_type("gcp:compute/haVpnGateway:HaVpnGateway")) == len(topology.vpns) >= 1
+    assert len(run.of_type("gcp:compute/vPNTunnel:VPNTunnel")) == 4 * len(topology.vpns)  # the SDK spells it so
+    assert len(run.of_type("aws:ec2/vpnConnection:VpnConnection")) == 2 * len(topology.vpns)
+    assert run.outputs["links"]["haVpns"] and run.outputs["caCertificate"].startswith("-----BEGIN CERTIFICATE")

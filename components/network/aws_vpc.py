@@ -12,14 +12,7 @@ import pulumi_aws as aws
 
 from components.tags import aws_tags
 from infra.plan import RegionPlan
-
-# ASN for Amazon's side of each Transit Gateway: a private ASN per region, unique in the stack
-# (64512-65534 is the 16-bit private range; https://docs.aws.amazon.com/vpc/latest/tgw/tgw-transit-gateways.html).
-TGW_ASN_BASE = 64512
-
-
-def transit_gateway_asn(region: RegionPlan) -> int:
-    return TGW_ASN_BASE + region.catalog.number
+from infra.topology import transit_gateway_asn  # the ASN rule lives with the rest of the link plan
 
 
 @dataclass(frozen=True)
@@ -34,6 +27,7 @@ class AwsNetwork(pulumi.ComponentResource):
 
     vpc_id: pulumi.Output[str]
     transit_gateway_id: pulumi.Output[str]
+    transit_gateway_route_table_id: pulumi.Output[str]  # default association table: links add static routes
     private_subnet_ids: list[pulumi.Output[str]]
     intra_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
@@ -119,6 +113,7 @@ class AwsNetwork(pulumi.ComponentResource):
 
         self.vpc_id = vpc.id
         self.transit_gateway_id = tgw.id
+        self.transit_gateway_route_table_id = tgw.association_default_route_table_id
         self.private_subnet_ids = private_ids
         self.intra_subnet_ids = intra_ids
         self.private_route_table_ids = private_rts

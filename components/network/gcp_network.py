@@ -10,15 +10,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.plan import RegionPlan
+from infra.topology import cloud_router_asn  # the ASN rule lives with the rest of the link plan
 
-# Cloud Router ASN per region: private 16-bit ASNs from 65000 up, disjoint from the Transit
-# Gateways' 64512+ block (RFC 6996 private range 64512-65534).
-ROUTER_ASN_BASE = 65000
 POD_RANGE, SERVICE_RANGE = "pods", "services"
-
-
-def cloud_router_asn(region: RegionPlan) -> int:
-    return ROUTER_ASN_BASE + region.catalog.number
 
 
 @dataclass(frozen=True)

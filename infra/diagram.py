@@ -1,0 +1,33 @@
+"""A Mermaid picture of the private links, for PR comments: regions grouped by cloud, every link labelled.
+
+Pure: it draws what `infra.topology` decided and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+
+from infra.topology import PlannedRegions, Topology
+
+
+def _id(name: str) -> str:
+    """Mermaid node ids: letters, digits and underscores only."""
+    return "r_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def render_mermaid(plan: PlannedRegions, topology: Topology) -> str:
+    lines = ["graph LR"]
+    for cloud, title in (("aws", "AWS (Transit Gateway per region)"), ("gcp", "GCP (one global VPC)")):
+        regions = [r for r in plan.regions if r.cloud == cloud]
+        if not regions:
+            continue
+        lines.append(f'  subgraph {cloud}["{title}"]')
+        for r in regions:
+            hub = " (hub)" if r.name == topology.hub else ""
+            lines.append(f'    {_id(r.name)}["{r.name}{hub}<br/>{r.location}<br/>{r.addresses.block}"]')
+        lines.append("  end")
+    for p in topology.peerings:
+        lines.append(f"  {_id(p.requester)} <-->|TGW peering| {_id(p.accepter)}")
+    for v in topology.vpns:
+        lines.append(f"  {_id(v.aws_region)} <-->|HA VPN x4, BGP {v.aws_asn}/{v.gcp_asn}| {_id(v.gcp_region)}")
+    return "\n".join(lines) + "\n"
