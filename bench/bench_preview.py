@@ -41,8 +41,10 @@ def generated_stack(regions: int, directory: Path) -> Path:
                for r in picked]  # every catalogued region lists at least three zones
     demand = [{"geography": f"near-{r.location}", "rps": 5, "latitude": r.latitude, "longitude": r.longitude}
               for r in picked]
+    model = {"name": "m", "image": "vllm/vllm-openai:v0.6.3",
+             "throughputRps": {"A10G": 1.5, "L4": 1.2, "A100-40GB": 5.0, "A100-80GB": 5.5, "H100-80GB": 10.0}}
     raw = raw_config(regions=entries, demand=demand, latency={"normalMs": 150, "failoverMs": 400},
-                     environment="prod", network={"natPerZone": True})
+                     environment="prod", network={"natPerZone": True}, model=model)
     return write_stack_file(directory / f"Pulumi.gen{regions}.yaml", raw)
 
 
