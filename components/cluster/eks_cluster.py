@@ -65,22 +65,19 @@ class EksCluster(pulumi.ComponentResource):
         def tags(suffix: str) -> dict[str, str]:
             return aws_tags(args.tags, f"{plan.name}-{suffix}")
 
-        cluster_role = aws.iam.Role(f"{name}-cluster-role",
-                                    assume_role_policy=aws_iam.assume_role_by_service("eks.amazonaws.com"),
-                                    tags=tags("cluster-role"), opts=child)
-        cluster_attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-cluster-{arn.rsplit('/', 1)[1]}", role=cluster_role.name,
-                                         policy_arn=arn, opts=child)
-            for arn in aws_iam.CLUSTER_POLICIES
-        ]
-        node_role = aws.iam.Role(f"{name}-node-role",
-                                 assume_role_policy=aws_iam.assume_role_by_service("ec2.amazonaws.com"),
-                                 tags=tags("node-role"), opts=child)
-        node_attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{arn.rsplit('/', 1)[1]}", role=node_role.name,
-                                         policy_arn=arn, opts=child)
-            for arn in aws_iam.NODE_POLICIES
-        ]
+        def service_role(kind: str, service: str, policy_arns: Sequence[str]):
+            """A role `service` assumes, with exactly the named AWS managed policies attached."""
+            role = aws.iam.Role(f"{name}-{kind}-role", assume_role_policy=aws_iam.assume_role_by_service(service),
+                                tags=tags(f"{kind}-role"), opts=child)
+            attachments = [
+                aws.iam.RolePolicyAttachment(f"{name}-{kind}-{arn.rsplit('/', 1)[1]}", role=role.name,
+                                             policy_arn=arn, opts=child)
+                for arn in policy_arns
+            ]
+            return role, attachments
+
+        cluster_role, cluster_attachments = service_role("cluster", "eks.amazonaws.com", aws_iam.CLUSTER_POLICIES)
+        node_role, node_attachments = service_role("node", "ec2.amazonaws.com", aws_iam.NODE_POLICIES)
 
         # Envelope encryption of Secrets: https://docs.aws.amazon.com/eks/latest/userguide/envelope-encryption.html
         key = aws.kms.Key(f"{name}-secrets", region=loc, description=f"EKS {plan.name} Secrets envelope key",
