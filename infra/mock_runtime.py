@@ -37,6 +37,7 @@ class CapturedResource:
     inputs: dict[str, Any]  # wire form, secrets replaced by "[secret]"
     wire: struct_pb2.Struct = field(repr=False, compare=False)  # untouched, for the policy analyzer
     dependencies: tuple[str, ...] = ()
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
@@ -98,6 +99,7 @@ class RecordingMonitor(MockMonitor):
                 custom=request.custom, protect=request.protect, provider=request.provider,
                 inputs=sanitize(json_format.MessageToDict(request.object)), wire=wire,
                 dependencies=tuple(request.dependencies),
+                property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
             ))
         return response
 

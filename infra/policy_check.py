@@ -14,7 +14,6 @@ values or resource references, which `engine_properties` reproduces from the cap
 Known differences from a real preview, none of which changes a verdict of this pack today:
   - inputs are the program's, not the provider-checked ones (no provider defaults such as tagsAll);
   - AnalyzeStack gets inputs (the engine sends outputs, which for these providers contain the inputs);
-  - no per-property dependencies (the rules fall back to the resource's dependencies);
   - the interpreter is this one (sys.executable), not the PulumiPolicy.yaml virtualenv (the same .venv).
 """
 
@@ -191,6 +190,8 @@ def analyzer_resource(r: CapturedResource, root_urn: str) -> analyzer_pb2.Analyz
     resource = analyzer_pb2.AnalyzerResource(urn=r.urn, type=r.type, name=r.name,
                                              properties=engine_properties(r.wire), options=_options(r),
                                              parent=r.parent or root_urn, dependencies=list(r.dependencies))
+    for prop, urns in r.property_dependencies.items():
+        resource.propertyDependencies[prop].urns.extend(urns)
     provider = _provider(r)
     if provider is not None:
         resource.provider.CopyFrom(provider)

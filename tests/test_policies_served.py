@@ -160,3 +160,16 @@ def _struct(props: dict) -> struct_pb2.Struct:
     wire = struct_pb2.Struct()
     wire.update(props)
     return wire
+
+
+def test_per_property_dependencies_reach_the_pack(pack, dev_run):
+    """A PSK computed from something other than a generator fails, even though the connection as a
+    whole depends on generated keys: the offline check sends dependencies per property, as the engine does."""
+    vpn = next(r for r in dev_run.resources if r.type == "aws:ec2/vpnConnection:VpnConnection")
+    assert vpn.property_dependencies["tunnel1PresharedKey"], "the capture lost per-property dependencies"
+    tgw = next(r for r in dev_run.resources if r.type == "aws:ec2transitgateway/transitGateway:TransitGateway")
+    rewired = dataclasses.replace(vpn, property_dependencies={**vpn.property_dependencies,
+                                                             "tunnel1PresharedKey": (tgw.urn,)})
+    report = pack.check(dataclasses.replace(
+        dev_run, resources=tuple(rewired if r is vpn else r for r in dev_run.resources)))
+    assert [(v.policy, v.urn) for v in report.mandatory] == [("secret-material-generated", vpn.urn)]
