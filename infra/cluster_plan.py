@@ -100,6 +100,7 @@ class ClusterPlan:
     authorized_networks: tuple[str, ...]  # GKE master authorized networks (private ranges + public)
     master_ipv4_cidr: str | None  # GKE control plane /28; None on AWS
     release_channel: str | None  # GKE only
+    protect_keys: bool = False  # prod: the Secrets encryption keys carry `protect` (losing one loses the Secrets)
 
     @property
     def public_endpoint(self) -> bool:
@@ -221,6 +222,7 @@ def plan_clusters(plan: RolloutPlan, replicas: Mapping[str, Mapping[str, int]], 
             authorized_networks=(plan.addresses.supernet, *cidrs) if gcp else cidrs,
             master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
             release_channel=GKE_RELEASE_CHANNEL if gcp else None,
+            protect_keys=plan.stack_environment == "prod",
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")

@@ -144,3 +144,10 @@ def test_links_join_every_region_as_the_topology_planned(previewed):
     assert len(run.of_type("gcp:compute/vPNTunnel:VPNTunnel")) == 4 * len(topology.vpns)  # the SDK spells it so
     assert len(run.of_type("aws:ec2/vpnConnection:VpnConnection")) == 2 * len(topology.vpns)
     assert run.outputs["links"]["haVpns"] and run.outputs["caCertificate"].startswith("-----BEGIN CERTIFICATE")
+
+
+def test_secrets_encryption_keys_are_protected_in_prod_only(previewed):
+    cfg, run = previewed
+    keys = [r for r in run.resources if r.type in ("aws:kms/key:Key", "gcp:kms/cryptoKey:CryptoKey",
+                                                   "gcp:kms/keyRing:KeyRing")]
+    assert keys and all(k.protect == (cfg.environment == "prod") for k in keys)

@@ -81,7 +81,8 @@ class EksCluster(pulumi.ComponentResource):
 
         # Envelope encryption of Secrets: https://docs.aws.amazon.com/eks/latest/userguide/envelope-encryption.html
         key = aws.kms.Key(f"{name}-secrets", region=loc, description=f"EKS {plan.name} Secrets envelope key",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags("secrets"), opts=child)
+                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags("secrets"),
+                          opts=pulumi.ResourceOptions(parent=self, protect=plan.protect_keys))
         # Pre-created so logs have a retention (EKS would create it with none).
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", region=loc, name=f"/aws/eks/{plan.name}/cluster",
                                             retention_in_days=LOG_RETENTION_DAYS, tags=tags("logs"), opts=child)

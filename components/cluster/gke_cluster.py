@@ -66,9 +66,10 @@ class GkeCluster(pulumi.ComponentResource):
         labels = gcp_labels(args.tags)
 
         # Secrets encryption: https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets
-        key_ring = gcp.kms.KeyRing(f"{name}-keyring", name=plan.name, location=loc, project=project, opts=child)
+        keep = pulumi.ResourceOptions(parent=self, protect=plan.protect_keys)
+        key_ring = gcp.kms.KeyRing(f"{name}-keyring", name=plan.name, location=loc, project=project, opts=keep)
         key = gcp.kms.CryptoKey(f"{name}-secrets", name=f"{plan.name}-secrets", key_ring=key_ring.id,
-                                purpose="ENCRYPT_DECRYPT", rotation_period=KEY_ROTATION, labels=labels, opts=child)
+                                purpose="ENCRYPT_DECRYPT", rotation_period=KEY_ROTATION, labels=labels, opts=keep)
         number = gcp.organizations.get_project_output(project_id=project).number
         key_access = gcp.kms.CryptoKeyIAMMember(
             f"{name}-secrets-gke-agent", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
