@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 import pulumi  # noqa: E402
 
 from infra.catalog import load_catalog  # noqa: E402
+from infra.config import config_from_stack_file  # noqa: E402
 from infra.mock_runtime import run_mocked  # noqa: E402
 from infra.preview import run_stack  # noqa: E402
 from tests.factories import raw_config, write_stack_file  # noqa: E402
@@ -87,8 +88,6 @@ def main() -> None:
         print("| stack | regions | resources | preview wall time (s) | mock floor (s) |")
         print("|---|---|---|---|---|")
         for name, path in stacks:
-            from infra.config import config_from_stack_file
-
             regions = len(config_from_stack_file(path).regions)
             wall, count, floor, _ = measure(path, name, args.runs)
             print(f"| {name} | {regions} | {count} | {wall:.2f} | {floor:.2f} |")

@@ -1,5 +1,5 @@
-"""One serving region: owns everything declared in that region (network now; cluster, GPU pools,
-database member and serving stack as they land)."""
+"""One serving region: owns everything declared in that region (network, Kubernetes cluster and GPU
+pools now; the database member and serving stack as they land)."""
 
 from __future__ import annotations
 

@@ -243,10 +243,7 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         if region.cloud == "aws" and region.zones < 2:
             problems.append(f"{path}.zones: AWS regions need at least 2 zones (EKS requires it)")
     region_names = set(names)
-    for section, table in (("sizing.quotas", cfg.sizing.quotas), ("sizing.prices", cfg.sizing.prices),
-                           ("latency.measuredRttMs", None)):
-        if table is None:
-            continue
+    for section, table in (("sizing.quotas", cfg.sizing.quotas), ("sizing.prices", cfg.sizing.prices)):
         for rname, per_type in table.items():
             if rname not in region_names:
                 problems.append(f"{section}.{rname}: no such region; regions: {', '.join(sorted(region_names))}")
@@ -264,10 +261,12 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         for rname in per_region:
             if rname not in region_names:
                 problems.append(f"latency.measuredRttMs.{geo}.{rname}: no such region")
+    first_seen: dict[str, int] = {}
     for i, d in enumerate(cfg.demand):
-        if [x.geography for x in cfg.demand].count(d.geography) > 1 and \
-                [x.geography for x in cfg.demand].index(d.geography) != i:
-            problems.append(f"demand[{i}].geography: {d.geography!r} is listed twice")
+        if d.geography in first_seen:
+            problems.append(f"demand[{i}].geography: {d.geography!r} is listed twice "
+                            f"(also demand[{first_seen[d.geography]}])")
+        first_seen.setdefault(d.geography, i)
     if cfg.sizing.instance_types is not None:
         for i, itype in enumerate(cfg.sizing.instance_types):
             if not any(n == itype for _, n in catalog.instance_types):

@@ -7,6 +7,7 @@ check all look at the same data a real `pulumi preview` sends to its analyzers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,8 +107,6 @@ class RecordingMonitor(MockMonitor):
 
 def engine_config(project: str, values: Mapping[str, Any]) -> dict[str, str]:
     """Config the way the engine hands it to a program: `project:key` -> text (JSON for objects)."""
-    import json
-
     out = {}
     for key, value in values.items():
         full = key if ":" in key else f"{project}:{key}"

@@ -147,3 +147,9 @@ def test_pattern_errors_say_what_is_allowed_in_plain_words():
     raw["regions"][0]["name"] = "US_East"
     (problem,) = problems_of(raw)
     assert problem.startswith("regions[0].name: 3-16 characters") and "'US_East'" in problem
+
+
+def test_a_geography_listed_twice_names_both_entries():
+    raw = raw_config(demand=[{"geography": "japan", "rps": 1}, {"geography": "japan", "rps": 2}])
+    (problem,) = problems_of(raw)
+    assert problem.startswith("demand[1].geography") and "demand[0]" in problem
