@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.mock_runtime import run_mocked
-from infra.topology import plan_topology
+from infra.offline.mock_runtime import run_mocked
+from infra.planning.topology import plan_topology
 from tests.links_program import declare_links
 from tests.topology_plans import all_locations, regions_plan
 

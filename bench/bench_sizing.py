@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.catalog import GEOGRAPHIES, estimated_rtt_ms, load_catalog
 from infra.errors import ConfigError
-from infra.sizing import Candidate, Geo, SizingProblem, SolveOptions, check_replicas, diagnose, solve
-from infra.sizing.check import max_routable, region_capacity
+from infra.planning.sizing import Candidate, Geo, SizingProblem, SolveOptions, check_replicas, diagnose, solve
+from infra.planning.sizing.check import max_routable, region_capacity
 
 # (instance type, gpu model, gpus per node, us-east-1 $/h, rps per GPU). Prices: SkyPilot catalog
 # v7 (DESIGN.md s.7; g5.12xlarge from the same catalog, a2-ultragpu-1g GCP list price ~5.07);

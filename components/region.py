@@ -10,8 +10,8 @@ import pulumi
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
-from infra.cluster_plan import ClusterPlan
-from infra.plan import RegionPlan
+from infra.planning.cluster_plan import ClusterPlan
+from infra.planning.regions import RegionPlan
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
 from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
 from components.pki import RootCa, RootCaArgs
 from components.region import Region, RegionArgs
-from infra.plan import RolloutPlan
+from infra.planning.plan import RolloutPlan
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ class SizingConfig(_Model):
 
 
 class ClusterConfig(_Model):
-    """Kubernetes in every region (versions pinned in infra/cluster_versions.py)."""
+    """Kubernetes in every region (versions pinned in infra/planning/cluster_versions.py)."""
 
     kubernetes_version: str = Field(default="1.33", description="EKS and GKE minor version")
     public_api_cidrs: list[str] = Field(

@@ -1,6 +1,6 @@
 """The Pulumi program: config -> plan -> GlobalRollout -> stack outputs.
 
-Runs the same under `pulumi up` and under the offline mocks (`infra.preview`, the tests).
+Runs the same under `pulumi up` and under the offline mocks (`infra.offline.preview`, the tests).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pulumi.runtime import config as runtime_config
 from components.rollout import GlobalRollout, GlobalRolloutArgs
 from infra.config import RolloutConfig, config_from_engine
 from infra.errors import ConfigError
-from infra.plan import RolloutPlan, build_plan
+from infra.planning.plan import RolloutPlan, build_plan
 
 
 def engine_config_values() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from components.network.gcp_network import (
     GcpRegionalNetwork,
     GcpRegionalNetworkArgs,
 )
-from infra.topology import Topology, plan_topology
+from infra.planning.topology import Topology, plan_topology
 
 FLOW_ROLE_ARN = "arn:aws:iam::123456789012:role/flow-logs"
 

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.addressing import (
+from infra.catalog import load_catalog
+from infra.errors import ConfigError
+from infra.planning.addressing import (
     AWS_RESERVED_INSIDE,
     AddressRequest,
     all_ranges,
     plan_addresses,
     tunnel_ranges_for,
 )
-from infra.catalog import load_catalog
-from infra.errors import ConfigError
-from infra.plan import cloud_ordinal
+from infra.planning.plan import cloud_ordinal
 
 CATALOG = sorted(load_catalog().regions.values(), key=lambda r: r.number)
 

@@ -10,17 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.addressing import AddressRequest, all_ranges, plan_addresses
 from infra.catalog import load_catalog
-from infra.cluster_plan import (
+from infra.config import parse_config
+from infra.errors import ConfigError
+from infra.planning.addressing import AddressRequest, all_ranges, plan_addresses
+from infra.planning.cluster_plan import (
     GPU_MODEL_LABEL,
     GPU_TAINT,
     plan_clusters,
 )
-from infra.config import parse_config
-from infra.errors import ConfigError
-from infra.plan import RegionPlan, RolloutPlan, build_plan, cloud_ordinal
-from infra.topology import topology_of
+from infra.planning.plan import RolloutPlan, build_plan, cloud_ordinal
+from infra.planning.regions import RegionPlan
+from infra.planning.topology import topology_of
 from tests.factories import raw_config
 
 CATALOG = load_catalog()

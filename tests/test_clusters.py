@@ -11,11 +11,11 @@ import pulumi
 import pytest
 
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
-from infra.cluster_plan import GPU_MODEL_LABEL, plan_clusters
-from infra.cluster_versions import DEVICE_PLUGIN_VERSION, SUPPORTED
 from infra.config import parse_config
-from infra.mock_runtime import SECRET, run_mocked
-from infra.plan import build_plan
+from infra.offline.mock_runtime import SECRET, run_mocked
+from infra.planning.cluster_plan import GPU_MODEL_LABEL, plan_clusters
+from infra.planning.cluster_versions import DEVICE_PLUGIN_VERSION, SUPPORTED
+from infra.planning.plan import build_plan
 from tests.factories import raw_config
 
 ALLOW = "203.0.113.0/24"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from infra.diagram import render_mermaid
-from infra.topology import plan_topology
+from infra.offline.diagram import render_mermaid
+from infra.planning.topology import plan_topology
 from tests.topology_plans import all_locations, regions_plan
 
 PROD = [("aws", "us-east-1"), ("aws", "us-west-2"), ("aws", "eu-central-1"), ("gcp", "europe-west4"),

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from infra.mock_runtime import SECRET, run_mocked
-from infra.topology import CROSS_REGION_TCP_PORTS, plan_topology
+from infra.offline.mock_runtime import SECRET, run_mocked
+from infra.planning.topology import CROSS_REGION_TCP_PORTS, plan_topology
 from tests.links_program import declare_links
 from tests.topology_plans import all_locations, regions_plan
 

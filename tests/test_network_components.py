@@ -12,8 +12,8 @@ from components.network.gcp_network import (
     GcpRegionalNetworkArgs,
 )
 from infra.config import parse_config
-from infra.mock_runtime import run_mocked
-from infra.plan import build_plan
+from infra.offline.mock_runtime import run_mocked
+from infra.planning.plan import build_plan
 from tests.factories import raw_config
 
 FLOW_ROLE = "arn:aws:iam::123456789012:role/flow-logs"

@@ -6,7 +6,7 @@ import pulumi
 import pytest
 
 from components.pki import ALLOWED_USES, LeafCertificate, LeafCertificateArgs, RootCa, RootCaArgs
-from infra.mock_runtime import SECRET, run_mocked
+from infra.offline.mock_runtime import SECRET, run_mocked
 
 KEY = "tls:index/privateKey:PrivateKey"
 SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"

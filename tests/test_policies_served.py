@@ -11,9 +11,9 @@ import pytest
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
-from infra.mock_runtime import CapturedResource, CapturedRun
-from infra.policy_check import PolicyPackError, ServedPolicyPack, check_policies, render_text
-from infra.preview import run_stack
+from infra.offline.mock_runtime import CapturedResource, CapturedRun
+from infra.offline.policy_check import PolicyPackError, ServedPolicyPack, check_policies, render_text
+from infra.offline.run import run_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "policies"

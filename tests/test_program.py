@@ -7,7 +7,8 @@ from collections import defaultdict
 import pytest
 
 from infra.config import config_from_stack_file
-from infra.preview import as_json, run_stack
+from infra.offline.preview import as_json
+from infra.offline.run import run_stack
 from tests.factories import ROOT
 
 AWS_PER_REGION = {
@@ -86,7 +87,7 @@ def test_json_form_uses_engine_keys_and_hides_secrets(previewed):
 
 
 def test_the_sizing_summary_is_a_stack_output_and_matches_the_plan(previewed):
-    from infra.plan import build_plan
+    from infra.planning.plan import build_plan
 
     cfg, run = previewed
     sizing = run.outputs["sizing"]
@@ -102,8 +103,8 @@ def test_bad_config_fails_the_program_itself_with_the_same_text():
 
     import pulumi
 
-    from infra.mock_runtime import run_mocked
-    from infra.preview import PROGRAM
+    from infra.offline.mock_runtime import run_mocked
+    from infra.offline.run import PROGRAM
     from tests.factories import raw_config
 
     raw = raw_config()
@@ -115,7 +116,7 @@ def test_bad_config_fails_the_program_itself_with_the_same_text():
 
 
 def test_gpu_pools_in_every_region_are_sized_by_the_plan(previewed):
-    from infra.plan import build_plan
+    from infra.planning.plan import build_plan
 
     cfg, run = previewed
     replicas = build_plan(cfg).sizing.replicas
@@ -135,7 +136,7 @@ def test_gpu_pools_in_every_region_are_sized_by_the_plan(previewed):
 
 
 def test_links_join_every_region_as_the_topology_planned(previewed):
-    from infra.plan import build_plan
+    from infra.planning.plan import build_plan
 
     cfg, run = previewed
     topology = build_plan(cfg).topology

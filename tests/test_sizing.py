@@ -1,7 +1,7 @@
-"""Specification of the sizing planner (infra.sizing): every rule a plan must meet, checked from outside.
+"""Specification of the sizing planner (infra.planning.sizing): every rule a plan must meet, checked from outside.
 
 The feasibility oracle here is a scipy.optimize.linprog transportation problem per state, written
-independently of both the solver's model and infra.sizing.check (which uses max-flow).
+independently of both the solver's model and infra.planning.sizing.check (which uses max-flow).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scipy.optimize import linprog
 from infra.catalog import estimated_rtt_ms, load_catalog
 from infra.config import config_from_stack_file
 from infra.errors import ConfigError
-from infra.sizing import (
+from infra.planning.sizing import (
     Candidate,
     Geo,
     SizingPlan,
@@ -409,7 +409,7 @@ def test_a_region_without_any_priced_type_is_named_with_the_fix(tmp_path: Path) 
 def test_one_max_flow_for_all_states_finds_the_cuts_of_the_per_state_max_flows(
     problem: SizingProblem, caps: list[float]
 ) -> None:
-    from infra.sizing.cuts import AllStates, Separator, scenarios
+    from infra.planning.sizing.cuts import AllStates, Separator, scenarios
 
     n_reg = len(problem.regions)
     capacity = np.array(caps[:n_reg])
@@ -423,7 +423,7 @@ def test_one_max_flow_for_all_states_finds_the_cuts_of_the_per_state_max_flows(
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.frozensets(st.integers(0, 69), min_size=1, max_size=6), st.floats(0, 10)), max_size=40))
 def test_dropped_cuts_are_implied_by_a_kept_one(raw: list[tuple[frozenset[int], float]]) -> None:
-    from infra.sizing.cuts import merge_cut, undominated
+    from infra.planning.sizing.cuts import merge_cut, undominated
 
     cuts: dict[frozenset[int], float] = {}
     for regions, need in raw:
@@ -436,7 +436,7 @@ def test_dropped_cuts_are_implied_by_a_kept_one(raw: list[tuple[frozenset[int], 
 
 def _failover_cost(problem: SizingProblem, normal: dict, table: dict) -> float:
     """The objective of routing.failover_routing: RTT per rps, plus the move penalty for what moved."""
-    from infra.sizing.routing import MOVE_PENALTY_MS
+    from infra.planning.sizing.routing import MOVE_PENALTY_MS
 
     total = 0.0
     for i, geo in enumerate(problem.geos):
@@ -450,8 +450,8 @@ def _failover_cost(problem: SizingProblem, normal: dict, table: dict) -> float:
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(problems(max_regions=5, max_geos=6))
 def test_all_failover_tables_at_once_are_optimal_for_each_lost_region(problem: SizingProblem) -> None:
-    from infra.sizing.check import check_routing, region_capacity
-    from infra.sizing.routing import failover_routing, failover_routings
+    from infra.planning.sizing.check import check_routing, region_capacity
+    from infra.planning.sizing.routing import failover_routing, failover_routings
 
     assume(problem.survive_region_loss)
     plan = solve(problem)
@@ -466,6 +466,6 @@ def test_all_failover_tables_at_once_are_optimal_for_each_lost_region(problem: S
 
 def test_the_mip_start_path_is_the_one_in_use():
     """The benchmark's speed depends on HiGHS's object API (highspy, pinned): fail loudly if it is gone."""
-    from infra.sizing import highs
+    from infra.planning.sizing import highs
 
     assert highs._HAVE_CORE

@@ -9,11 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.addressing import AWS_RESERVED_INSIDE
 from infra.config import config_from_stack_file
-from infra.plan import build_plan
-from infra.reachability import GCP, delivers, index, reachability, route_tables, tgw, unreachable, vpc
-from infra.topology import MESH_MAX_AWS_REGIONS, choose_hub, cloud_router_asn, plan_topology, transit_gateway_asn
+from infra.planning.addressing import AWS_RESERVED_INSIDE
+from infra.planning.plan import build_plan
+from infra.planning.reachability import GCP, delivers, index, reachability, route_tables, tgw, unreachable, vpc
+from infra.planning.topology import (
+    MESH_MAX_AWS_REGIONS,
+    choose_hub,
+    cloud_router_asn,
+    plan_topology,
+    transit_gateway_asn,
+)
 from tests.factories import ROOT
 from tests.topology_plans import all_locations, region_mixes, regions_plan
 

@@ -1,4 +1,4 @@
-"""Region sets for link tests: plans built the way `infra.plan.build_plan` builds them, minus sizing
+"""Region sets for link tests: plans built the way `infra.planning.plan.build_plan` builds them, minus sizing
 (topology reads only regions and addresses, and the MILP would dominate a 50-example property test)."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from infra.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.catalog import load_catalog
-from infra.plan import RegionPlan, cloud_ordinal
+from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
+from infra.planning.plan import cloud_ordinal
+from infra.planning.regions import RegionPlan
 
 SUPERNET = "10.0.0.0/8"
 

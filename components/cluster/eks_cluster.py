@@ -14,9 +14,9 @@ import pulumi_aws as aws
 from components.cluster import aws_iam
 from components.cluster.kubeconfig import eks_kubeconfig
 from components.tags import aws_tags
-from infra.cluster_plan import ClusterPlan, NodePoolPlan
-from infra.cluster_versions import SUPPORTED
-from infra.plan import RegionPlan
+from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
+from infra.planning.cluster_versions import SUPPORTED
+from infra.planning.regions import RegionPlan
 
 # https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")

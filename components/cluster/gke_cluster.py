@@ -14,8 +14,8 @@ import pulumi_gcp as gcp
 from components.cluster.kubeconfig import gke_kubeconfig
 from components.network.gcp_network import POD_RANGE, SERVICE_RANGE
 from components.tags import gcp_labels
-from infra.cluster_plan import ClusterPlan, NodePoolPlan
-from infra.plan import RegionPlan
+from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
+from infra.planning.regions import RegionPlan
 
 FALLBACK_PROJECT = "rollout-mock-project"  # only when no gcp:project is configured (offline runs)
 KEY_ROTATION = "7776000s"  # 90 days

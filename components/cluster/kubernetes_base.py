@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.cluster_plan import GPU_MODEL_LABEL, GPU_TAINT
-from infra.cluster_versions import DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_REPO, DEVICE_PLUGIN_VERSION
+from infra.planning.cluster_plan import GPU_MODEL_LABEL, GPU_TAINT
+from infra.planning.cluster_versions import DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_REPO, DEVICE_PLUGIN_VERSION
 
 SYSTEM_NAMESPACE = "rollout-system"
 # Pod Security Standards: https://kubernetes.io/docs/concepts/security/pod-security-admission/

@@ -13,8 +13,8 @@ import pulumi_kubernetes as k8s
 from components.cluster.eks_cluster import EksCluster, EksClusterArgs
 from components.cluster.gke_cluster import GkeCluster, GkeClusterArgs
 from components.cluster.kubernetes_base import KubernetesBase, KubernetesBaseArgs
-from infra.cluster_plan import ClusterPlan
-from infra.plan import RegionPlan
+from infra.planning.cluster_plan import ClusterPlan
+from infra.planning.regions import RegionPlan
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Admit cross-region traffic only from peer regions' ranges and only on the ports in use
-(infra.topology.CROSS_REGION_TCP_PORTS and ICMP): one GCP ingress rule on the global network, and per
+(infra.planning.topology.CROSS_REGION_TCP_PORTS and ICMP): one GCP ingress rule on the global network, and per
 AWS region a security group that workloads serving peers attach.
 
 Each CIDR in an AWS rule counts against the 60-rules-per-group quota
@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.tags import aws_tags
-from infra.topology import CROSS_REGION_TCP_PORTS
+from infra.planning.topology import CROSS_REGION_TCP_PORTS
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Shape from Google's guide (https://cloud.google.com/network-connectivity/docs/vp
 one HaVpnGateway (2 interfaces); per interface an AWS CustomerGateway and a VpnConnection (2 tunnels);
 an ExternalVpnGateway FOUR_IPS_REDUNDANCY holding the 4 AWS tunnel outside IPs; per tunnel a VPNTunnel,
 a Cloud Router interface and a BGP peer. The BGP sessions terminate on the GCP region's own Cloud
-Router (ASN from infra.topology; it already advertises ALL_SUBNETS), so no second router and ASN.
+Router (ASN from infra.planning.topology; it already advertises ALL_SUBNETS), so no second router and ASN.
 Inside addresses come from the plan, so neither side reads the other's computed inside addresses.
 """
 
@@ -18,8 +18,8 @@ import pulumi_gcp as gcp
 import pulumi_random as random
 
 from components.tags import aws_tags, gcp_labels
-from infra.plan import RegionPlan
-from infra.topology import VpnLink
+from infra.planning.regions import RegionPlan
+from infra.planning.topology import VpnLink
 
 # IKEv2 only and strong algorithms only; AWS offers exactly these, so whichever side initiates,
 # the negotiated suite is one of them (GCP's proposals include all:

@@ -18,8 +18,8 @@ from components.links.firewall import (
 )
 from components.links.ha_vpn import HaVpn, HaVpnArgs
 from components.links.tgw_peering import TgwEndpoint, TgwPeering, TgwPeeringArgs
-from infra.plan import RegionPlan
-from infra.topology import PlannedRegions, Topology, collapse
+from infra.planning.regions import PlannedRegions, RegionPlan
+from infra.planning.topology import Topology, collapse
 
 
 class GcpGlobalEndpoint(Protocol):

@@ -15,9 +15,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.tags import aws_tags
-from infra.plan import RegionPlan
-from infra.topology import TgwPeering as PeeringPlan
-from infra.topology import TgwRoute
+from infra.planning.regions import RegionPlan
+from infra.planning.topology import TgwPeering as PeeringPlan
+from infra.planning.topology import TgwRoute
 
 
 class TgwEndpoint(Protocol):

@@ -11,8 +11,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.tags import aws_tags
-from infra.plan import RegionPlan
-from infra.topology import transit_gateway_asn  # the ASN rule lives with the rest of the link plan
+from infra.planning.regions import RegionPlan
+from infra.planning.topology import transit_gateway_asn  # the ASN rule lives with the rest of the link plan
 
 
 @dataclass(frozen=True)

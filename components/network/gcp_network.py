@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.plan import RegionPlan
-from infra.topology import cloud_router_asn  # the ASN rule lives with the rest of the link plan
+from infra.planning.regions import RegionPlan
+from infra.planning.topology import cloud_router_asn  # the ASN rule lives with the rest of the link plan
 
 POD_RANGE, SERVICE_RANGE = "pods", "services"
 

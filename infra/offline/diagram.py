@@ -1,13 +1,14 @@
 """A Mermaid picture of the private links, for PR comments: regions grouped by cloud, every link labelled.
 
-Pure: it draws what `infra.topology` decided and nothing else.
+Pure: it draws what `infra.planning.topology` decided and nothing else.
 """
 
 from __future__ import annotations
 
 import re
 
-from infra.topology import PlannedRegions, Topology
+from infra.planning.regions import PlannedRegions
+from infra.planning.topology import Topology
 
 
 def _id(name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from infra.mockcloud_links import link_outputs
+from infra.offline.mockcloud_links import link_outputs
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_AWS_REGION = "us-east-1"

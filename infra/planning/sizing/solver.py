@@ -12,14 +12,14 @@ import numpy as np
 from scipy.optimize import LinearConstraint, OptimizeResult, milp
 from scipy.sparse import csr_array
 
-from infra.sizing import highs
-from infra.sizing.check import check_plan, region_capacity
-from infra.sizing.cuts import AllStates, initial_cuts, merge_cut, scenarios, undominated
-from infra.sizing.explain import raise_if_infeasible
-from infra.sizing.model import Model, build_model
-from infra.sizing.plan import NodeGroup, RegionHeadroom, Routing, SizingPlan
-from infra.sizing.problem import Candidate, SizingProblem
-from infra.sizing.routing import failover_routings, normal_routing
+from infra.planning.sizing import highs
+from infra.planning.sizing.check import check_plan, region_capacity
+from infra.planning.sizing.cuts import AllStates, initial_cuts, merge_cut, scenarios, undominated
+from infra.planning.sizing.explain import raise_if_infeasible
+from infra.planning.sizing.model import Model, build_model
+from infra.planning.sizing.plan import NodeGroup, RegionHeadroom, Routing, SizingPlan
+from infra.planning.sizing.problem import Candidate, SizingProblem
+from infra.planning.sizing.routing import failover_routings, normal_routing
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _milp(
 def _solve_with_cuts(
     problem: SizingProblem, options: SolveOptions, deadline: float
 ) -> tuple[np.ndarray, float, int] | None:
-    """Master over node counts only + lazily generated Hall cuts (infra.sizing.cuts); None if out of time.
+    """Master over node counts only + lazily generated Hall cuts (infra.planning.sizing.cuts); None if out of time.
 
     Rows: min replicas per region, and per cut sum_{c in N} rps[c] n[c] >= needed capacity. No
     routing and no capacity columns: a pure integer covering problem of ~100 columns.

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from infra.topology import Topology
+from infra.planning.topology import Topology
 
 GCP = "gcp"
 

@@ -1,7 +1,7 @@
 """Mock outputs for the private links and the PKI: VPN tunnel addresses, HA VPN interface IPs,
 peering attachment states, random passwords and TLS material (deterministic, realistic in shape).
 
-`infra.mockcloud.mock_outputs` merges these into every resource's state.
+`infra.offline.mockcloud.mock_outputs` merges these into every resource's state.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ benchmark build a `SizingProblem` directly and call `solve(problem)`. See docs/s
 from __future__ import annotations
 
 from infra.config import RolloutConfig
-from infra.sizing.check import check_plan, check_replicas, check_routing
-from infra.sizing.explain import diagnose
-from infra.sizing.plan import NodeGroup, RegionHeadroom, SizingPlan
-from infra.sizing.problem import Candidate, Geo, SizingProblem, problem_from_config
-from infra.sizing.solver import SizingBug, SolveOptions, solve
+from infra.planning.sizing.check import check_plan, check_replicas, check_routing
+from infra.planning.sizing.explain import diagnose
+from infra.planning.sizing.plan import NodeGroup, RegionHeadroom, SizingPlan
+from infra.planning.sizing.problem import Candidate, Geo, SizingProblem, problem_from_config
+from infra.planning.sizing.solver import SizingBug, SolveOptions, solve
 
 
 def plan_sizing(

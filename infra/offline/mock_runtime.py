@@ -20,7 +20,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.mockcloud import MockCloud
+from infra.offline.mockcloud import MockCloud
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"

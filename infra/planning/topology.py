@@ -20,13 +20,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
-from infra.addressing import AddressPlan
 from infra.catalog import great_circle_km
-
-if TYPE_CHECKING:  # infra.plan will hold the Topology; import its RegionPlan for annotations only
-    from infra.plan import RegionPlan
+from infra.planning.addressing import AddressPlan
+from infra.planning.regions import PlannedRegions, RegionPlan
 
 # What crosses the private links (firewalls admit only these from peer regions' ranges): the serving
 # API over HTTPS and MongoDB replica-set traffic; ICMP for path MTU discovery and diagnosis.
@@ -42,16 +40,6 @@ PRIVATE_ASN_MAX = 65534
 
 Mode = Literal["none", "mesh", "hub"]
 RoutePurpose = Literal["peer", "transit", "fallback"]
-
-
-class PlannedRegions(Protocol):
-    """What topology reads from a plan (a RolloutPlan satisfies it)."""
-
-    @property
-    def regions(self) -> tuple[RegionPlan, ...]: ...
-
-    @property
-    def addresses(self) -> AddressPlan: ...
 
 
 def transit_gateway_asn(region: RegionPlan) -> int:
@@ -293,7 +281,7 @@ def plan_topology(plan: PlannedRegions) -> Topology:
 
 
 def topology_of(regions: Sequence[RegionPlan], addresses: AddressPlan) -> Topology:
-    """The same, from the parts `infra.plan.build_plan` has in hand before the RolloutPlan exists."""
+    """The same, from the parts `infra.planning.plan.build_plan` has in hand before the RolloutPlan exists."""
     regions = tuple(regions)
     check_asns(regions)
     aws = [r for r in regions if r.cloud == "aws"]

@@ -16,8 +16,8 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_array, csr_array
 from scipy.sparse.csgraph import maximum_flow
 
-from infra.sizing.plan import Routing
-from infra.sizing.problem import SizingProblem
+from infra.planning.sizing.plan import Routing
+from infra.planning.sizing.problem import SizingProblem
 
 MOVE_PENALTY_MS = 10_000.0  # far above any RTT: moving traffic is worse than any latency gain
 _MIN_FLOW = 1e-7

@@ -3,7 +3,7 @@ because it accepts a MIP start; `scipy.optimize.milp` (the same solver, bundled 
 start: slower on large instances, same guarantees) when highspy is missing or does not match.
 
 `scipy.optimize.milp` cannot be given a starting solution. The heuristic plan of the cut master
-(infra.sizing.solver) is within ~0.5% of the optimum, and with it HiGHS proves the gap at the root in
+(infra.planning.sizing.solver) is within ~0.5% of the optimum, and with it HiGHS proves the gap at the root in
 ~0.1 s instead of running its own sub-MIP heuristics for ~1-2 s.
 """
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import coo_array, csr_array
 
-from infra.sizing.problem import SizingProblem
+from infra.planning.sizing.problem import SizingProblem
 
 # Latency tie-break: $0.0001/h per rps routed over 100 ms. Small against any node price (the cheapest
 # GPU node is ~$0.8/h, DESIGN.md s.7), so it only orders plans of equal cost; it is subtracted in full
@@ -68,7 +68,7 @@ class _Rows:
 
 
 def build_model(problem: SizingProblem, *, routing_columns: bool = True) -> Model:
-    """The full model; without `routing_columns` (only n, K) it is the master of infra.sizing.cuts."""
+    """The full model; without `routing_columns` (only n, K) it is the master of infra.planning.sizing.cuts."""
     regions, geos, cands = problem.regions, problem.geos, problem.candidates
     n_reg, n_cand = len(regions), len(cands)
     rtt = np.asarray(problem.rtt_ms, dtype=float).reshape(len(geos), n_reg)

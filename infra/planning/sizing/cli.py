@@ -15,9 +15,9 @@ from rich.table import Table
 
 from infra.config import config_from_stack_file, stack_file_path
 from infra.errors import ConfigError
-from infra.sizing.plan import SizingPlan
-from infra.sizing.problem import problem_from_config
-from infra.sizing.solver import SolveOptions, solve
+from infra.planning.sizing.plan import SizingPlan
+from infra.planning.sizing.problem import problem_from_config
+from infra.planning.sizing.solver import SolveOptions, solve
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 
-from infra.sizing.problem import SizingProblem
+from infra.planning.sizing.problem import SizingProblem
 
 _SCALE_BUDGET = 2**29  # max-flow works in int32 units
 

@@ -7,30 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from infra.addressing import AddressPlan, AddressRequest, RegionAddresses, plan_addresses
 from infra.catalog import CloudRegion, load_catalog
-from infra.cluster_plan import ClusterPlan, plan_clusters
 from infra.config import RolloutConfig
-from infra.sizing import SizingPlan, plan_sizing
-from infra.topology import Topology, topology_of
-
-
-@dataclass(frozen=True)
-class RegionPlan:
-    """One region as the components see it."""
-
-    name: str
-    cloud: str
-    location: str
-    zones: tuple[str, ...]
-    nat_gateways: int  # AWS: NAT gateways (one per zone, or one for all); GCP: Cloud NAT count
-    addresses: RegionAddresses
-    flow_log_retention_days: int
-    catalog: CloudRegion
+from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
+from infra.planning.cluster_plan import ClusterPlan, plan_clusters
+from infra.planning.regions import RegionPlan
+from infra.planning.sizing import SizingPlan, plan_sizing
+from infra.planning.topology import Topology, topology_of
 
 
 @dataclass(frozen=True)
 class RolloutPlan:
+    """The whole stack's plan: composes the per-region plans and every planner's result."""
+
     stack_environment: str
     domain: str
     tags: dict[str, str]  # AWS tag keys (kebab-case) -> values; also valid GCP labels

@@ -15,14 +15,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from infra.catalog import load_catalog
-from infra.cluster_versions import DEFAULT_KUBERNETES_VERSION, GKE_RELEASE_CHANNEL, SUPPORTED
 from infra.errors import ConfigError
-
-if TYPE_CHECKING:  # infra.plan builds cluster plans: import its types for annotations only
-    from infra.plan import RegionPlan, RolloutPlan
+from infra.planning.cluster_versions import DEFAULT_KUBERNETES_VERSION, GKE_RELEASE_CHANNEL, SUPPORTED
+from infra.planning.regions import PlannedStack, RegionPlan
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "true"
@@ -118,7 +115,7 @@ def cluster_name(environment: str, region: str) -> str:
 def master_ipv4_cidr(region: RegionPlan) -> str:
     """The last /28 of the region's network part. On GCP the address plan uses only pieces 0
     (primary) and 1 (services) of the network's eight pieces, and pods live in the block's other
-    half (infra/addressing.py), so the last piece, and this /28, is provably unused."""
+    half (infra/planning/addressing.py), so the last piece, and this /28, is provably unused."""
     network = ipaddress.ip_network(region.addresses.network)
     last = ipaddress.ip_network((int(network.broadcast_address) - 2 ** (32 - MASTER_PREFIX) + 1, MASTER_PREFIX))
     return str(last)
@@ -187,14 +184,14 @@ def _check_cidrs(cidrs: Sequence[str], problems: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def plan_clusters(plan: RolloutPlan, replicas: Mapping[str, Mapping[str, int]], burst: int,
+def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]], burst: int,
                   kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
                   public_api_cidrs: Sequence[str] = ()) -> dict[str, ClusterPlan]:
     """Region name -> its cluster. Raises ConfigError listing every problem."""
     problems: list[str] = []
     if kubernetes_version not in SUPPORTED:
         problems.append(f"cluster.kubernetesVersion: {kubernetes_version!r} is not pinned; supported: "
-                        f"{', '.join(sorted(SUPPORTED))} (add a row to infra/cluster_versions.py)")
+                        f"{', '.join(sorted(SUPPORTED))} (add a row to infra/planning/cluster_versions.py)")
     if burst < 0:
         problems.append(f"sizing.burstReplicas: must be >= 0, got {burst}")
     known = {r.name for r in plan.regions}

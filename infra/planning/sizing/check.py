@@ -15,8 +15,8 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 
-from infra.sizing.plan import Routing, SizingPlan
-from infra.sizing.problem import SizingProblem
+from infra.planning.sizing.plan import Routing, SizingPlan
+from infra.planning.sizing.problem import SizingProblem
 
 TOLERANCE_RPS = 1e-3  # flows are compared in milli-rps integers (max-flow needs integer capacities)
 _INT32_BUDGET = 2**30

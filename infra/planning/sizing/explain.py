@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from infra.errors import ConfigError
-from infra.sizing.check import TOLERANCE_RPS, max_routable
-from infra.sizing.problem import SizingProblem
+from infra.planning.sizing.check import TOLERANCE_RPS, max_routable
+from infra.planning.sizing.problem import SizingProblem
 
 
 def _nearest(problem: SizingProblem, geo_index: int, exclude: str | None = None) -> str:

@@ -1,0 +1,41 @@
+"""Run the real program (`infra/__main__.py`) under Pulumi mocks for one stack file.
+
+Shared by the preview CLI and the policy check (both depend on this module, never on each other).
+"""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import PROJECT, config_from_stack_file
+from infra.planning.plan import build_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "infra" / "__main__.py"
+
+
+def stack_config(path: Path) -> dict[str, Any]:
+    """The stack file's whole `config:` map (every namespace), as the engine would pass it."""
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def run_stack(path: Path, stack: str):
+    """Validate the stack file, then run the program under mocks; returns the CapturedRun."""
+    return run_stack_with_plan(path, stack)[0]
+
+
+def run_stack_with_plan(path: Path, stack: str):
+    """(CapturedRun, RolloutPlan): the plan is computed first, so bad config fails before anything runs."""
+    from infra.offline.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
+
+    plan = build_plan(config_from_stack_file(path))
+    run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
+                     project=PROJECT, config=stack_config(path))
+    return run, plan
+
+
