@@ -42,3 +42,10 @@ class PlannedStack(PlannedRegions, Protocol):
 
     @property
     def stack_environment(self) -> str: ...
+
+
+def regional_hostname(region: str, domain: str) -> str:
+    """The public name of one region's endpoint (health checks, debugging): `<region>.<domain>`.
+
+    Every regional certificate covers it and the service name `<domain>` that users resolve."""
+    return f"{region}.{domain}"
