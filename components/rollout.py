@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.deploy_context import gcp_project
+from components.gcp_project import GcpProject, GcpProjectArgs
 from components.links import PrivateLinks, PrivateLinksArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
@@ -27,10 +29,15 @@ class GlobalRollout(pulumi.ComponentResource):
     regions: dict[str, Region]
     links: PrivateLinks
     ca: RootCa
+    gcp: GcpProject | None  # the project's provider and enabled APIs, when the stack has GCP regions
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
         plan, child = args.plan, pulumi.ResourceOptions(parent=self)
+        self.gcp = GcpProject(f"{name}-gcp-project", GcpProjectArgs(gcp_project()), opts=child) \
+            if plan.gcp_regions else None
+        if self.gcp is not None:
+            child = self.gcp.child_options(self)  # GCP resources below: one provider, after the APIs
         flow_log_role = FlowLogRole(f"{name}-flow-logs", FlowLogRoleArgs(plan.tags), opts=child) \
             if plan.aws_regions else None
         gcp_network = GcpGlobalNetwork(

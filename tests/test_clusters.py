@@ -150,7 +150,7 @@ def test_eks_control_plane_posture_iam_and_irsa():
     (eks,) = of(captured, "aws:eks/cluster:Cluster")
     assert eks.inputs["accessConfig"]["authenticationMode"] == "API"
     assert eks.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-    assert eks.inputs["version"] == "1.33"
+    assert eks.inputs["version"] == "1.36"
     policies = sorted(a.inputs["policyArn"].rsplit("/", 1)[1]
                       for a in of(captured, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert policies == ["AmazonEBSCSIDriverPolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKSClusterPolicy",
@@ -166,7 +166,7 @@ def test_eks_control_plane_posture_iam_and_irsa():
 def test_core_addons_are_pinned_to_versions_of_the_cluster_version():
     captured, _ = run()
     addons = {a.inputs["addonName"]: a.inputs for a in of(captured, "aws:eks/addon:Addon")}
-    assert {n: a["addonVersion"] for n, a in addons.items()} == SUPPORTED["1.33"].by_name()
+    assert {n: a["addonVersion"] for n, a in addons.items()} == SUPPORTED["1.36"].by_name()
     assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
 
 
@@ -231,7 +231,7 @@ def test_namespaces_carry_pod_security_labels():
         for labels in label_sets:
             expected = "privileged" if name == "rollout-system" else "restricted"
             assert labels["pod-security.kubernetes.io/enforce"] == expected
-            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.36"
 
 
 @pytest.mark.parametrize("public", [(), (ALLOW,)])

@@ -6,6 +6,7 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig
@@ -58,6 +59,15 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
     return out
 
 
+def cluster_access(cfg: RolloutConfig) -> dict[str, Any]:
+    """`plan_clusters` keyword arguments from `cluster.apiAccess` and `cluster.adminRoleArns`."""
+    access = cfg.cluster.api_access
+    return {"api_access": access.mode if access else "private",
+            "deployer_cidrs": access.deployer_cidrs if access else (),
+            "runner_cidrs": access.runner_cidrs if access else (),
+            "admin_role_arns": cfg.cluster.admin_role_arns}
+
+
 def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     """config -> plan: addresses, sizing, private links, clusters. Raises ConfigError."""
     catalog = load_catalog()
@@ -81,5 +91,5 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
                        topology=topology_of(regions, addresses))
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
-                             public_api_cidrs=cfg.cluster.public_api_cidrs)
+                             **cluster_access(cfg))
     return replace(plan, clusters=clusters)
