@@ -204,8 +204,17 @@ def _check_cidrs(field: str, cidrs: Sequence[str], problems: list[str], within: 
     return tuple(out)
 
 
+def _check_admins(admin_role_arns: Sequence[str], problems: list[str]) -> None:
+    for i, arn in enumerate(admin_role_arns):
+        if not ROLE_ARN.match(arn):
+            problems.append(f"cluster.adminRoleArns[{i}]: {arn!r} is not an IAM role ARN "
+                            "(arn:aws:iam::<12 digits>:role/<name>)")
+    if len(set(admin_role_arns)) != len(admin_role_arns):
+        problems.append("cluster.adminRoleArns: lists a role twice (one access entry per principal)")
+
+
 def _check_access(api_access: str, deployer_cidrs: Sequence[str], runner_cidrs: Sequence[str], supernet: str,
-                  admin_role_arns: Sequence[str], problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+                  problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(EKS public allow-list, runner ranges) for the mode; every problem appended with its field path."""
     if api_access not in API_ACCESS_MODES:
         problems.append(f"cluster.apiAccess.mode: {api_access!r} is not one of {', '.join(API_ACCESS_MODES)}")
@@ -220,22 +229,16 @@ def _check_access(api_access: str, deployer_cidrs: Sequence[str], runner_cidrs: 
         problems.append("cluster.apiAccess.runnerCidrs: private mode needs the ranges the runner deploys from")
     if api_access == "private" and deployer_cidrs:
         problems.append("cluster.apiAccess.deployerCidrs: private mode has no public endpoint to allow-list")
-    for i, arn in enumerate(admin_role_arns):
-        if not ROLE_ARN.match(arn):
-            problems.append(f"cluster.adminRoleArns[{i}]: {arn!r} is not an IAM role ARN "
-                            "(arn:aws:iam::<12 digits>:role/<name>)")
-    if len(set(admin_role_arns)) != len(admin_role_arns):
-        problems.append("cluster.adminRoleArns: lists a role twice (one access entry per principal)")
     return (deployers if api_access == "dns-endpoint" else ()), (runners if api_access == "private" else ())
 
 
 def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]], burst: int,
-                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION, api_access: str = "private",
+                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION, api_access: str | None = None,
                   deployer_cidrs: Sequence[str] = (), runner_cidrs: Sequence[str] = (),
                   admin_role_arns: Sequence[str] = ()) -> dict[str, ClusterPlan]:
     """Region name -> its cluster. Raises ConfigError listing every problem.
 
-    Without runner ranges, `private` (the default here) plans clusters no runner outside can reach: the
+    `api_access` None (not named): private endpoints and nothing else, clusters no runner can reach; the
     config layer requires `cluster.apiAccess`, so only planning tests rely on this default."""
     problems: list[str] = []
     if kubernetes_version not in SUPPORTED:
@@ -246,7 +249,8 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
     known = {r.name for r in plan.regions}
     problems += [f"sizing.replicas.{name}: no such region in the plan" for name in replicas if name not in known]
     cidrs, runners = _check_access(api_access, deployer_cidrs, runner_cidrs, plan.addresses.supernet,
-                                   admin_role_arns, problems)
+                                   problems) if api_access is not None else ((), ())
+    _check_admins(admin_role_arns, problems)
     out: dict[str, ClusterPlan] = {}
     for region in plan.regions:
         name = cluster_name(plan.stack_environment, region.name)
@@ -270,7 +274,7 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
             master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
             release_channel=GKE_RELEASE_CHANNEL if gcp else None,
             protect_keys=plan.stack_environment == "prod",
-            api_access=api_access, runner_cidrs=runners, admin_role_arns=tuple(admin_role_arns),
+            api_access=api_access or "private", runner_cidrs=runners, admin_role_arns=tuple(admin_role_arns),
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")

@@ -62,7 +62,7 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
 def cluster_access(cfg: RolloutConfig) -> dict[str, Any]:
     """`plan_clusters` keyword arguments from `cluster.apiAccess` and `cluster.adminRoleArns`."""
     access = cfg.cluster.api_access
-    return {"api_access": access.mode if access else "private",
+    return {"api_access": access.mode if access else None,
             "deployer_cidrs": access.deployer_cidrs if access else (),
             "runner_cidrs": access.runner_cidrs if access else (),
             "admin_role_arns": cfg.cluster.admin_role_arns}
