@@ -21,6 +21,7 @@ class RegionArgs:
     flow_log_role_arn: pulumi.Input[str] | None = None  # AWS regions
     gcp_network_self_link: pulumi.Input[str] | None = None  # GCP regions
     cluster: ClusterPlan | None = None  # None: network only
+    advertised_ranges: tuple[str, ...] = ()  # GCP: what the Cloud Router advertises besides the subnets
 
 
 class Region(pulumi.ComponentResource):
@@ -42,7 +43,8 @@ class Region(pulumi.ComponentResource):
         else:
             if args.gcp_network_self_link is None:
                 raise ValueError(f"region {plan.name}: GCP regions need the stack's global network")
-            self.network = GcpRegionalNetwork(plan.name, GcpRegionalNetworkArgs(plan, args.gcp_network_self_link),
+            self.network = GcpRegionalNetwork(plan.name, GcpRegionalNetworkArgs(plan, args.gcp_network_self_link,
+                                                                                 args.advertised_ranges),
                                               opts=child)
             outputs = {"subnetwork": self.network.subnetwork_self_link}
         self.cluster = None

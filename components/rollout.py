@@ -15,6 +15,15 @@ from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArg
 from components.pki import RootCa, RootCaArgs
 from components.region import Region, RegionArgs
 from infra.planning.plan import RolloutPlan
+from infra.planning.topology import router_advertised_ranges
+
+
+def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:
+    """What every Cloud Router advertises besides its subnets: the supernet in hub mode, and in private
+    API mode every GKE control-plane range, so a runner in an AWS VPC reaches the private endpoints."""
+    masters = tuple(c.master_ipv4_cidr for c in plan.clusters.values()
+                    if c.cloud == "gcp" and c.api_access == "private" and c.master_ipv4_cidr)
+    return router_advertised_ranges(plan.topology, plan.addresses.supernet) + masters
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
+                advertised_ranges=advertised_ranges(plan) if r.cloud == "gcp" else (),
             ), opts=child)
             for r in plan.regions
         }
