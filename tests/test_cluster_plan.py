@@ -162,7 +162,7 @@ def test_admin_roles_must_be_iam_role_arns_listed_once():
     assert plan_clusters(plan, {}, 0, api_access="private", runner_cidrs=["10.1.2.0/24"],
                          admin_role_arns=[good])["use1"].admin_role_arns == (good,)
     for bad in (["arn:aws:iam::123456789012:root"], ["arn:aws:iam::123456789012:user/bob"], [good, good]):
-        with pytest.raises(ConfigError, match="cluster.adminRoleArns"):
+        with pytest.raises(ConfigError, match=r"cluster\.adminRoleArns"):
             plan_clusters(plan, {}, 0, api_access="private", runner_cidrs=["10.1.2.0/24"], admin_role_arns=bad)
 
 

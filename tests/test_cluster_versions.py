@@ -36,7 +36,7 @@ def test_the_default_minor_had_more_than_the_warning_period_left_on_both_clouds_
 
 def test_the_policy_pack_carries_the_same_end_dates():
     """The pack runs on its own and cannot import the program: its copy must not drift."""
-    assert END_OF_STANDARD_SUPPORT == {v: w.end for v, w in SUPPORT_WINDOWS.items()}
+    assert {v: w.end for v, w in SUPPORT_WINDOWS.items()} == END_OF_STANDARD_SUPPORT
 
 
 @pytest.mark.parametrize("typ, key", [("aws:eks/cluster:Cluster", "version"),

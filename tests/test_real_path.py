@@ -337,7 +337,7 @@ def test_without_a_provider_role_the_kubeconfig_uses_plain_credentials_and_the_a
 
 def test_the_real_path_refuses_a_stack_with_no_eks_admin(monkeypatch):
     monkeypatch.setattr("components.deploy_context.offline", lambda: False)
-    with pytest.raises(Exception, match="cluster.adminRoleArns: no EKS cluster admin"):
+    with pytest.raises(Exception, match=r"cluster\.adminRoleArns: no EKS cluster admin"):
         run_program(raw_config(), {"gcp:project": "p-123"})
 
 

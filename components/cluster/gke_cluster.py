@@ -1,7 +1,8 @@
 """A GKE cluster for one GCP region: regional, private nodes and a private IP endpoint (plus the
-DNS-based endpoint in dns-endpoint mode), Dataplane V2, Workload Identity, shielded nodes, application-layer Secrets encryption
-with a rotating Cloud KMS key, a least-privilege node service account, a system node pool and one
-GPU node pool per GPU pool of the plan with GKE-managed NVIDIA driver install.
+DNS-based endpoint in dns-endpoint mode), Dataplane V2, Workload Identity, shielded nodes,
+application-layer Secrets encryption with a rotating Cloud KMS key, a least-privilege node service
+account, a system node pool and one GPU node pool per GPU pool of the plan with GKE-managed NVIDIA
+driver install.
 
 Real-path safety: the project is the stack's one `gcp:project` (components/deploy_context.py); the
 cluster has no cluster-level `node_config` (the provider docs say not to combine it with

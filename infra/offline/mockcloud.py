@@ -167,7 +167,8 @@ def _cluster_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str |
     if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
         agent = {"container.googleapis.com": "container-engine-robot"}.get(inputs.get("service", ""), "gcp-sa")
         email = f"service-{GCP_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
-        return f"projects/{project}/services/{inputs.get('service')}", {"email": email, "member": f"serviceAccount:{email}"}
+        return (f"projects/{project}/services/{inputs.get('service')}",
+                {"email": email, "member": f"serviceAccount:{email}"})
     if typ == "gcp:projects/service:Service":
         return f"{project}/{inputs.get('service')}", {}
     if typ == "random:index/randomId:RandomId":
