@@ -58,13 +58,14 @@ def check_real_path(plan: RolloutPlan) -> None:
     config, and at least one EKS cluster admin, since the cluster creator gets no implicit admin."""
     from components.deploy_context import aws_identity, gcp_project, offline
 
-    if offline():
-        return
     try:
+        identity = aws_identity()  # a malformed aws:assumeRoles is a config error on either path
+        if offline():
+            return
         if plan.gcp_regions:
             gcp_project()
         admins = [c for c in plan.clusters.values() if c.cloud == "aws" and c.admin_role_arns]
-        if plan.aws_regions and not admins and aws_identity().role_arn is None:
+        if plan.aws_regions and not admins and identity.role_arn is None:
             raise ConfigError(["cluster.adminRoleArns: no EKS cluster admin: set aws:assumeRoles (the role pulumi "
                                "runs as becomes admin) or list roles here; the cluster creator gets no "
                                "implicit admin"], title="invalid pulumi config")

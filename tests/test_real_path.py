@@ -335,6 +335,11 @@ def test_without_a_provider_role_the_kubeconfig_uses_plain_credentials_and_the_a
     assert [e.inputs["principalArn"] for e in seen["run"].of_type("aws:eks/accessEntry:AccessEntry")] == [ADMIN]
 
 
+def test_a_provider_role_that_is_not_a_role_arn_is_a_config_error():
+    with pytest.raises(pulumi.RunError, match=r"aws:assumeRoles\[0\]\.roleArn"):
+        run_program(raw_config(), {"aws:assumeRoles": [{"roleArn": "arn:aws:iam::123456789012:user/bob"}]})
+
+
 def test_the_real_path_refuses_a_stack_with_no_eks_admin(monkeypatch):
     monkeypatch.setattr("components.deploy_context.offline", lambda: False)
     with pytest.raises(Exception, match=r"cluster\.adminRoleArns: no EKS cluster admin"):
