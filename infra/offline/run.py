@@ -35,7 +35,6 @@ def run_stack(path: Path, stack: str):
 def run_stack_with_plan(path: Path, stack: str):
     """(CapturedRun, RolloutPlan): the plan is computed first, so bad config fails before anything runs."""
     from infra.offline.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
-
     from infra.program import SIZING_LOCK_ENV
 
     plan = plan_for_stack_file(path)

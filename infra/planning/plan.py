@@ -6,10 +6,9 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-
-from infra.catalog import CloudRegion, load_catalog
 from pathlib import Path
 
+from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig, config_from_stack_file
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters

@@ -84,8 +84,8 @@ def _table(value: Any, where: str, leaf: type) -> dict[str, dict[str, Any]]:
     for k, per in value.items():
         for k2, v in per.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (leaf is int and not isinstance(v, int)):
-                raise ConfigError([f"{where}.{k}.{k2}: expected a {leaf.__name__}, got {v!r}"],
-                                  title="invalid sizing lock")
+                kind = "an integer" if leaf is int else "a number"
+                raise ConfigError([f"{where}.{k}.{k2}: expected {kind}, got {v!r}"], title="invalid sizing lock")
         out[str(k)] = {str(k2): leaf(v) for k2, v in per.items()}
     return out
 
@@ -112,7 +112,9 @@ def read_lock(path: Path) -> SizingLock | None:
     )
 
 
-def _headroom(problem: SizingProblem, plan_capacity: Mapping[str, float], lock: SizingLock) -> tuple[RegionHeadroom, ...]:
+def _headroom(
+    problem: SizingProblem, plan_capacity: Mapping[str, float], lock: SizingLock
+) -> tuple[RegionHeadroom, ...]:
     def load(table: Routing, region: str) -> float:
         return sum(per.get(region, 0.0) for per in table.values())
 
