@@ -40,7 +40,8 @@ def diff_markdown(rows: Sequence[DiffRow], lock_name: str) -> str:
     for r in rows:
         mark = "**" if r.pinned_nodes != r.resolved_nodes else ""
         lines.append(f"| {r.region} | {r.instance_type} | {mark}{r.pinned_nodes}{mark} "
-                     f"| {mark}{r.resolved_nodes}{mark} | {r.pinned_usd_written:,.2f} | {r.pinned_usd_now:,.2f} | {r.resolved_usd:,.2f} |")
+                     f"| {mark}{r.resolved_nodes}{mark} | {r.pinned_usd_written:,.2f} "
+                     f"| {r.pinned_usd_now:,.2f} | {r.resolved_usd:,.2f} |")
     lines.append(f"| **total** | | {sum(r.pinned_nodes for r in rows)} | {sum(r.resolved_nodes for r in rows)} "
                  f"| {sum(r.pinned_usd_written for r in rows):,.2f} | {sum(r.pinned_usd_now for r in rows):,.2f} "
                  f"| {sum(r.resolved_usd for r in rows):,.2f} |")
