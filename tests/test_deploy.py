@@ -84,6 +84,7 @@ def test_a_five_region_prod_rollout_goes_canary_first_and_stops_at_the_first_fai
     assert runner.previews and all(p == NEW for p in runner.previews[0].values())  # everything previewed first
     assert gate.checked == [waves[0]["regions"][0], waves[1]["regions"][0], bad]  # never past the failure
     assert len(runner.ups) == 5  # canary drained + serving, wave 1 drained + serving, wave 2 drained
+    assert len(runner.previews) == 2 and all(p == OLD for p in runner.previews[1].values())
     for pins in runner.ups:
         assert all(pins[r] == OLD for r in later)  # the other regions were never touched
     final = runner.outputs()["rollout"]
@@ -117,6 +118,19 @@ def test_a_rerun_resumes_from_the_failed_wave_and_skips_finished_regions(capsys)
     gate = FakeGate()
     assert main(["--stack", "prod"], runner=runner, gate=gate) == 0
     assert gate.checked == [r for w in waves[1:] for r in w["regions"]]
+
+
+def test_changes_no_pin_scopes_are_applied_once_before_the_canary(capsys):
+    class InfraChange(FakeRunner):
+        def preview(self, pins):
+            base = super().preview(pins)
+            return Changes({**base.ops, "replace": 2})  # e.g. a node pool setting in every region
+
+    runner = InfraChange(dict.fromkeys(REGIONS, OLD))
+    assert main(["--stack", "prod"], runner=runner, gate=FakeGate()) == 0
+    assert all(p == OLD for p in runner.ups[0].values())  # every region as it was: infrastructure only
+    assert all(p.image == NEW.image and not p.traffic for r, p in runner.ups[1].items() if r == PROD.rollout.canary)
+    assert "outside the release pins" in capsys.readouterr().out
 
 
 def test_nothing_to_do_when_every_region_runs_the_release(capsys):

@@ -2,8 +2,10 @@
 
 1. Read what each region runs from the stack's `rollout` output (the last deployment).
 2. Plan the waves (`infra.planning.waves`): the canary region first, then `rollout.groups`, then the
-   rest; refuse a wave whose regions cannot be drained together (the sizing checker says why).
-3. Preview everything: the stack with every region at the new release (the final pins).
+   rest one at a time; refuse a wave whose regions cannot be drained together (the sizing checker).
+3. Preview everything: the stack with every region at the new release (the final pins). Preview
+   again with every region as it is: what that still changes is not scoped by a release pin
+   (networks, clusters, node pools); it is applied to every region in one `up` before the canary.
 4. Per wave: `up` with the wave's regions on the new release and drained (no user traffic), run the
    health gate on each of them (`/health` and the error rate), and only when all pass `up` again with
    their traffic on. The first failed gate stops the rollout: the wave stays drained, later waves
@@ -180,6 +182,7 @@ class HttpHealthGate:
 class DeployReport:
     plan: WavePlan
     preview: Changes | None = None
+    infrastructure: Changes | None = None  # changes the pins do not scope (networks, clusters, pools)
     completed: list[str] = field(default_factory=list)  # wave names that passed
     failed_wave: str | None = None
     gate_results: list[GateResult] = field(default_factory=list)
@@ -228,6 +231,11 @@ def run_waves(plan: WavePlan, runner: StackRunner, gate: HealthGate, max_error_r
         return report
     report.preview = runner.preview(plan.final_pins)
     say(f"preview of the whole rollout: {report.preview.changed} resource changes {dict(report.preview.ops)}")
+    report.infrastructure = runner.preview(plan.pins(0))  # every region as it is: what no pin scopes
+    if report.infrastructure.changed:
+        say(f"infrastructure: {report.infrastructure.changed} resource changes outside the release pins "
+            f"{dict(report.infrastructure.ops)}; applying them to every region before the canary")
+        runner.up(plan.pins(0))
     for i, wave in enumerate(plan.waves):
         regions = ", ".join(wave.regions)
         say(f"{wave.name}: {regions} -> {plan.target_image} (drained)")
