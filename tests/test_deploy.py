@@ -207,3 +207,27 @@ def test_the_http_gate_fails_a_region_whose_last_probe_fails():
     result = gate.check("euw4")
     assert not result.healthy and result.error_rate == 1.0 and not result.passed(1.0)
     assert "connection refused" in result.detail
+
+
+def test_plan_only_reads_saved_outputs_without_the_engine(tmp_path, capsys):
+    import json
+
+    saved = tmp_path / "outputs.json"
+    rollout = {r: {"model": NEW.model, "image": NEW.image, "traffic": True} for r in REGIONS}
+    rollout["use1"] = {"model": OLD.model, "image": OLD.image, "traffic": True}
+    saved.write_text(json.dumps({"rollout": rollout}))
+    assert main(["--stack", "prod", "--plan-only", "--outputs-json", str(saved)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["waves"] == [{"name": "wave 1", "regions": ["use1"]}]  # only what differs; canary done
+    assert sorted(plan["upToDate"]) == sorted(r for r in REGIONS if r != "use1")
+
+
+def test_without_the_engine_the_deploy_says_so_and_exits_1(capsys, monkeypatch):
+    import infra.ops.deploy as deploy
+
+    def no_cli(stack):
+        raise FileNotFoundError("[Errno 2] No such file or directory: 'pulumi'")
+
+    monkeypatch.setattr(deploy, "AutomationRunner", no_cli)
+    assert main(["--stack", "prod"]) == 1
+    assert "needs the pulumi CLI" in capsys.readouterr().err

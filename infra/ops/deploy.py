@@ -263,17 +263,30 @@ def main(argv: Sequence[str] | None = None, *, runner: StackRunner | None = None
     parser = argparse.ArgumentParser(prog="python -m infra.ops.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev", help="stack name: Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--plan-only", action="store_true", help="print the waves as JSON and exit")
+    parser.add_argument("--outputs-json", type=Path, metavar="FILE",
+                        help="with --plan-only: the stack outputs from `pulumi stack output --json` "
+                             "instead of asking the engine (no CLI needed)")
     args = parser.parse_args(argv)
+    if args.outputs_json and not args.plan_only:
+        parser.error("--outputs-json needs --plan-only")
     path = stack_file_path(args.stack)
     try:
         cfg = config_from_stack_file(path)
         sizing = plan_for_stack_file(path).sizing
-        runner = runner or AutomationRunner(stack_name(path))
-        deployed = deployed_releases(runner.outputs(), [r.name for r in cfg.regions])
+        if args.outputs_json:
+            outputs = json.loads(args.outputs_json.read_text())
+        else:
+            runner = runner or AutomationRunner(stack_name(path))
+            outputs = runner.outputs()
+        deployed = deployed_releases(outputs, [r.name for r in cfg.regions])
         plan = plan_rollout(cfg, deployed, sizing.routing, sizing.replicas)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # no CLI, no backend login, no such stack: say which, no traceback
+        print(f"error: cannot read the stack's state: {str(exc).strip() or type(exc).__name__} "
+              "(the deploy needs the pulumi CLI, a backend login and the stack)", file=sys.stderr)
+        return 1
     if args.plan_only:
         print(json.dumps({"target": plan.target_image, "upToDate": list(plan.up_to_date),
                           "waves": [{"name": w.name, "regions": list(w.regions)} for w in plan.waves]}, indent=2))

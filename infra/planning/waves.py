@@ -105,8 +105,10 @@ def plan_waves(
         todo = tuple(r for r in members if r in pending)
         if not todo:
             continue
-        waves.append(Wave(name if name == "canary" else f"wave {counter}", todo))
-        counter += 1
+        if name != "canary":
+            counter += 1
+            name = f"wave {counter}"
+        waves.append(Wave(name, todo))
     return WavePlan(target.model, target.image, current, tuple(waves),
                     tuple(r for r in regions if r not in pending))
 
