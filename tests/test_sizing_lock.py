@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from infra.config import PROJECT, config_from_stack_file
 from infra.errors import ConfigError
@@ -23,6 +26,7 @@ from infra.planning.sizing.lock import (
     write_lock,
 )
 from tests.factories import ROOT, raw_config, write_stack_file
+from tests.test_sizing import problems
 
 
 def stack_copy(tmp_path: Path, stack: str, change) -> Path:
@@ -153,3 +157,34 @@ def test_pinned_plan_quotes_its_gap_against_a_re_solve(tmp_path):
     lock = lock_of(solve(problem))
     plan = pinned_plan(problem, lock)
     assert plan.status == "pinned" and 0 <= plan.gap <= 0.005
+
+
+PROPERTY = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+@PROPERTY
+@given(problems(max_regions=4, max_geos=4), st.floats(0.5, 2.0))
+def test_any_written_lock_is_accepted_and_keeps_its_nodes_when_prices_move(tmp_path_factory, problem, factor):
+    path = tmp_path_factory.mktemp("lock") / "Pulumi.p.sizing.json"
+    write_lock(path, lock_of(solve(problem)), "p")
+    lock = read_lock(path)  # through JSON, routing rounded to 6 digits
+    repriced = replace(problem, candidates=tuple(replace(c, usd_per_hour=c.usd_per_hour * factor)
+                                                 for c in problem.candidates))
+    plan = pinned_plan(repriced, lock)
+    assert plan.replicas == {r: dict(per) for r, per in lock.replicas.items()}
+    assert plan.hourly_cost == pytest.approx(lock.hourly_cost * factor, rel=1e-6, abs=1e-3)
+
+
+@PROPERTY
+@given(problems(max_regions=4, max_geos=4))
+def test_with_n_minus_1_any_single_region_wave_is_safe_to_drain(problem):
+    from infra.planning.plan import RegionRelease
+    from infra.planning.waves import drain_problems, plan_waves
+
+    assume(problem.survive_region_loss)
+    plan = solve(problem)
+    old, new = RegionRelease("m", "i:1"), RegionRelease("m", "i:2")
+    waves = plan_waves(list(problem.regions), target=new, deployed=dict.fromkeys(problem.regions, old))
+    assert all(len(w.regions) == 1 for w in waves.waves)
+    assert drain_problems(problem, plan.replicas, waves) == []
