@@ -231,3 +231,44 @@ def test_without_the_engine_the_deploy_says_so_and_exits_1(capsys, monkeypatch):
     monkeypatch.setattr(deploy, "AutomationRunner", no_cli)
     assert main(["--stack", "prod"]) == 1
     assert "needs the pulumi CLI" in capsys.readouterr().err
+
+
+def test_the_automation_runner_passes_pins_in_a_temporary_config_file_and_the_policy_pack(monkeypatch):
+    """The real runner against a stand-in for `pulumi.automation`'s stack (the CLI is not installed here)."""
+    from types import SimpleNamespace
+
+    from pulumi import automation as auto
+
+    from infra.ops.deploy import AutomationRunner
+
+    calls = []
+
+    class Stack:
+        def preview(self, **kwargs):
+            calls.append(("preview", kwargs, yaml.safe_load(Path(kwargs["config_file"]).read_text())))
+            return SimpleNamespace(change_summary={auto.OpType.UPDATE: 3, auto.OpType.SAME: 9})
+
+        def up(self, **kwargs):
+            calls.append(("up", kwargs, yaml.safe_load(Path(kwargs["config_file"]).read_text())))
+            return SimpleNamespace(summary=SimpleNamespace(resource_changes={"update": 3}))
+
+        def outputs(self):
+            return {"rollout": auto.OutputValue(value={"use1": {"model": "m", "image": "i:1"}}, secret=False)}
+
+    selected = {}
+    monkeypatch.setattr(auto, "select_stack", lambda **kw: selected.update(kw) or Stack())
+    before = (ROOT / "Pulumi.prod.yaml").read_text()
+    runner = AutomationRunner("prod", echo=lambda line: None)
+    assert selected == {"stack_name": "prod", "work_dir": str(ROOT)}  # a local program: the repo's Pulumi.yaml
+    assert runner.outputs() == {"rollout": {"use1": {"model": "m", "image": "i:1"}}}
+    assert runner.preview({"use1": OLD}).changed == 3
+    assert runner.up({"use1": NEW}).ops == {"update": 3}
+    for (_, kwargs, document), pin in zip(calls, (OLD, NEW), strict=True):
+        assert kwargs["policy_packs"] == [str(ROOT / "policies")]
+        assert document["config"]["global-ai-rollout:rollout"]["pins"] == pins_config({"use1": pin})
+        assert document["config"]["gcp:project"] == PROD_DOCUMENT["config"]["gcp:project"]
+        assert not Path(kwargs["config_file"]).exists()  # removed after the call
+    assert (ROOT / "Pulumi.prod.yaml").read_text() == before
+
+
+PROD_DOCUMENT = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
