@@ -152,6 +152,16 @@ def test_unsafe_groups_exit_2_before_anything_runs(tmp_path, monkeypatch, capsys
     assert runner.ups == [] and "split it in rollout.groups" in capsys.readouterr().err
 
 
+def test_prod_is_not_deployed_without_a_pinned_fleet(tmp_path, monkeypatch, capsys):
+    import infra.ops.deploy as deploy
+
+    (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    monkeypatch.setattr(deploy, "stack_file_path", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
+    runner = FakeRunner(dict.fromkeys(REGIONS, OLD))
+    assert main(["--stack", "prod"], runner=runner, gate=FakeGate()) == 2
+    assert runner.ups == [] and "Pulumi.prod.sizing.json: missing" in capsys.readouterr().err
+
+
 def test_the_program_exports_the_pinned_releases_the_deploy_reads_back(tmp_path):
     from infra.offline.run import run_stack
 

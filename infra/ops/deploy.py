@@ -40,6 +40,7 @@ from infra.config import PROJECT, GateConfig, RolloutConfig, config_from_stack_f
 from infra.errors import ConfigError
 from infra.planning.plan import RegionRelease, plan_for_stack_file, stack_name
 from infra.planning.regions import regional_hostname
+from infra.planning.sizing.lock import lock_path
 from infra.planning.sizing.problem import problem_from_config
 from infra.planning.waves import Pins, WavePlan, drain_problems, plan_waves
 
@@ -272,6 +273,10 @@ def main(argv: Sequence[str] | None = None, *, runner: StackRunner | None = None
     path = stack_file_path(args.stack)
     try:
         cfg = config_from_stack_file(path)
+        if cfg.environment == "prod" and not lock_path(path).exists():
+            raise ConfigError([f"{lock_path(path).name}: missing; a prod deploy runs a reviewed, pinned fleet: "
+                               f"`python -m infra.sizing --stack {args.stack} --write`, then commit the lock"],
+                              title="no pinned sizing plan")
         sizing = plan_for_stack_file(path).sizing
         if args.outputs_json:
             outputs = json.loads(args.outputs_json.read_text())
