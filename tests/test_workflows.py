@@ -71,3 +71,10 @@ def test_merges_deploy_dev_then_prod_each_in_its_environment_wave_by_wave():
     assert job["environment"] == "${{ inputs.stack }}"  # prod's environment holds the approval
     assert any("infra.ops.deploy --stack" in s.get("run", "") for s in job["steps"])
     assert job["concurrency"]["cancel-in-progress"] is False  # never cancel a rollout half way
+
+
+def test_the_pulumi_cli_in_ci_matches_the_sdk_pinned_in_requirements():
+    pinned = next(line.split("==")[1].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("pulumi=="))
+    for name, job in (("pull-request.yml", "preview"), ("deploy-stack.yml", "deploy")):
+        assert load(name)["jobs"][job]["env"]["PULUMI_VERSION"] == pinned, name
