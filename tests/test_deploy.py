@@ -282,3 +282,36 @@ def test_the_automation_runner_passes_pins_in_a_temporary_config_file_and_the_po
 
 
 PROD_DOCUMENT = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+
+
+def test_moving_one_regions_pin_changes_nothing_outside_that_region(tmp_path):
+    """What makes a wave a whole-stack `up` that touches only its regions: two previews of prod that
+    differ in one region's pin differ only in resources under that region (and the `rollout` output)."""
+    from infra.offline.run import run_stack
+
+    def previewed(name: str, pins):
+        path = tmp_path / f"Pulumi.{name}.yaml"
+        path.write_text(yaml.safe_dump(config_with_pins(ROOT / "Pulumi.prod.yaml", pins)))
+        (tmp_path / f"Pulumi.{name}.sizing.json").write_text((ROOT / "Pulumi.prod.sizing.json").read_text())
+        return run_stack(path, "prod")
+
+    everywhere = {r: NEW for r in REGIONS}
+    before = previewed("a", everywhere)
+    after = previewed("b", {**everywhere, "use1": RegionRelease(OLD.model, OLD.image, False)})
+
+    def region_of(run, resource) -> str:
+        by_urn = {r.urn: r for r in run.resources}
+        node = resource
+        while node is not None and node.type != "rollout:region:Region":
+            node = by_urn.get(node.parent)
+        return node.name if node is not None else "(stack)"
+
+    old = {r.urn: r.inputs for r in before.resources}
+    new = {r.urn: r.inputs for r in after.resources}
+    assert len(old) > 300 and old.keys() == new.keys()  # the same prod resources, compared input by input
+    changed = {urn for urn in old.keys() | new.keys() if old.get(urn) != new.get(urn)}
+    assert {region_of(after if urn in new else before, next(r for r in (*after.resources, *before.resources)
+                                                              if r.urn == urn)) for urn in changed} <= {"use1"}
+    assert after.outputs["rollout"]["use1"] == {"model": OLD.model, "image": OLD.image, "traffic": False}
+    assert {k: v for k, v in after.outputs["rollout"].items() if k != "use1"} == \
+        {k: v for k, v in before.outputs["rollout"].items() if k != "use1"}
