@@ -310,8 +310,8 @@ def test_moving_one_regions_pin_changes_nothing_outside_that_region(tmp_path):
     new = {r.urn: r.inputs for r in after.resources}
     assert len(old) > 300 and old.keys() == new.keys()  # the same prod resources, compared input by input
     changed = {urn for urn in old.keys() | new.keys() if old.get(urn) != new.get(urn)}
-    assert {region_of(after if urn in new else before, next(r for r in (*after.resources, *before.resources)
-                                                              if r.urn == urn)) for urn in changed} <= {"use1"}
+    where = {r.urn: (run, r) for run in (before, after) for r in run.resources}
+    assert {region_of(*where[urn]) for urn in changed} <= {"use1"}
     assert after.outputs["rollout"]["use1"] == {"model": OLD.model, "image": OLD.image, "traffic": False}
     assert {k: v for k, v in after.outputs["rollout"].items() if k != "use1"} == \
         {k: v for k, v in before.outputs["rollout"].items() if k != "use1"}
