@@ -41,6 +41,8 @@ def prod():
 
 @functools.cache
 def prod_plus_3_rps(tmp: str):
+    """Prod with 3 more rps from Japan, re-planned: the copy has no sizing lock beside it, so the fleet is
+    the solver's answer for the new demand (what `python -m infra.sizing --write` would pin next)."""
     document = yaml.safe_load(PROD.read_text())
     demand = document["config"]["global-ai-rollout:demand"]
     japan = next(d for d in demand if d["geography"] == "japan")
@@ -101,7 +103,7 @@ def run_program(raw: dict, extra: dict | None = None):
     from infra.program import main
 
     config = {f"global-ai-rollout:{k}": v for k, v in raw.items()} | dict(extra or {})
-    return run_mocked(main, stack="dev", config=config)
+    return run_mocked(main, stack="test", config=config)  # no sizing lock for this stack name
 
 
 # --- 2. VPC routes to a Transit Gateway wait for the VPC attachment --------------------------------------
