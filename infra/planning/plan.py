@@ -12,8 +12,10 @@ from infra.config import RolloutConfig
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.regions import RegionPlan
+from infra.planning.resolver import check_traffic
 from infra.planning.sizing import SizingPlan, plan_sizing
 from infra.planning.topology import Topology, topology_of
+from infra.planning.traffic import TrafficPlan, traffic_from_config
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class RolloutPlan:
     sizing: SizingPlan
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
+    traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -82,4 +85,8 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
-    return replace(plan, clusters=clusters)
+    traffic = traffic_from_config(cfg, sizing)
+    wrong = check_traffic(traffic)
+    if wrong:  # the planner's own invariants: a bug, not bad input
+        raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
+    return replace(plan, clusters=clusters, traffic=traffic)

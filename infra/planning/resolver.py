@@ -142,7 +142,6 @@ def region_loads(plan: TrafficPlan, shares: Mapping[str, Shares]) -> dict[str, f
 def check_traffic(plan: TrafficPlan, records: Iterable[DnsRecord] | None = None) -> list[str]:
     """Problems with the tree: normal state off the plan's routing by more than the rounding bound, or
     for some single lost region a region over its failover capacity or a geography not fully served."""
-    from infra.planning.traffic import ROUNDING_BOUND
 
     records = tuple(plan.records if records is None else records)
     problems: list[str] = []
@@ -160,7 +159,7 @@ def check_traffic(plan: TrafficPlan, records: Iterable[DnsRecord] | None = None)
             if served < 1 - 1e-9:
                 problems.append(f"losing {lost}: {geo} only {served:.4f} served")
         for region, load in region_loads(plan, shares).items():
-            if load > plan.failover_capacity(region) + 1e-6:
+            if load > plan.failover_limit(region) + 1e-6:
                 problems.append(f"losing {lost}: {region} gets {load:.3f} rps, failover capacity "
                                 f"{plan.failover_capacity(region):.3f}")
     return problems

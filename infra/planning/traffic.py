@@ -29,9 +29,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from infra.catalog import GEOGRAPHIES, great_circle_km
+from infra.config import RolloutConfig
 from infra.errors import ConfigError
 from infra.planning.geolocations import BUILT_IN, DEFAULT, Location, parse_location
 from infra.planning.regions import regional_hostname
@@ -72,12 +73,24 @@ class TrafficPlan:
     failover_weights: Mapping[str, Mapping[str, Mapping[str, int]]]  # lost -> geography -> region -> weight
     default_geography: str  # the tree the default location (`*`) uses
     adapted: tuple[str, ...] = field(default=())  # where the plan's failover table was not expressible
+    rounding_overshoot: float = 0.0  # rps a region may exceed capacity x ceiling by (0 unless the plan is exact-tight)
+    zone_name: str = ""  # the public hosted zone holding the records (the domain, or a parent)
+    existing_zone_id: str | None = None  # use this zone instead of creating one
+    health_path: str = "/health"
+    health_interval: int = 30
+    health_failure_threshold: int = 3
+    endpoint_ttl: int = 60
 
     def tree_name(self, geography: str) -> str:
         return f"{geography}.route.{self.domain}"
 
     def failover_capacity(self, region: str) -> float:
         return self.capacity[region] * self.ceiling
+
+    def failover_limit(self, region: str) -> float:
+        """What the records may put on a region in any single-loss state (capacity x ceiling, plus
+        the rounding overshoot when the plan leaves no room for whole weights)."""
+        return self.failover_capacity(region) + self.rounding_overshoot
 
 
 def _largest_remainder(targets: Mapping[str, float]) -> dict[str, int]:
@@ -98,17 +111,22 @@ def _fit_units(targets: Mapping[str, float], displaced: float, room: dict[str, f
     the region furthest below its target that still has room; `room` is consumed. None if stuck."""
     total = sum(targets.values())
     shares = {r: v / total for r, v in targets.items() if v > 0}
-    units = math.floor(MAX_WEIGHT / max(shares.values()) + _EPS)
-    unit_rps = displaced / units
-    weights = dict.fromkeys(sorted(allowed), 0)
-    for _ in range(units):
-        fits = [r for r in weights if weights[r] < MAX_WEIGHT and room[r] - unit_rps >= -_EPS]
-        if not fits:
-            return None
-        best = max(fits, key=lambda r: (shares.get(r, 0.0) * units - weights[r], room[r], r))
-        weights[best] += 1
-        room[best] -= unit_rps
-    return {r: w for r, w in weights.items() if w > 0}
+    first = math.floor(MAX_WEIGHT / max(shares.values()) + _EPS)
+    # Fewer units when the finest split is stuck (a region at 255 while others lack room).
+    for units in range(first, max(first - 64, 0), -1):
+        unit_rps, left = displaced / units, dict(room)
+        weights = dict.fromkeys(sorted(allowed), 0)
+        for _ in range(units):
+            fits = [r for r in weights if weights[r] < MAX_WEIGHT and left[r] - unit_rps >= -_EPS]
+            if not fits:
+                break
+            best = max(fits, key=lambda r: (shares.get(r, 0.0) * units - weights[r], left[r], r))
+            weights[best] += 1
+            left[best] -= unit_rps
+        else:
+            room.update(left)
+            return {r: w for r, w in weights.items() if w > 0}
+    return None
 
 
 def _locations(demand: Mapping[str, float], coordinates: Mapping[str, tuple[float, float]],
@@ -156,6 +174,16 @@ def _locations(demand: Mapping[str, float], coordinates: Mapping[str, tuple[floa
     return out, problems
 
 
+def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan) -> TrafficPlan:
+    """The stack's traffic plan (config + sizing); ConfigError naming the field."""
+    t = cfg.traffic
+    plan = plan_traffic(sizing, domain=cfg.domain, ceiling=cfg.utilization.failover_ceiling,
+                        coordinates={d.geography: d.coordinates for d in cfg.demand}, overrides=t.geolocations)
+    return replace(plan, zone_name=t.zone_name or cfg.domain, existing_zone_id=t.zone_id,
+                   health_path=t.health_check.path, health_interval=t.health_check.request_interval,
+                   health_failure_threshold=t.health_check.failure_threshold, endpoint_ttl=t.endpoint_ttl)
+
+
 def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                  coordinates: Mapping[str, tuple[float, float]],
                  overrides: Mapping[str, list[str]] | None = None) -> TrafficPlan:
@@ -177,6 +205,8 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
 
     failover_w: dict[str, dict[str, dict[str, int]]] = {}
     adapted: list[str] = []
+    slack = sum(demand.values()) / MAX_WEIGHT  # the most whole-weight rounding can add to one region
+    overshoot = 0.0
     problems = []
     for lost in regions:
         room = {r: capacity[r] * ceiling - kept_base[r] for r in regions}
@@ -191,9 +221,19 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                 adapted.append(f"losing {lost}: {geo} keeps its other regions; its {lost} share follows the "
                                "failover table's proportions")
                 moved = {r: v for r, v in after.items() if r != lost}
-            targets = {r: v for r, v in moved.items() if v > _EPS}
             allowed = {r for t in (routing, *sizing.failover.values()) for r in t.get(geo, {})} - {lost}
-            weights = _fit_units(targets, displaced, room, allowed)
+            targets = {r: v for r, v in moved.items() if v > _EPS} or dict.fromkeys(allowed, 1.0)
+            weights = _fit_units(targets, displaced, room, allowed) if targets else None
+            if weights is None and targets:
+                # No slack left for whole weights (the plan fills every room exactly): allow the
+                # rounding slack above the ceiling, and say so.
+                loose = {r: v + slack for r, v in room.items()}
+                weights = _fit_units(targets, displaced, loose, allowed)
+                if weights is not None:
+                    room.update({r: v - slack for r, v in loose.items()})
+                    overshoot = slack
+                    adapted.append(f"losing {lost}: {geo}'s share needs up to {slack:.3f} rps of rounding slack "
+                                   "above the failover ceiling (the plan leaves no room for whole weights)")
             if weights is None:
                 problems.append(f"utilization.failoverCeiling: losing region {lost}, {geo}'s {displaced:.2f} rps "
                                 "cannot be placed in whole DNS weights (0-255) without exceeding some region's "
@@ -207,9 +247,11 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
     default_geo = max(demand, key=lambda g: (demand[g], g))
     records = _records(domain, regions, locations, normal_w, failover_w, default_geo)
     return TrafficPlan(domain=domain, regions=regions, records=records,
-                       locations={g: tuple(sorted(v, key=lambda x: x.code)) for g, v in locations.items()}, demand=demand,
+                       locations={g: tuple(sorted(v, key=lambda x: x.code)) for g, v in locations.items()},
+                       demand=demand,
                        capacity=capacity, ceiling=ceiling, normal_weights=normal_w, failover_weights=failover_w,
-                       default_geography=default_geo, adapted=tuple(adapted))
+                       default_geography=default_geo, adapted=tuple(adapted), zone_name=domain,
+                       rounding_overshoot=overshoot)
 
 
 def _records(domain: str, regions: tuple[str, ...], locations: Mapping[str, list[Location]],
