@@ -290,3 +290,13 @@ def test_the_preview_exits_2_naming_a_geography_dns_cannot_express(tmp_path):
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 2, done.stderr
     assert "traffic.geolocations.mars-colony" in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+def test_preview_lose_shows_where_each_geography_goes_and_names_a_bad_region():
+    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "use1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "us-east" in done.stdout and "usw2" in done.stdout and "failover capacity" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "nowhere"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=180)
+    assert bad.returncode == 2 and "--lose" in bad.stderr

@@ -117,7 +117,7 @@ def test_every_alias_in_the_tree_evaluates_target_health_and_stays_in_the_zone(p
 
 
 def test_every_health_check_probes_an_endpoint_of_the_stack_over_https(prod):
-    plan, endpoints, run = prod
+    _, endpoints, run = prod
     checks = run.of_type(HEALTH_CHECK)
     assert sorted(c.inputs["fqdn"] for c in checks) == sorted(e.hostname for e in endpoints.values())
     names = {r.inputs["name"] for r in run.of_type(RECORD)}
@@ -132,7 +132,7 @@ def test_regional_names_point_at_the_endpoints(prod):
     plan, endpoints, run = prod
     by_name = {r.inputs["name"]: r.inputs for r in run.of_type(RECORD) if not r.inputs.get("setIdentifier")
                and r.inputs["type"] == "A"}
-    for region, e in endpoints.items():
+    for e in endpoints.values():
         rec = by_name[e.hostname]
         if e.cloud == "aws":
             assert rec["aliases"] == [{"name": e.dns_name, "zoneId": ALB_ZONE, "evaluateTargetHealth": True}]
