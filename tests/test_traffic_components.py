@@ -193,3 +193,12 @@ def test_global_rollout_adds_records_once_every_region_has_an_endpoint():
     assert len(with_endpoints.of_type(HEALTH_CHECK)) == len(plan.regions)
     zone = with_endpoints.of_type("aws:route53/zone:Zone")[0]
     assert zone.protect is False  # dev; prod protects the zone
+
+
+def test_the_served_policy_pack_passes_the_traffic_resources_and_judges_them(prod):
+    from infra.offline.policy_check import check_policies
+
+    _, _, run = prod
+    report = check_policies(run, ROOT / "policies")
+    assert report.mandatory == [], [v.to_json() for v in report.mandatory]
+    assert report.resources == len(run.resources)  # every record, health check and certificate was analyzed

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
+from components.tags import aws_tags, gcp_labels
 from infra.planning.regions import RegionPlan, regional_hostname
 
 # TLS 1.3 + 1.2 only (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
@@ -66,7 +67,7 @@ class RegionalCertificates(pulumi.ComponentResource):
         # at a deleted one; the names are in the inputs, so a new name means a new certificate.
         cert = aws.acm.Certificate(f"{name}-cert", domain_name=names[0], subject_alternative_names=names[1:],
                                    validation_method="DNS", key_algorithm="EC_prime256v1", region=region.location,
-                                   tags={**args.tags, "Name": names[1]}, opts=child)
+                                   tags=aws_tags(args.tags, names[1]), opts=child)
         fqdns = []
         for i, domain in enumerate(names):
             option = cert.domain_validation_options.apply(
@@ -85,7 +86,7 @@ class RegionalCertificates(pulumi.ComponentResource):
 
     def _google(self, name: str, region: RegionPlan, names: list[str], args: RegionalCertificatesArgs,
                 child: pulumi.ResourceOptions) -> ServingTls:
-        labels = {k: v.lower() for k, v in args.tags.items()}
+        labels = gcp_labels(args.tags)
         auths, records = [], []
         for i, domain in enumerate(names):
             auth = gcp.certificatemanager.DnsAuthorization(
@@ -101,6 +102,7 @@ class RegionalCertificates(pulumi.ComponentResource):
             managed=gcp.certificatemanager.CertificateManagedArgs(domains=names, dns_authorizations=auths),
             opts=pulumi.ResourceOptions(parent=self, depends_on=records))
         policy = gcp.compute.RegionSslPolicy(f"{name}-tls", name=f"{name}-tls", region=region.location,
-                                             min_tls_version="TLS_1_2", profile="MODERN", opts=child)
+                                             min_tls_version="TLS_1_2", profile="MODERN",
+                                             description=f"TLS 1.2+ for {names[1]}", opts=child)
         return ServingTls(region=region.name, cloud="gcp", hostname=names[1], certificate=cert.id,
                           tls_policy=policy.self_link)

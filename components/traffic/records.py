@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.endpoint import RegionalEndpoint
+from components.tags import aws_tags
 from infra.planning.traffic import DnsRecord, TrafficPlan
 
 
@@ -47,7 +48,7 @@ class GlobalRecords(pulumi.ComponentResource):
                 f"{name}-{region}-health", type="HTTPS", fqdn=endpoint.hostname, port=endpoint.port,
                 resource_path=plan.health_path, request_interval=plan.health_interval,
                 failure_threshold=plan.health_failure_threshold, enable_sni=True, measure_latency=True,
-                tags={**args.tags, "Name": f"{endpoint.hostname}{plan.health_path}"}, opts=child)
+                tags=aws_tags(args.tags, f"{endpoint.hostname}{plan.health_path}"), opts=child)
         self.records = [self._record(name, rec, args, child) for rec in plan.records]
         self.service_url = pulumi.Output.from_input(f"https://{plan.domain}/")
         self.register_outputs({"serviceUrl": self.service_url,

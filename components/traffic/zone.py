@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.tags import aws_tags
+
 
 @dataclass(frozen=True)
 class PublicZoneArgs:
@@ -31,7 +33,7 @@ class PublicZone(pulumi.ComponentResource):
             # Replacing a zone changes its name servers (the parent's delegation breaks): in prod it is
             # protected; force_destroy stays off so a destroy never drops records it did not create.
             zone = aws.route53.Zone(f"{name}-zone", name=args.zone_name, comment="global-ai-rollout service zone",
-                                    force_destroy=False, tags=args.tags,
+                                    force_destroy=False, tags=aws_tags(args.tags or {}, args.zone_name),
                                     opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
             self.zone_id, self.name_servers = zone.zone_id, zone.name_servers
         self.register_outputs({"zoneId": self.zone_id, "nameServers": self.name_servers})
