@@ -59,7 +59,8 @@ def traffic_output(plan: RolloutPlan, rollout: GlobalRollout) -> dict[str, Any]:
     return {"zoneId": rollout.zone.zone_id, "nameServers": rollout.zone.name_servers,
             "certificates": {r: t.certificate for r, t in certs.items()},
             "records": len(plan.traffic.records) if rollout.records else 0,
-            "weights": {geo: dict(w) for geo, w in plan.traffic.normal_weights.items()}}
+            "weights": {geo: dict(w) for geo, w in plan.traffic.normal_weights.items()},
+            "geolocations": {geo: [loc.code for loc in locs] for geo, locs in plan.traffic.locations.items()}}
 
 
 def main() -> None:

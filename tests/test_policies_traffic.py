@@ -38,9 +38,26 @@ def test_https_listeners_need_a_tls12_policy_plain_http_is_not_judged():
 
 
 def test_an_ssl_policy_left_at_the_default_minimum_fails():
-    assert tls_policy_min_1_2.evaluate(res("gcp:compute/sslPolicy:SslPolicy", "p", {"profile": "MODERN"}))
+    assert tls_policy_min_1_2.evaluate(res("gcp:compute/sSLPolicy:SSLPolicy", "p", {"profile": "MODERN"}))
 
 
 def test_fractional_weights_fail():
     assert weights_in_range.evaluate(res("aws:route53/record:Record", "r",
                                          {"weightedRoutingPolicies": [{"weight": 1.5}]}))
+
+
+def test_every_type_the_dns_and_certificate_rules_name_is_registered_by_an_sdk():
+    """A rule keyed on a misspelled type never runs: each type string must appear in its provider SDK
+    as the token a resource class registers (`super().__init__('<token>', ...)`)."""
+    import importlib
+    from pathlib import Path
+
+    from policies.rules import certificates, dns
+
+    types = {t for rule in (*dns.RULES, *certificates.RULES) for t in rule.resource_types}
+    assert len(types) >= 9
+    for token in types:
+        package = importlib.import_module(f"pulumi_{token.split(':')[0]}")
+        module = token.split(":")[1].split("/")[0]
+        folder = Path(package.__file__).parent / module
+        assert any(f'@pulumi.type_token("{token}")' in f.read_text() for f in folder.glob("*.py")), token

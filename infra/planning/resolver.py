@@ -3,7 +3,9 @@ whose health checks fail.
 
 Pure (no pulumi import). It evaluates records the way Route 53 does:
 - geolocation: the most specific record matching the user's location (US state, country, continent,
-  then the default `*`); if that record is unhealthy, the next larger location's record;
+  then the default `*`); if that record is unhealthy, the next larger location's record
+  (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/routing-policy-geo.html: the smallest
+  region wins; an unhealthy record falls back to the default);
 - weighted: the healthy members in proportion to their weights (members with weight 0 only when no
   member with weight > 0 is healthy); if none is healthy the set is unhealthy;
 - failover: PRIMARY while it is healthy, else SECONDARY while it is healthy, else unhealthy;

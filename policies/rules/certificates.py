@@ -11,7 +11,7 @@ from .core import HIGH, MANDATORY, Param, Resource, StackFinding, as_list, is_un
 ACM_CERTIFICATE = "aws:acm/certificate:Certificate"
 ACM_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 GCP_CERTIFICATE = "gcp:certificatemanager/certificate:Certificate"
-SSL_POLICIES = ("gcp:compute/sslPolicy:SslPolicy", "gcp:compute/regionSslPolicy:RegionSslPolicy")
+SSL_POLICIES = ("gcp:compute/sSLPolicy:SSLPolicy", "gcp:compute/regionSslPolicy:RegionSslPolicy")  # sic: the SDK token
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 # ELB policies that accept TLS 1.2+ only
 # (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
