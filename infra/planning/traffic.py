@@ -205,7 +205,7 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
 
     failover_w: dict[str, dict[str, dict[str, int]]] = {}
     adapted: list[str] = []
-    slack = sum(demand.values()) / MAX_WEIGHT  # the most whole-weight rounding can add to one region
+    slack = sum(demand.values()) / MAX_WEIGHT  # the most whole-weight rounding may add to one region
     overshoot = 0.0
     problems = []
     for lost in regions:
@@ -231,9 +231,8 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                 weights = _fit_units(targets, displaced, loose, allowed)
                 if weights is not None:
                     room.update({r: v - slack for r, v in loose.items()})
-                    overshoot = slack
-                    adapted.append(f"losing {lost}: {geo}'s share needs up to {slack:.3f} rps of rounding slack "
-                                   "above the failover ceiling (the plan leaves no room for whole weights)")
+                    adapted.append(f"losing {lost}: {geo}'s share needs rounding slack above the failover "
+                                   "ceiling (the plan leaves no room for whole weights)")
             if weights is None:
                 problems.append(f"utilization.failoverCeiling: losing region {lost}, {geo}'s {displaced:.2f} rps "
                                 "cannot be placed in whole DNS weights (0-255) without exceeding some region's "
@@ -241,6 +240,7 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                 continue
             per_geo[geo] = weights
         failover_w[lost] = per_geo
+        overshoot = max(overshoot, -min(room.values()))  # what rounding put above capacity x ceiling
     if problems:
         raise ConfigError(problems)
 
@@ -251,7 +251,7 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                        demand=demand,
                        capacity=capacity, ceiling=ceiling, normal_weights=normal_w, failover_weights=failover_w,
                        default_geography=default_geo, adapted=tuple(adapted), zone_name=domain,
-                       rounding_overshoot=overshoot)
+                       rounding_overshoot=overshoot if overshoot > _EPS else 0.0)
 
 
 def _records(domain: str, regions: tuple[str, ...], locations: Mapping[str, list[Location]],
