@@ -202,3 +202,16 @@ def test_the_served_policy_pack_passes_the_traffic_resources_and_judges_them(pro
     report = check_policies(run, ROOT / "policies")
     assert report.mandatory == [], [v.to_json() for v in report.mandatory]
     assert report.resources == len(run.resources)  # every record, health check and certificate was analyzed
+
+
+def test_the_program_exports_the_service_url_zone_and_certificates():
+    from infra.offline.run import run_stack_with_plan
+
+    run, plan = run_stack_with_plan(ROOT / "Pulumi.dev.yaml", "dev")
+    assert run.outputs["serviceUrl"] == f"https://{plan.domain}/"
+    traffic = run.outputs["traffic"]
+    assert traffic["zoneId"].startswith("Z") and len(traffic["nameServers"]) == 4
+    assert set(traffic["certificates"]) == {r.name for r in plan.regions}
+    assert traffic["weights"] == {g: dict(w) for g, w in plan.traffic.normal_weights.items()}
+    assert "US-NY" in traffic["geolocations"]["us-east"]
+    assert traffic["records"] == 0  # no regional endpoints in the program yet: no health checks or records

@@ -86,22 +86,24 @@ class RegionalCertificates(pulumi.ComponentResource):
 
     def _google(self, name: str, region: RegionPlan, names: list[str], args: RegionalCertificatesArgs,
                 child: pulumi.ResourceOptions) -> ServingTls:
+        # No fixed physical names: Pulumi auto-names these, so a replacement (new domains, another
+        # location: both force a new resource) creates the new one before deleting the old.
         labels = gcp_labels(args.tags)
         auths, records = [], []
         for i, domain in enumerate(names):
             auth = gcp.certificatemanager.DnsAuthorization(
-                f"{name}-dns-auth-{i}", name=f"{name}-auth-{i}", domain=domain, location=region.location,
+                f"{name}-dns-auth-{i}", domain=domain, location=region.location,
                 type="PER_PROJECT_RECORD", labels=labels, opts=child)
             rr = auth.dns_resource_records.apply(lambda rrs: rrs[0])
             records.append(aws.route53.Record(f"{name}-dns-auth-{i}", zone_id=args.zone_id, name=rr.name,
                                               type=rr.type, records=[rr.data], ttl=VALIDATION_TTL, opts=child))
             auths.append(auth.id)
         cert = gcp.certificatemanager.Certificate(
-            f"{name}-cert", name=f"{name}-cert", location=region.location, labels=labels,
+            f"{name}-cert", location=region.location, labels=labels,
             description=f"{names[0]} and {names[1]}",
             managed=gcp.certificatemanager.CertificateManagedArgs(domains=names, dns_authorizations=auths),
             opts=pulumi.ResourceOptions(parent=self, depends_on=records))
-        policy = gcp.compute.RegionSslPolicy(f"{name}-tls", name=f"{name}-tls", region=region.location,
+        policy = gcp.compute.RegionSslPolicy(f"{name}-tls", region=region.location,
                                              min_tls_version="TLS_1_2", profile="MODERN",
                                              description=f"TLS 1.2+ for {names[1]}", opts=child)
         return ServingTls(region=region.name, cloud="gcp", hostname=names[1], certificate=cert.id,
