@@ -186,6 +186,12 @@ def test_geolocation_prefers_the_most_specific_healthy_location():
       DnsRecord(name="x.com", kind="weighted", set_identifier="a", target="a.x.com", weight=2)], "set identifiers"),
     ([DnsRecord(name="x.com", kind="weighted", set_identifier="a", target="nowhere.x.com", weight=1)],
      "not in the zone"),
+    ([DnsRecord(name="x.com", kind="failover", set_identifier="a", target="a.x.com", failover="PRIMARY"),
+      DnsRecord(name="x.com", kind="failover", set_identifier="b", target="a.x.com", failover="PRIMARY")],
+     "one PRIMARY"),
+    ([DnsRecord(name="x.com", kind="geolocation", set_identifier="a", target="a.x.com", location=DEFAULT),
+      DnsRecord(name="x.com", kind="geolocation", set_identifier="b", target="a.x.com", location=DEFAULT)],
+     "its own location"),
 ])
 def test_the_resolver_refuses_what_route53_would_refuse(bad, message):
     with pytest.raises(ValueError, match=message):

@@ -40,6 +40,12 @@ class RecordTree:
             ids = [r.set_identifier for r in recs]
             if len(recs) > 1 and (None in ids or len(set(ids)) != len(ids)):
                 raise ValueError(f"{name}: records need distinct set identifiers")
+            roles = [r.failover for r in recs if r.kind == "failover"]
+            if len(roles) != len(set(roles)) or not set(roles) <= {"PRIMARY", "SECONDARY"}:
+                raise ValueError(f"{name}: failover records need one PRIMARY and at most one SECONDARY")
+            places = [r.location for r in recs if r.kind == "geolocation"]
+            if len(places) != len(set(places)) or None in places:
+                raise ValueError(f"{name}: each geolocation record needs its own location")
             for r in recs:
                 if r.weight is not None and not (isinstance(r.weight, int) and 0 <= r.weight <= 255):
                     raise ValueError(f"{name}/{r.set_identifier}: weight {r.weight!r} is not an integer 0-255")
