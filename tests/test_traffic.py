@@ -306,3 +306,35 @@ def test_preview_lose_shows_where_each_geography_goes_and_names_a_bad_region():
     bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "nowhere"], cwd=ROOT,
                          capture_output=True, text=True, timeout=180)
     assert bad.returncode == 2 and "--lose" in bad.stderr
+
+
+def test_a_drained_region_gets_no_users_and_its_share_follows_the_failover_table(prod):
+    """Rollout contract (docs/rollout.md): a region pinned with `traffic: false` takes no user traffic;
+    its geographies go where the plan's failover table for that region sends them."""
+    from dataclasses import replace
+
+    sizing, traffic = prod
+    cfg = config_from_stack_file(ROOT / "Pulumi.prod.yaml")
+    drained = traffic_from_config(cfg, sizing, frozenset({"use1"}))
+    assert check_traffic(drained) == []
+    all_healthy = geography_shares(drained)
+    as_if_lost = geography_shares(traffic, {"use1"})
+    for geo in traffic.demand:
+        assert "use1" not in all_healthy[geo]
+        assert all_healthy[geo] == pytest.approx(as_if_lost[geo], abs=1e-12)
+    assert_route53_shaped(drained)
+    weights = {r.weight for r in drained.records if r.kind == "weighted" and r.target == "use1.rollout.example.com"}
+    assert weights == {0}
+    assert replace(drained, drained=frozenset()).records != traffic.records  # the tree itself changed
+
+
+def test_the_program_drains_a_region_pinned_without_traffic(tmp_path):
+    from infra.planning.plan import build_plan
+
+    raw = raw_config(rollout={"pins": {"euw4": {"model": "m", "image": "vllm/vllm-openai:v0.6.3",
+                                                 "traffic": False}}},
+                     demand=[{"geography": "us-east", "rps": 4}, {"geography": "central-europe", "rps": 3}])
+    plan = build_plan(parse_config(raw))
+    assert plan.traffic.drained == frozenset({"euw4"})
+    shares = geography_shares(plan.traffic)
+    assert all(set(per) == {"use1"} for per in shares.values())

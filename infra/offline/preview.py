@@ -120,7 +120,7 @@ def render_text(run, console, plan=None) -> None:
 def lose_region(path: Path, region: str) -> int:
     """`--lose REGION`: the plan's view of one region loss (each planner adds its lines here)."""
     try:
-        plan = build_plan(config_from_stack_file(path))
+        plan = plan_for_stack_file(path)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -118,11 +118,12 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
-    traffic = traffic_from_config(cfg, sizing)
+    releases = plan_releases(cfg)
+    traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
     wrong = check_traffic(traffic)
     if wrong:  # the planner's own invariants: a bug, not bad input
         raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
-    return replace(plan, clusters=clusters, releases=plan_releases(cfg), traffic=traffic)
+    return replace(plan, clusters=clusters, releases=releases, traffic=traffic)
 
 
 def stack_name(stack_file: Path | str) -> str:

@@ -153,6 +153,8 @@ def check_traffic(plan: TrafficPlan, records: Iterable[DnsRecord] | None = None)
 
     records = tuple(plan.records if records is None else records)
     problems: list[str] = []
+    if plan.drained:
+        return _check_drained(plan, records)
     normal = geography_shares(plan, (), records)
     for geo, weights in plan.normal_weights.items():
         total = sum(weights.values())
@@ -170,6 +172,24 @@ def check_traffic(plan: TrafficPlan, records: Iterable[DnsRecord] | None = None)
             if load > plan.failover_limit(region) + 1e-6:
                 problems.append(f"losing {lost}: {region} gets {load:.3f} rps, failover capacity "
                                 f"{plan.failover_capacity(region):.3f}")
+    return problems
+
+
+def _check_drained(plan: TrafficPlan, records: tuple[DnsRecord, ...]) -> list[str]:
+    """With drained regions (a rollout in progress) every region being healthy must look like the
+    drained regions lost: every geography served by the other regions, none over its limit. One
+    drained region is what the N-1 plan covers; further losses on top are not guaranteed."""
+    problems: list[str] = []
+    shares = geography_shares(plan, (), records)
+    for geo, per in shares.items():
+        if set(per) & plan.drained:
+            problems.append(f"drained {sorted(plan.drained)}: {geo} still reaches {sorted(set(per) & plan.drained)}")
+        if sum(per.values()) < 1 - 1e-9:
+            problems.append(f"drained {sorted(plan.drained)}: {geo} only {sum(per.values()):.4f} served")
+    if len(plan.drained) == 1:
+        for region, load in region_loads(plan, shares).items():
+            if load > plan.failover_limit(region) + 1e-6:
+                problems.append(f"drained {sorted(plan.drained)}: {region} gets {load:.3f} rps")
     return problems
 
 

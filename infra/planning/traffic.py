@@ -80,6 +80,7 @@ class TrafficPlan:
     health_interval: int = 30
     health_failure_threshold: int = 3
     endpoint_ttl: int = 60
+    drained: frozenset[str] = frozenset()  # regions taking no user traffic (rollout pins, docs/rollout.md)
 
     def tree_name(self, geography: str) -> str:
         return f"{geography}.route.{self.domain}"
@@ -174,11 +175,12 @@ def _locations(demand: Mapping[str, float], coordinates: Mapping[str, tuple[floa
     return out, problems
 
 
-def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan) -> TrafficPlan:
+def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan, drained: frozenset[str] = frozenset()) -> TrafficPlan:
     """The stack's traffic plan (config + sizing); ConfigError naming the field."""
     t = cfg.traffic
     plan = plan_traffic(sizing, domain=cfg.domain, ceiling=cfg.utilization.failover_ceiling,
-                        coordinates={d.geography: d.coordinates for d in cfg.demand}, overrides=t.geolocations)
+                        coordinates={d.geography: d.coordinates for d in cfg.demand}, overrides=t.geolocations,
+                        drained=drained)
     return replace(plan, zone_name=t.zone_name or cfg.domain, existing_zone_id=t.zone_id,
                    health_path=t.health_check.path, health_interval=t.health_check.request_interval,
                    health_failure_threshold=t.health_check.failure_threshold, endpoint_ttl=t.endpoint_ttl)
@@ -186,7 +188,8 @@ def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan) -> TrafficPlan:
 
 def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                  coordinates: Mapping[str, tuple[float, float]],
-                 overrides: Mapping[str, list[str]] | None = None) -> TrafficPlan:
+                 overrides: Mapping[str, list[str]] | None = None,
+                 drained: frozenset[str] = frozenset()) -> TrafficPlan:
     """The record tree for `sizing`; ConfigError (field named) when DNS cannot express it."""
     routing: Routing = sizing.routing
     demand = {geo: sum(per.values()) for geo, per in routing.items()}
@@ -245,18 +248,21 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
         raise ConfigError(problems)
 
     default_geo = max(demand, key=lambda g: (demand[g], g))
-    records = _records(domain, regions, locations, normal_w, failover_w, default_geo)
+    records = _records(domain, regions, locations, normal_w, failover_w, default_geo, drained)
     return TrafficPlan(domain=domain, regions=regions, records=records,
                        locations={g: tuple(sorted(v, key=lambda x: x.code)) for g, v in locations.items()},
                        demand=demand,
                        capacity=capacity, ceiling=ceiling, normal_weights=normal_w, failover_weights=failover_w,
                        default_geography=default_geo, adapted=tuple(adapted), zone_name=domain,
-                       rounding_overshoot=overshoot if overshoot > _EPS else 0.0)
+                       rounding_overshoot=overshoot if overshoot > _EPS else 0.0, drained=drained)
 
 
 def _records(domain: str, regions: tuple[str, ...], locations: Mapping[str, list[Location]],
              normal_w: Mapping[str, Mapping[str, int]], failover_w: Mapping[str, Mapping[str, Mapping[str, int]]],
-             default_geo: str) -> tuple[DnsRecord, ...]:
+             default_geo: str, drained: frozenset[str] = frozenset()) -> tuple[DnsRecord, ...]:
+    """The tree. A drained region (rollout pin `traffic: false`) takes no user traffic: each of its
+    weighted members points straight at its backup set (the plan's failover table for that region),
+    and it keeps weight 0 in the other regions' backup sets (used only if nothing else is healthy)."""
     out = [DnsRecord(name=regional_hostname(r, domain), kind="endpoint", region=r) for r in regions]
     tree = {geo: f"{geo}.route.{domain}" for geo in normal_w}
     for geo, locs in locations.items():
@@ -268,14 +274,16 @@ def _records(domain: str, regions: tuple[str, ...], locations: Mapping[str, list
     for geo, weights in normal_w.items():
         for r, w in weights.items():
             pair = f"{r}.{tree[geo]}"
-            out.append(DnsRecord(name=tree[geo], kind="weighted", set_identifier=f"{geo}-{r}", target=pair,
-                                 weight=w))
-            out.append(DnsRecord(name=pair, kind="failover", set_identifier=f"{geo}-{r}-primary",
-                                 target=regional_hostname(r, domain), health_check=r, failover="PRIMARY"))
             backup = f"backup.{pair}"
-            out.append(DnsRecord(name=pair, kind="failover", set_identifier=f"{geo}-{r}-secondary",
-                                 target=backup, failover="SECONDARY"))
+            out.append(DnsRecord(name=tree[geo], kind="weighted", set_identifier=f"{geo}-{r}",
+                                 target=backup if r in drained else pair, weight=w))
+            if r not in drained:
+                out.append(DnsRecord(name=pair, kind="failover", set_identifier=f"{geo}-{r}-primary",
+                                     target=regional_hostname(r, domain), health_check=r, failover="PRIMARY"))
+                out.append(DnsRecord(name=pair, kind="failover", set_identifier=f"{geo}-{r}-secondary",
+                                     target=backup, failover="SECONDARY"))
             for r2, w2 in failover_w[r][geo].items():
                 out.append(DnsRecord(name=backup, kind="weighted", set_identifier=f"{geo}-{r}-via-{r2}",
-                                     target=regional_hostname(r2, domain), health_check=r2, weight=w2))
+                                     target=regional_hostname(r2, domain), health_check=r2,
+                                     weight=0 if r2 in drained else w2))
     return tuple(out)
