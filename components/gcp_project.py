@@ -29,6 +29,7 @@ APIS = (
     "cloudkms.googleapis.com",  # key ring and key for Secrets encryption
     "iam.googleapis.com",  # node service accounts
     "cloudresourcemanager.googleapis.com",  # project IAM bindings
+    "certificatemanager.googleapis.com",  # regional serving certificates and their DNS authorizations
 )
 
 

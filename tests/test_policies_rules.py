@@ -10,6 +10,7 @@ import pytest
 
 from policies.rules import ALL_RULES
 from policies.rules.core import UNKNOWN, Resource, Rule, StackRule, plain
+from tests.policy_cases_traffic import TRAFFIC_CASES
 
 TAGS = {"owner": "platform-team", "cost-center": "cc-1001", "stack": "prod"}
 LABELS = dict(TAGS)
@@ -162,6 +163,7 @@ CASES: dict[str, tuple] = {
     # on this test fails on purpose, like the advisory, until the pinned minor moves.
     "kubernetes-version-support": ("aws:eks/cluster:Cluster", {"version": "1.29"}, {"version": "1.36"}),
 }
+CASES.update(TRAFFIC_CASES)
 RESOURCE_RULES = {r.name: r for r in ALL_RULES if isinstance(r, Rule)}
 
 
