@@ -9,10 +9,8 @@ import runpy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from infra.config import PROJECT, config_from_stack_file
-from infra.planning.plan import build_plan
+from infra.config import PROJECT, stack_file_config
+from infra.planning.plan import plan_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "infra" / "__main__.py"
@@ -20,8 +18,7 @@ PROGRAM = ROOT / "infra" / "__main__.py"
 
 def stack_config(path: Path) -> dict[str, Any]:
     """The stack file's whole `config:` map (every namespace), as the engine would pass it."""
-    document = yaml.safe_load(path.read_text()) or {}
-    return dict(document.get("config") or {})
+    return dict(stack_file_config(path))
 
 
 def run_stack(path: Path, stack: str):
@@ -33,7 +30,7 @@ def run_stack_with_plan(path: Path, stack: str):
     """(CapturedRun, RolloutPlan): the plan is computed first, so bad config fails before anything runs."""
     from infra.offline.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
 
-    plan = build_plan(config_from_stack_file(path))
+    _, plan = plan_stack_file(path)
     run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
                      project=PROJECT, config=stack_config(path))
     return run, plan

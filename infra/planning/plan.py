@@ -6,13 +6,15 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from infra.catalog import CloudRegion, load_catalog
-from infra.config import RolloutConfig
+from infra.config import RolloutConfig, config_from_stack_file
+from infra.errors import ConfigError
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.regions import RegionPlan
-from infra.planning.sizing import SizingPlan, plan_sizing
+from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
 from infra.planning.topology import Topology, topology_of
 
 
@@ -58,12 +60,17 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
     return out
 
 
-def build_plan(cfg: RolloutConfig) -> RolloutPlan:
-    """config -> plan: addresses, sizing, private links, clusters. Raises ConfigError."""
+@dataclass(frozen=True)
+class _Stage:
+    """The planned stack without sizing and clusters: what the cluster checks need before solving."""
+
+    stack_environment: str
+    regions: tuple[RegionPlan, ...]
+    addresses: AddressPlan
+
+
+def _region_plans(cfg: RolloutConfig, addresses: AddressPlan) -> tuple[RegionPlan, ...]:
     catalog = load_catalog()
-    sizing = plan_sizing(cfg)
-    addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
-                               cfg.network.region_prefix_length)
     regions = []
     for r in cfg.regions:
         entry = catalog.region(r.cloud, r.location)
@@ -74,12 +81,64 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
             addresses=addresses.region(r.name),
             flow_log_retention_days=cfg.network.flow_log_retention_days, catalog=entry,
         ))
+    return tuple(regions)
+
+
+def plan_problems(cfg: RolloutConfig) -> list[str]:
+    """Every problem every planning stage finds in a parsed config, before anything is solved or built:
+    sizing inputs (prices, quotas, reach, capacity), GPU zones, the address plan and the cluster settings.
+    Empty list = `build_plan` will succeed. Shared by the program and every CLI through `build_plan`."""
+    catalog = load_catalog()
+    problems: list[str] = []
+    try:
+        problem = problem_from_config(cfg)
+    except ConfigError as error:
+        problems += error.problems
+    else:
+        problems += diagnose(problem)
+    for i, r in enumerate(cfg.regions):
+        entry = catalog.region(r.cloud, r.location)
+        zones = entry.zones[: r.zones]
+        if not set(zones) & set(entry.gpu_zones):
+            problems.append(
+                f"regions[{i}].zones: the first {r.zones} zone(s) of {r.location} ({', '.join(zones)}) offer no "
+                f"GPU instances (GPU zones: {', '.join(entry.gpu_zones) or 'none'}); raise zones")
+    try:
+        addresses = plan_addresses(address_requests(cfg), cfg.network.supernet, cfg.network.region_prefix_length)
+    except ConfigError as error:
+        problems += error.problems
+    else:
+        stage = _Stage(cfg.environment, _region_plans(cfg, addresses), addresses)
+        try:
+            plan_clusters(stage, {}, cfg.sizing.burst_replicas, kubernetes_version=cfg.cluster.kubernetes_version,
+                          public_api_cidrs=cfg.cluster.public_api_cidrs)
+        except ConfigError as error:
+            problems += error.problems
+    return problems
+
+
+def build_plan(cfg: RolloutConfig, options: SolveOptions | None = None) -> RolloutPlan:
+    """config -> plan: addresses, sizing, private links, clusters. Raises one ConfigError listing every
+    problem of every stage (`plan_problems`) before solving anything."""
+    problems = plan_problems(cfg)
+    if problems:
+        raise ConfigError(problems, title="invalid stack configuration")
+    sizing = plan_sizing(cfg, options)
+    addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
+                               cfg.network.region_prefix_length)
+    regions = _region_plans(cfg, addresses)
     tags = {"owner": cfg.tags.owner, "cost-center": cfg.tags.cost_center,
             "environment": cfg.environment, "managed-by": "pulumi", **cfg.tags.extra}
     plan = RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
-                       regions=tuple(regions), addresses=addresses, sizing=sizing,
+                       regions=regions, addresses=addresses, sizing=sizing,
                        topology=topology_of(regions, addresses))
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
     return replace(plan, clusters=clusters)
+
+
+def plan_stack_file(path: Path | str, options: SolveOptions | None = None) -> tuple[RolloutConfig, RolloutPlan]:
+    """Read, validate and plan one stack file: the one validation every CLI runs before any output."""
+    cfg = config_from_stack_file(path)
+    return cfg, build_plan(cfg, options)

@@ -1,5 +1,7 @@
 """`python -m infra.sizing --stack prod [--json]`: size a stack offline and print the plan.
 
+The stack is validated exactly as the preview and the program validate it (infra.planning.plan).
+
 Exit codes: 0 plan printed, 2 bad config or no feasible plan (the message says why, no traceback).
 """
 
@@ -7,17 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import config_from_stack_file, stack_file_path
+from infra.config import stack_file_path
 from infra.errors import ConfigError
 from infra.planning.sizing.plan import SizingPlan
-from infra.planning.sizing.problem import problem_from_config
-from infra.planning.sizing.solver import SolveOptions, solve
+from infra.planning.sizing.solver import SolveOptions
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,13 +74,19 @@ def render_routing_table(plan: SizingPlan, console: Console) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.stack_file or stack_file_path(args.stack)
+    if not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        print(f"error: --time-limit must be a positive number of seconds, got {args.time_limit}", file=sys.stderr)
+        return 2
+    from infra.planning.plan import plan_stack_file  # the same validation as the program and the preview
+
     try:
-        plan = solve(
-            problem_from_config(config_from_stack_file(path)), SolveOptions(time_limit_s=args.time_limit)
-        )
+        plan = plan_stack_file(path, SolveOptions(time_limit_s=args.time_limit))[1].sizing
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a defect, not bad input: say what, without a traceback
+        print(f"error: sizing failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(plan.summary(), indent=2))
     else:
