@@ -395,6 +395,8 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> Rol
                 msg = f"{msg}; got {_shown(err.get('input'))}"
                 if isinstance(err.get("input"), str) and err["type"] in ("float_type", "int_type"):
                     msg += " (a quoted value is text: write the number without quotes)"
+                elif isinstance(err.get("input"), (int, float)) and err["type"] == "string_type":
+                    msg += " (YAML reads it as a number: quote it)"
             problems.append(f"{path}: {msg}")
         raise ConfigError(problems + _raw_region_problems(raw), title=f"invalid {source}") from None
     problems = _cross_checks(cfg)

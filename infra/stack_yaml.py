@@ -59,6 +59,11 @@ def parse_stack_yaml(text: str) -> Any:
     loader = _StrictLoader(text)
     try:
         document = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = "; ".join(x for x in (exc.context, exc.problem) if x)
+        raise StackFileError([f"not valid YAML{where}: {what}"]) from None
     except yaml.YAMLError as exc:
         raise StackFileError([f"not valid YAML: {' '.join(str(exc).split())}"]) from None
     except RecursionError:

@@ -12,7 +12,7 @@ from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig, config_from_stack_file
 from infra.errors import ConfigError
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
-from infra.planning.cluster_plan import ClusterPlan, plan_clusters
+from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.regions import RegionPlan
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
 from infra.planning.topology import Topology, topology_of
@@ -107,6 +107,8 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
         addresses = plan_addresses(address_requests(cfg), cfg.network.supernet, cfg.network.region_prefix_length)
     except ConfigError as error:
         problems += error.problems
+        problems += cluster_setting_problems(cfg.cluster.kubernetes_version, cfg.cluster.public_api_cidrs,
+                                             cfg.sizing.burst_replicas)
     else:
         stage = _Stage(cfg.environment, _region_plans(cfg, addresses), addresses)
         try:
