@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from . import clusters, cost, data, dns, links, network, secrets, stack, tagging, tls, workloads
+from . import clusters, cost, data, dns, links, network, quotas, secrets, stack, tagging, tls, workloads
 from .core import Rule, StackRule
 
 PACK_NAME = "global-ai-rollout"
@@ -20,6 +20,7 @@ ALL_RULES: list[Rule | StackRule] = [
     *dns.RULES,
     *cost.RULES,
     *stack.RULES,
+    *quotas.RULES,
 ]
 
 
