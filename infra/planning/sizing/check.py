@@ -182,6 +182,13 @@ def check_replicas(problem: SizingProblem, replicas: Mapping[str, Mapping[str, i
     return out
 
 
+def plan_still_valid(problem: SizingProblem, replicas: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """Is this replica table (e.g. a pinned plan) still valid for this problem? Every rule it breaks
+    (empty = valid): candidates, quotas, minimum replicas, and the demand routable in the normal state and
+    with any one region lost. Independent of the solver; the same check every solved plan passes."""
+    return check_replicas(problem, replicas)
+
+
 def check_routing(
     problem: SizingProblem,
     replicas: Mapping[str, Mapping[str, int]],
