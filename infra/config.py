@@ -34,6 +34,8 @@ from infra.tag_rules import tag_problems
 MAX_RPS = 1e7  # per geography; 10 million requests/s
 MIN_RPS = 1e-3  # one request per 1000 s: the sizing's resolution
 MAX_THROUGHPUT_RPS = 1e4  # per GPU
+MIN_THROUGHPUT_RPS = 1e-2  # per GPU: one request per 100 s
+MIN_UTILIZATION = 0.05  # target utilisation below 5% is a typo (a fleet 20x its load)
 MAX_USD_PER_HOUR = 1e4  # per node
 MAX_QUOTA_NODES = 1_000_000  # per region and instance type
 MAX_REPLICAS = 1_000  # minReplicasPerRegion, burstReplicas
@@ -45,7 +47,7 @@ MAX_GEOGRAPHIES = 1_000
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                              2192, 2557, 2922, 3288, 3653)
 
-Rps = Annotated[float, Field(gt=0, le=MAX_THROUGHPUT_RPS)]
+Rps = Annotated[float, Field(ge=MIN_THROUGHPUT_RPS, le=MAX_THROUGHPUT_RPS)]
 Price = Annotated[float, Field(gt=0, le=MAX_USD_PER_HOUR)]
 Quota = Annotated[int, Field(ge=0, le=MAX_QUOTA_NODES)]
 Rtt = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS)]
@@ -144,7 +146,7 @@ class ModelConfig(_Model):
     """The served model and its measured throughput per GPU model (requests/s at the latency target)."""
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
-    image: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9][a-z0-9._/:@-]*$",
+    image: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]*$",
                        description="container image, pinned by tag or digest")
     throughput_rps: dict[str, Rps] = Field(
         min_length=1, description="requests/s one GPU of this model sustains at the latency target"
@@ -216,8 +218,8 @@ class LatencyConfig(_Model):
 
 
 class UtilizationConfig(_Model):
-    normal: float = Field(default=0.7, gt=0, le=1)
-    failover_ceiling: float = Field(default=0.9, gt=0, le=1)
+    normal: float = Field(default=0.7, ge=MIN_UTILIZATION, le=1)
+    failover_ceiling: float = Field(default=0.9, ge=MIN_UTILIZATION, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> UtilizationConfig:
@@ -413,6 +415,8 @@ def _strip_namespace(config: Mapping[Any, Any], source: str) -> dict[str, Any]:
             problems.append(f"config key {key!r}: keys are text such as '{PROJECT}:regions'")
             continue
         namespace, _, name = key.partition(":")
+        if namespace == PROJECT and not name:
+            problems.append(f"config key {key!r}: no name after '{PROJECT}:'")
         if namespace == PROJECT and name:
             if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
                 try:

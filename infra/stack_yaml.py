@@ -56,7 +56,10 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def parse_stack_yaml(text: str) -> Any:
     """The document in `text`; raises StackFileError on syntax errors and duplicated keys."""
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)  # the reader rejects control characters here
+    except yaml.YAMLError as exc:
+        raise StackFileError([f"not valid YAML: {' '.join(str(exc).split())}"]) from None
     try:
         document = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

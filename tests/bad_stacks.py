@@ -80,6 +80,15 @@ text_case("duplicate-region-field", "name",
           valid_text().replace("  - name: use1\n", "  - name: use1\n    name: use9\n"))
 text_case("duplicate-price-key", "g5.xlarge",
           valid_text().replace("      g5.xlarge: 1.006\n", "      g5.xlarge: 1.006\n      g5.xlarge: 0.5\n"))
+text_case("yaml-null-byte", "not valid YAML", valid_text().replace("dev", "d\x00ev", 1))
+text_case("yaml-two-documents", "not valid YAML", valid_text() + "---\nconfig: {}\n")
+text_case("yaml-python-tag", "not valid YAML",
+          valid_text().replace("domain: test.rollout.example.com", "domain: !!python/object:os.system x"))
+text_case("yaml-nested-too-deeply", "not valid YAML", f"config:\n  {NS}:regions: " + "[" * 3000 + "]" * 3000 + "\n")
+text_case("yaml-recursive-alias", "regions",
+          valid_text().replace(f"  {NS}:regions:\n", f"  {NS}:regions: &r [*r]\n  {NS}:old:\n"))
+text_case("empty-key-name", f"{NS}:", valid_text() + f"  {NS}:: 3\n")
+text_case("tag-value-date", "team", valid_text().replace("team: serving", "team: 2026-01-01"))
 text_case("secret-value", "secret", valid_text() + f"  {NS}:token:\n    secure: AAABAJx\n")
 
 
@@ -261,11 +270,21 @@ def _(raw): raw["latency"]["measuredRttMs"] = {"us-east": {"use1": -5}}
 def _(raw): raw["latency"]["normalMs"] = 1
 
 
+@case("fleet-of-billions", "throughputRps")
+def _(raw):
+    raw["demand"][0]["rps"] = 9e6
+    raw["model"]["throughputRps"] = {"A10G": 0.01, "L4": 0.01}
+
+
 # --- utilisation --------------------------------------------------------------------------------
 @case("utilization-above-one", "normal")
 def _(raw): raw["utilization"]["normal"] = 1.5
 @case("utilization-zero", "normal")
 def _(raw): raw["utilization"]["normal"] = 0
+@case("utilization-tiny", "utilization.normal")
+def _(raw): raw["utilization"]["normal"] = 1e-300
+@case("throughput-tiny", "throughputRps")
+def _(raw): raw["model"]["throughputRps"]["A10G"] = 1e-300
 @case("failover-ceiling-below-normal", "failoverCeiling")
 def _(raw): raw["utilization"]["failoverCeiling"] = 0.5
 

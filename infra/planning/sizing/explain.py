@@ -87,8 +87,27 @@ def certificates(problem: SizingProblem) -> list[tuple[str | None, HallViolation
     return out
 
 
+MAX_FLEET_NODES = 1_000_000  # a plan needing more nodes than this is a typo in demand or throughput
+
+
+def fleet_too_large(problem: SizingProblem) -> str | None:
+    """Even at the best rps per node everywhere, the demand needs more than MAX_FLEET_NODES nodes."""
+    best = max((c.rps_per_node for c in problem.candidates), default=0.0)
+    if best <= 0:
+        return None
+    needed = problem.total_rps / (best * problem.util_normal)
+    if needed <= MAX_FLEET_NODES:
+        return None
+    return (f"demand: {problem.total_rps:,.0f} rps needs at least {needed:,.0f} nodes at the best throughput "
+            f"per node ({best:g} rps, model.throughputRps) and utilisation {problem.util_normal:g}; more than "
+            f"{MAX_FLEET_NODES:,} nodes is not a plan: check demand[].rps and model.throughputRps")
+
+
 def diagnose(problem: SizingProblem) -> list[str]:
     """Every reason the problem is infeasible (empty list = feasible)."""
+    too_large = fleet_too_large(problem)
+    if too_large:
+        return [too_large]
     out: list[str] = []
     for region in problem.regions:
         cands = problem.candidates_in(region)
