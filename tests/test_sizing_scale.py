@@ -20,11 +20,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from infra.catalog import estimated_rtt_ms
+from infra.catalog import estimated_rtt_ms, load_catalog
+from infra.config import config_from_stack_file, parse_config
 from infra.errors import ConfigError
-from infra.planning.sizing import Candidate, Geo, SizingProblem, SolveOptions, check_plan, solve
+from infra.planning.sizing import (
+    Candidate,
+    Geo,
+    SizingProblem,
+    SolveOptions,
+    check_plan,
+    plan_sizing,
+    problem_from_config,
+    solve,
+)
 from infra.planning.sizing.check import hall_violation, max_routable, region_capacity
 from infra.planning.sizing.explain import certificates, max_capacity
+from tests.factories import ROOT, raw_config
 
 # (type, gpu model, gpus, rps per node, $/h): eight shapes like the catalog's.
 SHAPES = (
@@ -155,3 +166,36 @@ def test_huge_quotas_are_not_called_infeasible():
                           100_000) for c in problem.candidates)
     capped = SizingProblem(**{**problem.__dict__, "candidates": big})
     assert max_capacity(capped) and not certificates(capped)
+
+
+def _sized_and_oracle_checked(cfg) -> None:
+    problem = problem_from_config(cfg)
+    plan = plan_sizing(cfg)
+    assert check_plan(problem, plan) == []
+    capacity = region_capacity(problem, plan.replicas)
+    for lost in (None, *problem.regions):
+        assert oracle_routable(problem, capacity, lost), lost
+
+
+def test_prods_demand_times_300_sizes_and_passes_the_oracle():
+    """One of the stacks that failed with a false SizingBug before the check was exact."""
+    raw = config_from_stack_file(ROOT / "Pulumi.prod.yaml").model_dump(by_alias=True, exclude_none=True)
+    raw["demand"] = [{**d, "rps": d["rps"] * 300} for d in raw["demand"]]
+    _sized_and_oracle_checked(parse_config(raw))
+
+
+def test_a_20_region_stack_with_17350_rps_sizes_and_passes_the_oracle():
+    catalog = load_catalog()
+    priced = sorted((r for r in catalog.regions.values() if catalog.offerings_in(r.cloud, r.location)),
+                    key=lambda r: r.number)
+    aws, gcp = [r for r in priced if r.cloud == "aws"], [r for r in priced if r.cloud == "gcp"]
+    picked = [x for pair in zip(aws, gcp, strict=False) for x in pair][:20]
+    raw = raw_config(
+        regions=[{"name": f"r{r.number:02d}", "cloud": r.cloud, "location": r.location, "zones": 3} for r in picked],
+        demand=[{"geography": f"near-{r.location}", "rps": 867.5, "latitude": r.latitude, "longitude": r.longitude}
+                for r in picked],
+        latency={"normalMs": 150, "failoverMs": 400},
+        model={"name": "m", "image": "vllm/vllm-openai:v0.6.3",
+               "throughputRps": {"A10G": 1.5, "L4": 1.2, "A100-40GB": 5.0, "A100-80GB": 5.5, "H100-80GB": 10.0}})
+    assert sum(d["rps"] for d in raw["demand"]) == 17_350
+    _sized_and_oracle_checked(parse_config(raw))
