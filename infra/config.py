@@ -229,7 +229,8 @@ class UtilizationConfig(_Model):
 
 
 class SizingConfig(_Model):
-    min_replicas_per_region: int = Field(default=2, ge=0, le=MAX_REPLICAS)
+    min_replicas_per_region: int = Field(default=2, ge=1, le=MAX_REPLICAS,
+                                         description="every region serves: at least one GPU node")
     burst_replicas: int = Field(default=2, ge=0, le=MAX_REPLICAS, description="node pool max above the plan")
     quotas: dict[str, dict[str, Quota]] = Field(
         default_factory=dict, description="region name -> instance type -> max nodes"

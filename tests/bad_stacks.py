@@ -313,6 +313,8 @@ def _(raw): raw["sizing"]["burstReplicas"] = 1_000_000
 def _(raw): raw["sizing"]["burstReplicas"] = -1
 @case("min-replicas-negative", "minReplicasPerRegion")
 def _(raw): raw["sizing"]["minReplicasPerRegion"] = -1
+@case("min-replicas-zero", "minReplicasPerRegion")
+def _(raw): raw["sizing"]["minReplicasPerRegion"] = 0
 @case("instance-types-empty", "instanceTypes")
 def _(raw): raw["sizing"]["instanceTypes"] = []
 @case("instance-types-unknown", "instanceTypes")
