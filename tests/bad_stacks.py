@@ -350,3 +350,20 @@ def _(raw):
 def _(raw): raw["cluster"]["publicApiCidrs"] = ["0.0.0.0/0"]
 @case("public-api-cidr-invalid", "publicApiCidrs")
 def _(raw): raw["cluster"]["publicApiCidrs"] = ["not-a-cidr"]
+
+
+# --- progressive rollout ------------------------------------------------------------------------
+@case("rollout-canary-unknown", "canary")
+def _(raw): raw["rollout"] = {"canary": "nowhere"}
+@case("rollout-empty-wave", "groups")
+def _(raw): raw["rollout"] = {"groups": [[]]}
+@case("rollout-gate-probes-zero", "probes")
+def _(raw): raw["rollout"] = {"gate": {"probes": 0}}
+@case("rollout-gate-interval-inf", "intervalSeconds")
+def _(raw):
+    raw["rollout"] = {"gate": {"intervalSeconds": 15.0}}
+    return as_text(raw).replace("intervalSeconds: 15.0", "intervalSeconds: .inf")
+@case("rollout-pin-unpinned-image", "image")
+def _(raw): raw["rollout"] = {"pins": {"use1": {"model": "m", "image": "vllm/vllm-openai:latest"}}}
+@case("rollout-pin-unknown-region", "pins")
+def _(raw): raw["rollout"] = {"pins": {"nowhere": {"model": "m", "image": "vllm/vllm-openai:v0.6.3"}}}

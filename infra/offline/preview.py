@@ -21,7 +21,7 @@ from typing import Any
 from infra.config import stack_file_path
 from infra.errors import ConfigError
 from infra.offline.run import run_stack_with_plan
-from infra.planning.plan import plan_stack_file
+from infra.planning.plan import plan_for_stack_file
 
 
 def _region_of(resource, by_urn) -> str:
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         from infra.offline.diagram import render_mermaid
 
         try:
-            _, plan = plan_stack_file(path)
+            plan = plan_for_stack_file(path)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -15,6 +15,7 @@ from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresse
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.regions import RegionPlan
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
+from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
 
 
@@ -30,6 +31,7 @@ class RolloutPlan:
     sizing: SizingPlan
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
+    releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -41,6 +43,37 @@ class RolloutPlan:
     @property
     def gcp_regions(self) -> tuple[RegionPlan, ...]:
         return tuple(r for r in self.regions if r.cloud == "gcp")
+
+
+@dataclass(frozen=True)
+class RegionRelease:
+    """What one region serves and whether it takes user traffic (moved wave by wave by the deploy).
+
+    Serving components take `model` and `image` from here, never from the model section directly,
+    and global routing gives a region with `traffic=False` weight 0 (docs/rollout.md).
+    """
+
+    model: str
+    image: str
+    traffic: bool = True
+
+
+def plan_releases(cfg: RolloutConfig) -> dict[str, RegionRelease]:
+    """Each region's pinned release (`rollout.pins`), else the model section's release with traffic."""
+    out = {}
+    for r in cfg.regions:
+        pin = cfg.rollout.pins.get(r.name)
+        out[r.name] = (RegionRelease(pin.model, pin.image, pin.traffic) if pin is not None
+                       else RegionRelease(cfg.model.name, cfg.model.image, True))
+    return out
+
+
+def plan_fleet(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>",
+               options: SolveOptions | None = None) -> SizingPlan:
+    """The pinned plan when the stack has a lock (checked against the current inputs), else a solve."""
+    if sizing_lock is None:
+        return plan_sizing(cfg, options)
+    return pinned_plan(problem_from_config(cfg), sizing_lock, stack=stack)
 
 
 def cloud_ordinal(region: CloudRegion) -> int:
@@ -119,13 +152,14 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
     return problems
 
 
-def build_plan(cfg: RolloutConfig, options: SolveOptions | None = None) -> RolloutPlan:
-    """config -> plan: addresses, sizing, private links, clusters. Raises one ConfigError listing every
-    problem of every stage (`plan_problems`) before solving anything."""
+def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>",
+               options: SolveOptions | None = None) -> RolloutPlan:
+    """config (+ the stack's sizing lock) -> plan: addresses, sizing, links, clusters. Raises one
+    ConfigError listing every problem of every stage (`plan_problems`) before solving anything."""
     problems = plan_problems(cfg)
     if problems:
         raise ConfigError(problems, title="invalid stack configuration")
-    sizing = plan_sizing(cfg, options)
+    sizing = plan_fleet(cfg, sizing_lock, stack=stack, options=options)
     addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
                                cfg.network.region_prefix_length)
     regions = _region_plans(cfg, addresses)
@@ -137,10 +171,31 @@ def build_plan(cfg: RolloutConfig, options: SolveOptions | None = None) -> Rollo
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
-    return replace(plan, clusters=clusters)
+    return replace(plan, clusters=clusters, releases=plan_releases(cfg))
+
+
+def stack_name(stack_file: Path | str) -> str:
+    """`Pulumi.prod.yaml` -> `prod`."""
+    return Path(stack_file).name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def validated_config(path: Path | str) -> RolloutConfig:
+    """The stack file's config after every check `build_plan` runs before solving (`plan_problems`):
+    for commands that need the inputs but not the deployed plan (the sizing CLI re-solving to pin)."""
+    cfg = config_from_stack_file(path)
+    problems = plan_problems(cfg)
+    if problems:
+        raise ConfigError(problems, title="invalid stack configuration")
+    return cfg
 
 
 def plan_stack_file(path: Path | str, options: SolveOptions | None = None) -> tuple[RolloutConfig, RolloutPlan]:
-    """Read, validate and plan one stack file: the one validation every CLI runs before any output."""
+    """Read, validate and plan one stack file with its sizing lock (`Pulumi.<stack>.sizing.json` beside
+    it), if any: the one validation the CLIs run before any output. Raises one ConfigError."""
     cfg = config_from_stack_file(path)
-    return cfg, build_plan(cfg, options)
+    return cfg, build_plan(cfg, read_lock(lock_path(path)), stack=stack_name(path), options=options)
+
+
+def plan_for_stack_file(path: Path | str) -> RolloutPlan:
+    """Plan a stack file offline with its sizing lock, if any."""
+    return plan_stack_file(path)[1]
