@@ -34,7 +34,7 @@ from infra.planning.sizing import (
     solve,
 )
 from infra.planning.sizing.check import hall_violation, max_routable, region_capacity
-from infra.planning.sizing.explain import certificates, max_capacity
+from infra.planning.sizing.explain import MAX_FLEET_NODES, certificates, max_capacity
 from tests.factories import ROOT, raw_config
 
 # (type, gpu model, gpus, rps per node, $/h): eight shapes like the catalog's.
@@ -110,6 +110,10 @@ def assert_consistent(problem: SizingProblem, options: SolveOptions, oracle_stat
     try:
         plan = solve(problem, options)
     except ConfigError as error:
+        best = max(c.rps_per_node for c in problem.candidates)
+        if problem.total_rps / (best * problem.util_normal) > MAX_FLEET_NODES:  # a sanity bound, not infeasible
+            assert "is not a plan" in str(error)
+            return "too large"
         certs = certificates(problem)
         quota_floor = [p for p in error.problems if "below sizing.minReplicasPerRegion" in p]
         no_candidate = [r for r in problem.regions if not problem.candidates_in(r)]
