@@ -213,8 +213,8 @@ def _check_admins(admin_role_arns: Sequence[str], problems: list[str]) -> None:
         problems.append("cluster.adminRoleArns: lists a role twice (one access entry per principal)")
 
 
-def _check_access(api_access: str, deployer_cidrs: Sequence[str], runner_cidrs: Sequence[str], supernet: str,
-                  problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _check_access(api_access: str, deployer_cidrs: Sequence[str], runner_cidrs: Sequence[str],
+                  supernet: str | None, problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(EKS public allow-list, runner ranges) for the mode; every problem appended with its field path."""
     if api_access not in API_ACCESS_MODES:
         problems.append(f"cluster.apiAccess.mode: {api_access!r} is not one of {', '.join(API_ACCESS_MODES)}")
@@ -232,6 +232,23 @@ def _check_access(api_access: str, deployer_cidrs: Sequence[str], runner_cidrs: 
     return (deployers if api_access == "dns-endpoint" else ()), (runners if api_access == "private" else ())
 
 
+def cluster_setting_problems(kubernetes_version: str, burst: int, api_access: str | None = None,
+                             deployer_cidrs: Sequence[str] = (), runner_cidrs: Sequence[str] = (),
+                             admin_role_arns: Sequence[str] = (), supernet: str | None = None) -> list[str]:
+    """The stack-wide cluster settings' problems (checked even when other stages fail; `supernet` None:
+    the address plan failed, so runner ranges are not checked against it)."""
+    problems: list[str] = []
+    if kubernetes_version not in SUPPORTED:
+        problems.append(f"cluster.kubernetesVersion: {kubernetes_version!r} is not pinned; supported: "
+                        f"{', '.join(sorted(SUPPORTED))} (add a row to infra/planning/cluster_versions.py)")
+    if burst < 0:
+        problems.append(f"sizing.burstReplicas: must be >= 0, got {burst}")
+    if api_access is not None:
+        _check_access(api_access, deployer_cidrs, runner_cidrs, supernet, problems)
+    _check_admins(admin_role_arns, problems)
+    return problems
+
+
 def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]], burst: int,
                   kubernetes_version: str = DEFAULT_KUBERNETES_VERSION, api_access: str | None = None,
                   deployer_cidrs: Sequence[str] = (), runner_cidrs: Sequence[str] = (),
@@ -240,17 +257,12 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
 
     `api_access` None (not named): private endpoints and nothing else, clusters no runner can reach; the
     config layer requires `cluster.apiAccess`, so only planning tests rely on this default."""
-    problems: list[str] = []
-    if kubernetes_version not in SUPPORTED:
-        problems.append(f"cluster.kubernetesVersion: {kubernetes_version!r} is not pinned; supported: "
-                        f"{', '.join(sorted(SUPPORTED))} (add a row to infra/planning/cluster_versions.py)")
-    if burst < 0:
-        problems.append(f"sizing.burstReplicas: must be >= 0, got {burst}")
+    problems = cluster_setting_problems(kubernetes_version, burst, api_access, deployer_cidrs, runner_cidrs,
+                                        admin_role_arns, plan.addresses.supernet)
     known = {r.name for r in plan.regions}
     problems += [f"sizing.replicas.{name}: no such region in the plan" for name in replicas if name not in known]
     cidrs, runners = _check_access(api_access, deployer_cidrs, runner_cidrs, plan.addresses.supernet,
-                                   problems) if api_access is not None else ((), ())
-    _check_admins(admin_role_arns, problems)
+                                   []) if api_access is not None else ((), ())
     out: dict[str, ClusterPlan] = {}
     for region in plan.regions:
         name = cluster_name(plan.stack_environment, region.name)
