@@ -272,7 +272,8 @@ class ClusterConfig(_Model):
     api_access: ApiAccessConfig | None = Field(
         default=None, description="how pulumi reaches the cluster APIs; required (see README, Deploy for real)")
     admin_role_arns: list[str] = Field(
-        default_factory=list, max_length=50, description="IAM roles given EKS cluster-admin access entries (besides the deployer)")
+        default_factory=list, max_length=50,
+        description="IAM roles given EKS cluster-admin access entries (besides the deployer)")
 
 
 class HealthCheckConfig(_Model):
