@@ -19,8 +19,11 @@ VCPU_QUOTAS = {
     "L-DB2E81BA": "Running On-Demand G and VT instances",
     "L-417A185B": "Running On-Demand P instances",
 }
-_FAMILY_QUOTA = {**dict.fromkeys("acdhimrtz", "L-1216C47A"), "g": "L-DB2E81BA", "vt": "L-DB2E81BA",
-                 "p": "L-417A185B"}
+_FAMILY_QUOTA = {**dict.fromkeys("acdhimrtz", "L-1216C47A"), "g": "L-DB2E81BA", "p": "L-417A185B"}
+# Families whose first letter would mislead: VT counts with G; Inferentia, Trainium, DL, HPC and Mac
+# instances have quotas of their own (not checked here).
+_FAMILY_EXCEPTIONS: dict[str, str | None] = {"vt": "L-DB2E81BA", "inf": None, "trn": None, "dl": None,
+                                             "hpc": None, "mac": None}
 
 # Counted network quotas: (service code, quota code, name). https://docs.aws.amazon.com/vpc/latest/userguide/
 # amazon-vpc-limits.html (VPCs, internet gateways, NAT gateways per AZ, Elastic IPs) and
@@ -47,7 +50,9 @@ def vcpu_quota_code(instance_type: str) -> str | None:
     """The On-Demand vCPU quota an instance type counts against (None for families not listed here)."""
     match = re.match(r"[a-z]+", instance_type)
     family = match.group(0) if match else ""
-    return _FAMILY_QUOTA.get(family) or _FAMILY_QUOTA.get(family[:1])
+    if family in _FAMILY_EXCEPTIONS:
+        return _FAMILY_EXCEPTIONS[family]
+    return _FAMILY_QUOTA.get(family[:1])
 
 
 @dataclass(frozen=True)
