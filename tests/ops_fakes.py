@@ -23,6 +23,19 @@ EC2_DEFAULT_QUOTAS = {"L-1216C47A": 5.0, "L-DB2E81BA": 0.0, "L-417A185B": 0.0, "
                       "L-A2478D36": 5.0}
 
 
+_SESSION: list[Any] = []
+
+
+def shared_session() -> Any:
+    """One boto3 session for every test: clients reuse its loaded service models (the EC2 model alone
+    takes about a second to parse), while moto still answers every call."""
+    if not _SESSION:
+        import boto3
+
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
+
+
 def guard_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any TCP/UDP connection fails the test (moto answers in-process, so nothing should connect)."""
 

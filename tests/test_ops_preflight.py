@@ -14,7 +14,7 @@ from moto import mock_aws
 from infra.ops import preflight
 from infra.ops.clouds import AwsClients
 from infra.ops.needs import GCP_GPU_QUOTA_METRIC, aws_needs, gcp_needs, vcpu_quota_code
-from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, ec2_quotas, guard_sockets
+from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, ec2_quotas, guard_sockets, shared_session
 from tests.ops_stack import GCP_PROJECT, ops_plan, write_ops_stack
 
 G, P, STANDARD = "L-DB2E81BA", "L-417A185B", "L-1216C47A"
@@ -28,9 +28,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     for key, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # thousands of AMIs per region: slow, unused
     guard_sockets(monkeypatch)
     with mock_aws():
-        yield AwsClients()
+        yield AwsClients(session=shared_session())
 
 
 def healthy_gcp(plan: Any = None) -> FakeGcp:
@@ -183,7 +184,7 @@ def test_an_unapplied_quota_falls_back_to_the_aws_default(tmp_path, aws, monkeyp
 def test_instances_of_other_workloads_use_up_the_quota_but_the_stacks_own_do_not(tmp_path, aws, monkeypatch, capsys):
     need = planned_vcpus("use1", G, {"g5.xlarge": 4, "m6i.large": 2})
     ec2 = aws.client("ec2", "us-east-1")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = ec2.register_image(Name="node-image")["ImageId"]
     ec2.run_instances(ImageId=image, InstanceType="g5.xlarge", MinCount=1, MaxCount=1,
                       TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "stack", "Value": STACK}]}])
     with ec2_quotas(monkeypatch, applied={**PLENTY, G: need + 4}):

@@ -17,7 +17,7 @@ from infra.ops.clouds import AwsClients
 from infra.ops.verify import ExpectedRecord, check_dns, expected_dns_records
 from infra.planning.cluster_plan import POOL_LABEL
 from infra.planning.plan import RolloutPlan
-from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, guard_sockets, set_tunnel_telemetry
+from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, guard_sockets, set_tunnel_telemetry, shared_session
 from tests.ops_stack import GCP_PROJECT, ops_plan, write_ops_stack
 
 STACK = "ops"
@@ -29,9 +29,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     for key, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # thousands of AMIs per region: slow, unused
     guard_sockets(monkeypatch)
     with mock_aws():
-        yield AwsClients()
+        yield AwsClients(session=shared_session())
 
 
 def tags(name: str) -> list[dict[str, Any]]:
