@@ -139,9 +139,8 @@ def check_peering(ec2: Any, peering: TgwPeering, stack: str) -> list[Check]:
 
 
 def check_vpn(ec2: Any, link: VpnLink, stack: str) -> list[Check]:
-    """Every tunnel UP with BGP routes accepted. For a BGP VPN, AWS reports a tunnel UP only when IPsec and
-    the BGP session are up (https://docs.aws.amazon.com/vpn/latest/s2svpn/monitoring-cloudwatch-vpn.html,
-    TunnelState); AcceptedRouteCount > 0 shows routes learned over it
+    """Every tunnel UP with BGP routes accepted: routes can only arrive over the tunnel's BGP session, so
+    AcceptedRouteCount > 0 is the API's evidence that BGP is established, beyond the tunnel's UP
     (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VgwTelemetry.html)."""
     out: list[Check] = []
     for conn in (0, 1):
