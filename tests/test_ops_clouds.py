@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from infra.ops.clouds import COMPUTE, CONTAINER, KMS, STORAGE, GoogleRestApi
-from infra.ops.stack import backend_url, load_target, stack_name_of
+from infra.ops.stack import backend_url, load_target
 from tests.ops_stack import GCP_PROJECT, write_ops_stack
 
 
@@ -95,7 +95,6 @@ def test_a_stack_file_names_its_stack_project_and_secrets_provider(tmp_path: Pat
     target = load_target(argparse.Namespace(stack=None, stack_file=path), env={})
     assert (target.name, target.gcp_project, target.secrets_provider) == (
         "staging", GCP_PROJECT, "awskms://alias/pulumi?region=us-east-1")
-    assert stack_name_of(Path("elsewhere/custom.yaml")) == "custom"
 
 
 @pytest.mark.parametrize("module", ["infra.ops.preflight", "infra.ops.verify"])

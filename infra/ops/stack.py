@@ -1,6 +1,6 @@
 """What the ops commands know about a stack: its validated config and plan, plus where its state and
-secrets live. Loading validates exactly like the other CLIs (`config_from_stack_file` + `build_plan`), so
-bad config is one `ConfigError` (exit 2).
+secrets live. Loading validates and plans exactly like the preview (`plan_for_stack_file`: the stack file
+plus its pinned sizing lock, if any), so bad config is one `ConfigError` (exit 2).
 
 Where the state backend comes from (first found): the environment variable `PULUMI_BACKEND_URL`, then
 `backend.url` in `Pulumi.yaml`. Without either, the backend is whatever `pulumi login` chose and it is not
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from infra.config import RolloutConfig, config_from_stack_file, stack_file_path
-from infra.planning.plan import RolloutPlan, build_plan
+from infra.planning.plan import RolloutPlan, plan_for_stack_file, stack_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,11 +43,6 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
-def stack_name_of(path: Path) -> str:
-    match = re.fullmatch(r"Pulumi\.(.+)\.yaml", path.name)
-    return match.group(1) if match else path.stem
-
-
 def backend_url(env: Mapping[str, str], project_file: Path) -> str | None:
     if env.get("PULUMI_BACKEND_URL"):
         return env["PULUMI_BACKEND_URL"]
@@ -64,10 +58,10 @@ def load_target(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
     """Validate and plan the stack the arguments name; raises ConfigError."""
     env = os.environ if env is None else env
     path = Path(args.stack_file) if args.stack_file else stack_file_path(args.stack)
-    plan = build_plan(config := config_from_stack_file(path))
+    plan = plan_for_stack_file(path)
     document = yaml.safe_load(path.read_text()) or {}
     values = document.get("config") or {}
-    name = args.stack if not args.stack_file else stack_name_of(path)
-    return StackTarget(name=name, path=path, config=config, plan=plan, gcp_project=values.get("gcp:project"),
+    return StackTarget(name=stack_name(path), path=path, config=config_from_stack_file(path), plan=plan,
+                       gcp_project=values.get("gcp:project"),
                        backend_url=backend_url(env, path.parent / "Pulumi.yaml"),
                        secrets_provider=document.get("secretsprovider"))
