@@ -104,3 +104,22 @@ def test_both_commands_run_as_modules_and_exit_2_on_bad_config(module: str, tmp_
                           cwd=Path(__file__).resolve().parents[1], timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert "atlantis" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_progress_shows_on_a_terminal_and_a_failing_step_does_not_stop_the_others():
+    import io
+
+    from rich.console import Console
+
+    from infra.ops.report import Step, failed, passed, run_steps
+
+    def broken() -> list:
+        raise RuntimeError("boom")
+
+    screen = io.StringIO()
+    checks = run_steps([Step("first region", lambda: [passed("a", "x", "ok")]), Step("second region", broken),
+                        Step("third region", lambda: [passed("b", "y", "ok")])],
+                       on_error=lambda step, error: failed("cloud-api", step.label, str(error), "fix"),
+                       console=Console(file=screen, force_terminal=True, width=100))
+    assert [(c.check, c.status) for c in checks] == [("a", "pass"), ("cloud-api", "fail"), ("b", "pass")]
+    assert "region" in screen.getvalue()  # the bar was drawn (then cleared: transient)

@@ -52,12 +52,13 @@ class Step:
 
 def run_steps(steps: Sequence[Step], *, on_error: Callable[[Step, Exception], Check],
               console: Console | None = None) -> list[Check]:
-    """Run every step under a progress bar on stderr; an exception in one step becomes one failed check
-    (via `on_error`) and the other steps still run."""
+    """Run every step under a progress bar on stderr (when it is a terminal); an exception in one step
+    becomes one failed check (via `on_error`) and the other steps still run."""
     console = console or Console(stderr=True)
     results: list[Check] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), console=console, transient=True) as progress:
+                  TextColumn("{task.completed}/{task.total}"), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:  # no bar (and no refresh thread) in logs
         task = progress.add_task("starting", total=len(steps))
         for step in steps:
             progress.update(task, description=step.label)
