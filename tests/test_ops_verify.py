@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from infra.ops import verify
 from infra.ops.clouds import AwsClients
-from infra.ops.verify import ExpectedRecord, check_dns, expected_dns_records
+from infra.ops.verify import ExpectedRecord, check_dns
 from infra.planning.cluster_plan import POOL_LABEL
 from infra.planning.plan import RolloutPlan
 from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, guard_sockets, set_tunnel_telemetry, shared_session
@@ -116,7 +116,34 @@ def deploy(plan: RolloutPlan, aws: AwsClients) -> World:
              "config": {"machineType": pool.machine_type, "labels": dict(pool.labels)},
              "autoscaling": {"totalMinNodeCount": pool.min_nodes, "totalMaxNodeCount": pool.max_nodes}}
             for pool in cluster.pools]
+    publish_records(plan, aws)
     return world
+
+
+def record_change(rec: Any, zone_id: str) -> dict[str, Any]:
+    """The Route 53 record set `components/traffic/records.py` declares for one planned record."""
+    if rec.kind == "endpoint":
+        return {"Name": rec.name, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.10"}]}
+    out: dict[str, Any] = {"Name": rec.name, "Type": "A", "SetIdentifier": rec.set_identifier,
+                           "AliasTarget": {"HostedZoneId": zone_id, "DNSName": rec.target,
+                                           "EvaluateTargetHealth": True}}
+    if rec.kind == "weighted":
+        out["Weight"] = rec.weight
+    elif rec.kind == "failover":
+        out["Failover"] = rec.failover
+    elif rec.kind == "geolocation":
+        loc = rec.location
+        out["GeoLocation"] = {k: v for k, v in (("ContinentCode", loc.continent), ("CountryCode", loc.country),
+                                                ("SubdivisionCode", loc.subdivision)) if v}
+    return out
+
+
+def publish_records(plan: RolloutPlan, aws: AwsClients) -> str:
+    route53 = aws.client("route53", "us-east-1")
+    zone_id = route53.create_hosted_zone(Name=plan.traffic.zone_name, CallerReference="up")["HostedZone"]["Id"]
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": record_change(rec, zone_id)} for rec in plan.traffic.records]})
+    return zone_id
 
 
 @pytest.fixture
@@ -124,11 +151,10 @@ def world(aws: AwsClients) -> World:
     return deploy(ops_plan(), aws)
 
 
-def run(tmp_path: Path, world: World, capsys: pytest.CaptureFixture[str], records=expected_dns_records,
-        ) -> tuple[int, list[dict[str, Any]]]:
+def run(tmp_path: Path, world: World, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
     path = write_ops_stack(tmp_path, STACK)
     code = verify.main(["--stack-file", str(path), "--json"], aws=world.aws, gcp_factory=lambda _: world.gcp,
-                       env={}, records=records)
+                       env={})
     report = json.loads(capsys.readouterr().out)
     assert report["command"] == "verify" and report["ok"] == (code == 0)
     return code, report["checks"]
@@ -154,7 +180,7 @@ def test_a_stack_deployed_as_planned_has_no_drift(tmp_path, world, capsys):
         "use1/system", "use1/gpu-g5-xlarge", "usw2/system", "usw2/gpu-g5-xlarge", "euw4/system",
         "euw4/gpu-g2-standard-4"}
     assert find(checks, "subnetwork", "pass")
-    assert find(checks, "dns-records")[0]["status"] == "skip"  # the traffic plan declares no records yet
+    assert len(find(checks, "dns-records", "pass")) == len(world.plan.traffic.records) > 0
 
 
 def test_the_table_prints_the_drift(tmp_path, world, capsys):
@@ -345,8 +371,24 @@ def test_dns_weight_drift_missing_and_unplanned_records_fail(zone):
         ("[usw2]", "fail", "record set not in the plan")]
 
 
-def test_dns_check_runs_in_the_command_through_the_seam(tmp_path, world, zone, capsys):
-    _, domain = zone
-    code, checks = run(tmp_path, world, capsys, records=lambda plan: expected(plan.domain, usw2=41))
-    assert code == 1 and drift(checks) == [("dns-records", f"api.{domain} CNAME [usw2]")]
-    assert expected_dns_records(world.plan) == ()  # the default seam: nothing until the traffic plan exists
+def test_a_weight_that_differs_from_the_traffic_plan_is_drift(tmp_path, world, capsys):
+    route53 = world.aws.client("route53", "us-east-1")
+    [zone] = route53.list_hosted_zones_by_name(DNSName=world.plan.traffic.zone_name)["HostedZones"]
+    rec = next(r for r in world.plan.traffic.records if r.kind == "weighted" and r.weight)
+    changed = {**record_change(rec, zone["Id"]), "Weight": rec.weight + 1}
+    route53.change_resource_record_sets(HostedZoneId=zone["Id"], ChangeBatch={"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": changed}]})
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 1 and drift(checks) == [("dns-records", f"{rec.name} A [{rec.set_identifier}]")]
+    assert f"weight {rec.weight + 1} != planned {rec.weight}" in find(checks, "dns-records", "fail")[0]["detail"]
+
+
+def test_a_missing_endpoint_record_is_drift_and_no_traffic_plan_skips(tmp_path, world, capsys):
+    route53 = world.aws.client("route53", "us-east-1")
+    [zone] = route53.list_hosted_zones_by_name(DNSName=world.plan.traffic.zone_name)["HostedZones"]
+    rec = next(r for r in world.plan.traffic.records if r.kind == "endpoint")
+    route53.change_resource_record_sets(HostedZoneId=zone["Id"], ChangeBatch={"Changes": [
+        {"Action": "DELETE", "ResourceRecordSet": record_change(rec, zone["Id"])}]})
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 1 and drift(checks) == [("dns-records", f"{rec.name} A")]
+    assert check_dns(route53, "example.org", [])[0].status == "skip"

@@ -3,8 +3,8 @@
 Compares live resources with the plan and prints the drift: per AWS region the VPC and its CIDR, the
 Transit Gateway peerings (accepted), the HA VPN connections (every tunnel UP with BGP routes accepted),
 the EKS node groups (sizes, instance type, status); per GCP region the subnetwork's ranges and the GKE
-node pools; the public DNS records against an expected list (`expected_dns_records`, the seam to the
-traffic plan). Resources are found the way the program names and tags them: AWS `Name` and `stack` tags,
+node pools; the public DNS records against the traffic plan's records (`expected_dns_records`).
+Resources are found the way the program names and tags them: AWS `Name` and `stack` tags,
 EKS/GKE cluster names from the cluster plan, node pools by their `rollout.dev/pool` label.
 
 Exit codes: 0 no drift; 1 drift (or a cloud API error); 2 bad config.
@@ -49,11 +49,27 @@ class ExpectedRecord:
 
 
 def expected_dns_records(plan: RolloutPlan) -> tuple[ExpectedRecord, ...]:
-    """The seam to the traffic plan: the public records `plan.domain`'s zone should hold.
+    """The seam to the traffic plan: the public records the zone should hold, one per record set.
 
-    Nothing in the plan declares public records yet, so this returns none and the DNS check says so.
-    Once the traffic plan exists, return its records here (one `ExpectedRecord` per record set)."""
-    return ()
+    Every record of `plan.traffic` is an A record (`components/traffic/records.py`). Routed records
+    (geolocation, weighted, failover) are aliases to another name of the plan, so their set identifier,
+    weight and target are checked. A regional endpoint record points at the load balancer or address
+    the cloud assigned, which the plan cannot know, so only its presence is checked."""
+    if plan.traffic is None:
+        return ()
+    out = []
+    for rec in plan.traffic.records:
+        if rec.kind == "endpoint":
+            out.append(ExpectedRecord(rec.name, "A"))
+        else:
+            out.append(ExpectedRecord(rec.name, "A", rec.set_identifier, rec.weight,
+                                      (rec.target,) if rec.target else ()))
+    return tuple(out)
+
+
+def dns_zone_name(plan: RolloutPlan) -> str:
+    """The public hosted zone holding the records: the traffic plan's zone (the domain or a parent)."""
+    return (plan.traffic.zone_name if plan.traffic and plan.traffic.zone_name else plan.domain)
 
 
 def _dns_name(name: str) -> str:
@@ -62,7 +78,7 @@ def _dns_name(name: str) -> str:
 
 def check_dns(route53: Any, domain: str, expected: Sequence[ExpectedRecord]) -> list[Check]:
     if not expected:
-        return [Check("dns-records", domain, "skip", "no expected records: the traffic plan declares none yet")]
+        return [Check("dns-records", domain, "skip", "no expected records: the plan has no traffic plan")]
     zones = [z for z in route53.list_hosted_zones_by_name(DNSName=domain)["HostedZones"]
              if z["Name"] == _dns_name(domain) and not z.get("Config", {}).get("PrivateZone")]
     if not zones:
@@ -289,7 +305,7 @@ def verify_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi]
         steps.append(Step(f"{r.name}: subnetwork", lambda r=r: check_subnetwork(gcp(), r)))
         if r.name in plan.clusters:
             steps.append(Step(f"{r.name}: node pools", lambda r=r: check_gke_pools(gcp(), plan.clusters[r.name])))
-    steps.append(Step("DNS records", lambda: check_dns(aws.client("route53", "us-east-1"), plan.domain,
+    steps.append(Step("DNS records", lambda: check_dns(aws.client("route53", "us-east-1"), dns_zone_name(plan),
                                                        records(plan))))
     return steps
 
