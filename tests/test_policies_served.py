@@ -86,9 +86,9 @@ def test_a_secret_psk_arrives_unwrapped_so_provenance_decides(pack, dev_run):
     """The wire marks the PSK secret; the analyzer unwraps it; only the generator dependency tells."""
     secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "k" * 40}
     password = captured(dev_run, "random:index/randomPassword:RandomPassword", "psk", {"length": 40})
-    generated = captured(dev_run, "gcp:compute/vpnTunnel:VpnTunnel", "generated", {"sharedSecret": secret},
+    generated = captured(dev_run, "gcp:compute/vPNTunnel:VPNTunnel", "generated", {"sharedSecret": secret},
                          deps=(password.urn,))
-    literal = captured(dev_run, "gcp:compute/vpnTunnel:VpnTunnel", "literal", {"sharedSecret": "k" * 40})
+    literal = captured(dev_run, "gcp:compute/vPNTunnel:VPNTunnel", "literal", {"sharedSecret": "k" * 40})
     report = pack.check(with_resources(dev_run, password, generated, literal))
     flagged = {v.urn for v in report.mandatory if v.policy == "secret-material-generated"}
     assert flagged == {literal.urn}

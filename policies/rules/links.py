@@ -11,7 +11,7 @@ from .core import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, Param, Resource, get, 
 
 VPN_CONNECTION = "aws:ec2/vpnConnection:VpnConnection"
 CUSTOMER_GATEWAY = "aws:ec2/customerGateway:CustomerGateway"
-VPN_TUNNEL = "gcp:compute/vpnTunnel:VpnTunnel"
+VPN_TUNNEL = "gcp:compute/vPNTunnel:VPNTunnel"
 EXTERNAL_VPN_GATEWAY = "gcp:compute/externalVpnGateway:ExternalVpnGateway"
 HA_VPN_GATEWAY = "gcp:compute/haVpnGateway:HaVpnGateway"
 ROUTER = "gcp:compute/router:Router"
