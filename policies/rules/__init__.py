@@ -3,21 +3,43 @@
 
 from __future__ import annotations
 
-from . import clusters, cost, data, dns, links, network, secrets, stack, tagging, tls, workloads
+from . import (
+    cluster_hardening,
+    clusters,
+    cost,
+    data,
+    dns,
+    edge,
+    iam,
+    k8s_security,
+    links,
+    network,
+    secrets,
+    stack,
+    storage,
+    tagging,
+    tls,
+    workloads,
+)
 from .core import Rule, StackRule
 
 PACK_NAME = "global-ai-rollout"
 
 ALL_RULES: list[Rule | StackRule] = [
     *network.RULES,
+    *iam.RULES,
     *tagging.RULES,
     *links.RULES,
     *tls.RULES,
     *secrets.RULES,
     *clusters.RULES,
+    *cluster_hardening.RULES,
     *workloads.RULES,
+    *k8s_security.RULES,
     *data.RULES,
     *dns.RULES,
+    *edge.RULES,
+    *storage.RULES,
     *cost.RULES,
     *stack.RULES,
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PROVIDER_PACKAGES = ("pulumi_aws", "pulumi_gcp", "pulumi_kubernetes", "pulumi_tls", "pulumi_random")
@@ -30,7 +30,7 @@ def package_dir(package: str) -> Path:
     return Path(spec.origin).parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def registered_types(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> frozenset[str]:
     """Every resource type token (and function token, for mocked calls) the installed SDKs register."""
     found: set[str] = set()
@@ -53,7 +53,7 @@ ENGINE_TYPES = frozenset({"pulumi:pulumi:Stack"})
 _COMPONENT = re.compile(r'super\(\)\.__init__\(\s*"(rollout:[^"]+)"')
 
 
-@lru_cache(maxsize=None)
+@cache
 def component_types() -> frozenset[str]:
     """The program's own component tokens (`rollout:<module>:<Name>`), from components/ next to the pack."""
     root = Path(__file__).resolve().parents[2] / "components"
