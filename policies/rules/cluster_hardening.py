@@ -10,7 +10,22 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from .core import ADVISORY, CRITICAL, HIGH, MANDATORY, MEDIUM, Param, Resource, as_list, get, is_unknown, rule
+from .core import (
+    ADVISORY,
+    CRITICAL,
+    HIGH,
+    MANDATORY,
+    MEDIUM,
+    Param,
+    Resource,
+    StackFinding,
+    as_list,
+    get,
+    is_unknown,
+    rule,
+    stack_rule,
+)
+from .iam import principals, statements
 from .netmath import network
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
