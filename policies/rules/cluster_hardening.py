@@ -335,7 +335,8 @@ def security_groups_attached(resources: list[Resource], config) -> Iterator[Stac
             yield f"security group {group.name} is attached to nothing", group.urn
 
 
-RULES = [eks_node_role_no_cni, security_groups_attached, kubernetes_version_supported, imds_hop_limit, ec2_no_public_ip, ebs_cmk, eks_no_remote_access,
-         eks_addon_role, eks_network_policy, eks_access_explicit, eks_no_system_masters, log_groups_cmk,
-         gke_shielded, gke_binary_authorization, gke_no_client_certs, gke_network_policy, gke_hardened_control_plane,
-         gke_authorized_narrow, gke_node_sa, gke_legacy_metadata, gke_gpu_driver_pinned]
+RULES = [eks_node_role_no_cni, security_groups_attached, kubernetes_version_supported, imds_hop_limit,
+         ec2_no_public_ip, ebs_cmk, eks_no_remote_access, eks_addon_role, eks_network_policy, eks_access_explicit,
+         eks_no_system_masters, log_groups_cmk, gke_shielded, gke_binary_authorization, gke_no_client_certs,
+         gke_network_policy, gke_hardened_control_plane, gke_authorized_narrow, gke_node_sa, gke_legacy_metadata,
+         gke_gpu_driver_pinned]
