@@ -98,6 +98,8 @@ class ClusterPlan:
     master_ipv4_cidr: str | None  # GKE control plane /28; None on AWS
     release_channel: str | None  # GKE only
     protect_keys: bool = False  # prod: the Secrets encryption keys carry `protect` (losing one loses the Secrets)
+    local_network: str = ""  # this region's own range (NetworkPolicy allows from the region's load balancers)
+    peer_network: str = ""  # the stack's supernet: every region's ranges (MongoDB members in peer regions)
 
     @property
     def public_endpoint(self) -> bool:
@@ -216,10 +218,13 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
             region=region.name, cloud=region.cloud, location=region.location, name=name,
             kubernetes_version=kubernetes_version, zones=region.zones, system_pool=_system_pool(region),
             gpu_pools=tuple(pools), public_api_cidrs=cidrs,
-            authorized_networks=(plan.addresses.supernet, *cidrs) if gcp else cidrs,
+            # The region's own range (a runner inside the region), not the whole supernet: other regions and
+            # a compromised peer never reach this control plane (docs/security.md).
+            authorized_networks=(region.addresses.network, *cidrs) if gcp else cidrs,
             master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
             release_channel=GKE_RELEASE_CHANNEL if gcp else None,
             protect_keys=plan.stack_environment == "prod",
+            local_network=region.addresses.network, peer_network=plan.addresses.supernet,
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")
