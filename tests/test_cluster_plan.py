@@ -131,7 +131,8 @@ def test_public_endpoint_only_with_an_explicit_allow_list():
     plan = base_plan()
     clusters = plan_clusters(plan, {}, 0, public_api_cidrs=["203.0.113.0/24"])
     assert all(c.public_endpoint and c.public_api_cidrs == ("203.0.113.0/24",) for c in clusters.values())
-    assert clusters["euw4"].authorized_networks == ("10.0.0.0/8", "203.0.113.0/24")
+    # the region's own range, never the whole supernet (a peer region cannot reach this API)
+    assert clusters["euw4"].authorized_networks == ("10.68.0.0/16", "203.0.113.0/24")
     with pytest.raises(ConfigError, match="opens the API to the internet"):
         plan_clusters(plan, {}, 0, public_api_cidrs=["0.0.0.0/0"])
 
