@@ -130,7 +130,7 @@ def test_api_endpoints_are_public_only_to_the_allow_list():
 def test_secrets_are_encrypted_with_rotating_keys():
     captured, _ = run()
     (eks,) = of(captured, "aws:eks/cluster:Cluster")
-    (key,) = [k for k in of(captured, "aws:kms/key:Key") if k.name.endswith("-secrets")]
+    assert len([k for k in of(captured, "aws:kms/key:Key") if k.name.endswith("-secrets")]) == 1
     assert all(k.inputs["enableKeyRotation"] is True for k in of(captured, "aws:kms/key:Key"))
     encryption = eks.inputs["encryptionConfig"]
     assert encryption["resources"] == ["secrets"]
