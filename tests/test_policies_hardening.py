@@ -285,3 +285,38 @@ def test_the_battery_covers_every_type_the_program_renders_that_a_mandatory_rule
                "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat", "aws:eks/nodeGroup:NodeGroup",
                "kubernetes:helm.sh/v3:Release", "rollout:region:Region", "pulumi:pulumi:Stack"}
     assert set(missing) <= allowed, sorted(set(missing) - allowed)
+
+
+def test_the_served_pack_catches_the_battery_on_the_dev_stack():
+    """The same weaknesses, injected into the real dev run and checked by the pack as the engine serves it."""
+    import dataclasses
+
+    from google.protobuf import struct_pb2
+
+    from infra.offline.policy_check import check_policies
+
+    run = run_stack(ROOT / "Pulumi.dev.yaml", "dev")
+    by_key: dict[str, object] = {}
+    for r in run.resources:
+        by_key.setdefault(r.type, r)
+        by_key.setdefault(f"{r.type}#{r.name}", r)
+    injected = {}
+    for i, (key, mutate, what) in enumerate(BATTERY):
+        original = by_key.get(key)
+        if original is None:
+            continue
+        text = json.dumps(original.inputs, default=str).replace(json.dumps(SECRET), json.dumps("k" * 48))
+        props = json.loads(text)
+        mutate(props)
+        wire = struct_pb2.Struct()
+        wire.update(props)
+        name = f"{original.name}-bad{i}"
+        urn = original.urn.rsplit("::", 1)[0] + "::" + name
+        injected[urn] = what
+        by_key[f"bad{i}"] = dataclasses.replace(original, urn=urn, name=name, inputs=props, wire=wire)
+    extra = tuple(v for k, v in by_key.items() if k.startswith("bad"))
+    assert len(injected) >= 40, "the dev stack renders most battery types"
+    report = check_policies(dataclasses.replace(run, resources=run.resources + extra), ROOT / "policies")
+    caught = {v.urn for v in report.mandatory}
+    missed = [what for urn, what in injected.items() if urn not in caught]
+    assert missed == []
