@@ -246,6 +246,44 @@ CASES: dict[str, tuple] = {
                       {"versioning": {"enabled": True}}),
     "gcs-no-public-acl": ("gcp:storage/bucketACL:BucketACL", {"roleEntities": ["READER:allUsers"]},
                           {"roleEntities": ["OWNER:project-owners-1"]}),
+    "eks-node-group-hardened": ("aws:eks/nodeGroup:NodeGroup", {"amiType": "AL2_x86_64_GPU"},
+                                {"amiType": "AL2023_x86_64_NVIDIA", "launchTemplate": {"id": "lt-1", "version": "1"}}),
+    "gke-cluster-vpc-native-kubelet-locked": ("gcp:container/nodePool:NodePool",
+                                              {"nodeConfig": {"kubeletConfig": {
+                                                  "insecureKubeletReadonlyPortEnabled": "TRUE"}}},
+                                              {"nodeConfig": {"kubeletConfig": {
+                                                  "insecureKubeletReadonlyPortEnabled": "FALSE"}}}),
+    "iam-no-wildcard-service-actions": ("aws:iam/rolePolicy:RolePolicy",
+                                        {"policy": doc({"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"})},
+                                        {"policy": doc({"Effect": "Allow", "Action": ["s3:GetObject"],
+                                                        "Resource": "arn:aws:s3:::weights/*"})}),
+    "gcp-kms-iam-least-privilege": ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+                                    {"role": "roles/cloudkms.admin",
+                                     "member": "serviceAccount:n@p.iam.gserviceaccount.com"},
+                                    {"role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                                     "member": "serviceAccount:n@p.iam.gserviceaccount.com"}),
+    "k8s-no-literal-secrets-in-env": ("kubernetes:apps/v1:Deployment",
+                                      {"spec": {"template": {"spec": {"containers": [
+                                          {"name": "vllm", "env": [{"name": "HF_TOKEN", "value": "hf_abc"}]}]}}}},
+                                      {"spec": {"template": {"spec": {"containers": [
+                                          {"name": "vllm", "env": [{"name": "HF_TOKEN", "valueFrom": {
+                                              "secretKeyRef": {"name": "hf", "key": "token"}}}]}]}}}}),
+    "k8s-ingress-tls-policy": ("kubernetes:networking.k8s.io/v1:Ingress",
+                               {"metadata": {"annotations": {
+                                   "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-2016-08"}}},
+                               {"metadata": {"annotations": {
+                                   "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                                   "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]'}}}),
+    "vpc-default-route-to-internet-gateways-only": ("aws:ec2/route:Route",
+                                                    {"destinationCidrBlock": "0.0.0.0/0", "transitGatewayId": "tgw-1"},
+                                                    {"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"}),
+    "vpc-dns-enabled": ("aws:ec2/vpc:Vpc", {"enableDnsHostnames": False},
+                        {"enableDnsHostnames": True, "enableDnsSupport": True}),
+    "route53-routed-record-ttl": ("aws:route53/record:Record",
+                                  {"weightedRoutingPolicies": [{"weight": 10}], "ttl": 300},
+                                  {"weightedRoutingPolicies": [{"weight": 10}], "ttl": 30}),
+    "lb-serving-least-outstanding": ("aws:lb/targetGroup:TargetGroup", {"protocol": "HTTP"},
+                                     {"protocol": "HTTP", "loadBalancingAlgorithmType": "least_outstanding_requests"}),
 }
 # Rules that have no compliant resource of their type (any such resource is the violation).
 NO_COMPLIANT_RESOURCE = {"gcp-no-service-account-keys"}

@@ -253,6 +253,16 @@ BATTERY = [
     ("tls:index/selfSignedCert:SelfSignedCert", _set("allowedUses", ["cert_signing", "server_auth"]),
      "root serves TLS"),
     ("random:index/randomPassword:RandomPassword", _set("length", 12), "short PSK"),
+    ("aws:eks/nodeGroup:NodeGroup", _pop("launchTemplate"), "node group on default launch settings"),
+    ("aws:eks/nodeGroup:NodeGroup", _set("amiType", "AL2_x86_64_GPU"), "AL2 nodes"),
+    ("aws:ec2/route:Route", lambda p: (p.pop("natGatewayId", None), p.pop("gatewayId", None),
+                                       p.update(destinationCidrBlock="0.0.0.0/0", transitGatewayId="tgw-peer")),
+     "default route via a peer"),
+    ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", _set("role", "roles/cloudkms.admin"), "KMS admin to a robot"),
+    ("gcp:container/nodePool:NodePool", _set("nodeConfig.kubeletConfig",
+                                            {"insecureKubeletReadonlyPortEnabled": "TRUE"}), "kubelet 10255"),
+    ("kubernetes:apps/v1:DaemonSet", _set("spec.template.spec.containers.0.env",
+                                         [{"name": "NGC_API_KEY", "value": "nvapi-123"}]), "literal API key"),
 ]
 
 
@@ -282,7 +292,7 @@ def test_the_battery_covers_every_type_the_program_renders_that_a_mandatory_rule
                "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "gcp:compute/haVpnGateway:HaVpnGateway",
                "gcp:compute/externalVpnGateway:ExternalVpnGateway", "gcp:compute/routerPeer:RouterPeer",
                "gcp:compute/network:Network", "gcp:kms/keyRing:KeyRing", "gcp:serviceaccount/account:Account",
-               "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat", "aws:eks/nodeGroup:NodeGroup",
+               "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat",
                "kubernetes:helm.sh/v3:Release", "rollout:region:Region", "pulumi:pulumi:Stack"}
     assert set(missing) <= allowed, sorted(set(missing) - allowed)
 

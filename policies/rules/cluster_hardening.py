@@ -340,3 +340,35 @@ RULES = [eks_node_role_no_cni, security_groups_attached, kubernetes_version_supp
          eks_no_system_masters, log_groups_cmk, gke_shielded, gke_binary_authorization, gke_no_client_certs,
          gke_network_policy, gke_hardened_control_plane, gke_authorized_narrow, gke_node_sa, gke_legacy_metadata,
          gke_gpu_driver_pinned]
+
+
+# AL2 AMIs are not built for Kubernetes 1.33+ and reached end of support on 2025-11-26
+# (https://docs.aws.amazon.com/eks/latest/userguide/eks-ami-deprecation-faqs.html).
+SUPPORTED_AMI_PREFIXES = ("AL2023_", "BOTTLEROCKET_", "CUSTOM", "WINDOWS_")
+
+
+@rule("eks-node-group-hardened",
+      "EKS node groups use a supported AMI family (AL2023 / Bottlerocket) and a launch template, so IMDS, disk "
+      "encryption and public-IP settings are the program's and not the defaults.",
+      enforcement=MANDATORY, severity=HIGH, types=(EKS_NODE_GROUP,))
+def eks_node_group_hardened(r: Resource, config) -> Iterator[str]:
+    ami = r.props.get("amiType")
+    if isinstance(ami, str) and not is_unknown(ami) and not ami.startswith(SUPPORTED_AMI_PREFIXES):
+        yield f"amiType {ami} is out of support (AL2); use AL2023 or Bottlerocket"
+    if not r.props.get("launchTemplate") and not is_unknown(r.props.get("launchTemplate")):
+        yield "no launchTemplate: nodes get EKS's default metadata options (hop limit 2) and disks"
+
+
+@rule("gke-cluster-vpc-native-kubelet-locked",
+      "GKE clusters are VPC-native and node pools keep the kubelet's insecure read-only port (10255) closed "
+      "(CIS GKE 5.6.2, GKE hardening guide).",
+      enforcement=MANDATORY, severity=MEDIUM, types=(GKE_CLUSTER, GKE_NODE_POOL))
+def gke_vpc_native_kubelet(r: Resource, config) -> Iterator[str]:
+    if r.type == GKE_CLUSTER and r.props.get("networkingMode") == "ROUTES":
+        yield "networkingMode is ROUTES: pods are not VPC-native (no alias IPs, no Dataplane V2)"
+    port = get(r.props, "nodeConfig.kubeletConfig.insecureKubeletReadonlyPortEnabled")
+    if isinstance(port, str) and port.upper() == "TRUE":
+        yield "nodeConfig.kubeletConfig.insecureKubeletReadonlyPortEnabled is TRUE"
+
+
+RULES += [eks_node_group_hardened, gke_vpc_native_kubelet]

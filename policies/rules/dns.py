@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .core import ADVISORY, HIGH, LOW, MANDATORY, Resource, is_unknown, rule
+from .core import ADVISORY, HIGH, LOW, MANDATORY, Param, Resource, is_unknown, rule
 
 RECORD = "aws:route53/record:Record"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -36,4 +36,14 @@ def health_check_https(r: Resource, config) -> Iterator[str]:
         yield f"type is {kind!r}; probe the serving endpoint over HTTPS"
 
 
-RULES = [routed_records_health_checked, health_check_https]
+@rule("route53-routed-record-ttl",
+      "Records with a routing policy keep a short TTL, so resolvers follow a failover within a minute.",
+      enforcement=ADVISORY, severity=LOW, types=(RECORD,),
+      params={"maxTtl": Param("integer", 60, "longest TTL in seconds of a routed record")})
+def routed_record_ttl(r: Resource, config) -> Iterator[str]:
+    ttl = r.props.get("ttl")
+    if any(r.props.get(k) for k in ROUTING_POLICIES) and isinstance(ttl, int | float) and ttl > config["maxTtl"]:
+        yield f"ttl {ttl:g}s > {config['maxTtl']}s on a routed record"
+
+
+RULES = [routed_records_health_checked, health_check_https, routed_record_ttl]

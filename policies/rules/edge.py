@@ -124,6 +124,25 @@ def target_group_health(r: Resource, config) -> Iterator[str]:
         yield "healthCheck.enabled is false"
 
 
+@rule("lb-serving-least-outstanding",
+      "HTTP(S) target groups and backend services in front of model servers route to the least-loaded replica "
+      "(least outstanding requests / LEAST_REQUEST), not round robin.",
+      enforcement=ADVISORY, severity=LOW, types=(*TARGET_GROUPS, *GCP_BACKENDS))
+def lb_least_outstanding(r: Resource, config) -> Iterator[str]:
+    if r.type in TARGET_GROUPS:
+        if str(r.props.get("protocol", "")).upper() not in ("HTTP", "HTTPS"):
+            return
+        algorithm = r.props.get("loadBalancingAlgorithmType", "round_robin")
+        if not is_unknown(algorithm) and algorithm != "least_outstanding_requests":
+            yield f"loadBalancingAlgorithmType is {algorithm!r}"
+    else:
+        policy = r.props.get("localityLbPolicy")
+        scheme = r.props.get("loadBalancingScheme", "EXTERNAL")
+        if scheme in ("EXTERNAL_MANAGED", "INTERNAL_MANAGED") and policy not in ("LEAST_REQUEST", None) \
+                and not is_unknown(policy):
+            yield f"localityLbPolicy is {policy!r}"
+
+
 @rule("acm-certificate-dns-validated",
       "ACM certificates are DNS-validated (renew automatically, no mailbox in the loop) with transparency logging.",
       enforcement=MANDATORY, severity=MEDIUM, types=(ACM_CERTIFICATE,))
@@ -241,6 +260,6 @@ def zone_safe(r: Resource, config) -> Iterator[str]:
         yield "forceDestroy is true: a destroy deletes every record"
 
 
-RULES = [listener_https, public_lb_https_only, lb_hardened, lb_access_logs, target_group_health, acm_dns_validated,
-         acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy, gcp_ssl_policy, gcp_backend_hardened,
-         gcp_cert_dns, health_check_effective, zone_safe]
+RULES = [lb_least_outstanding, listener_https, public_lb_https_only, lb_hardened, lb_access_logs, target_group_health,
+         acm_dns_validated, acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy, gcp_ssl_policy,
+         gcp_backend_hardened, gcp_cert_dns, health_check_effective, zone_safe]

@@ -247,6 +247,33 @@ def oidc_sts_audience(r: Resource, config) -> Iterator[str]:
 
 
 
-RULES = [iam_no_admin_managed, iam_no_escalation, irsa_trust_bound, service_trust_source_account, role_max_session,
-         kms_key_policy_safe, kms_deletion_window, gcp_kms_rotation, gcp_iam_no_public, gcp_sa_not_owner,
-         gcp_no_sa_keys, oidc_sts_audience]
+@rule("iam-no-wildcard-service-actions",
+      "Customer policies list actions: no 'service:*' allowed on every resource (FSBP IAM.21).",
+      enforcement=MANDATORY, severity=MEDIUM, types=IAM_POLICIES)
+def iam_no_wildcard_service(r: Resource, config) -> Iterator[str]:
+    for s in statements(r.props.get("policy")):
+        if s.get("Effect") != "Allow" or "*" not in as_list(s.get("Resource")):
+            continue
+        wild = [a for a in as_list(s.get("Action")) if isinstance(a, str) and a.endswith(":*")]
+        if wild:
+            yield f"a statement allows {', '.join(wild)} on Resource '*'"
+
+
+KMS_USE_ROLES = ("roles/cloudkms.cryptoKeyEncrypterDecrypter", "roles/cloudkms.cryptoKeyEncrypter",
+                 "roles/cloudkms.cryptoKeyDecrypter", "roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer",
+                 "roles/cloudkms.signerVerifier")
+
+
+@rule("gcp-kms-iam-least-privilege",
+      "Grants on Cloud KMS keys and key rings only let principals use keys, never administer them "
+      "(separation of duties, CIS GCP 1.11).",
+      enforcement=MANDATORY, severity=MEDIUM, types=GCP_KMS_IAM)
+def gcp_kms_least_privilege(r: Resource, config) -> Iterator[str]:
+    role = r.props.get("role")
+    if isinstance(role, str) and not is_unknown(role) and role not in KMS_USE_ROLES:
+        yield f"{role} on a key: administration belongs to people, not workloads"
+
+
+RULES = [iam_no_wildcard_service, gcp_kms_least_privilege, iam_no_admin_managed, iam_no_escalation, irsa_trust_bound,
+         service_trust_source_account, role_max_session, kms_key_policy_safe, kms_deletion_window, gcp_kms_rotation,
+         gcp_iam_no_public, gcp_sa_not_owner, gcp_no_sa_keys, oidc_sts_audience]

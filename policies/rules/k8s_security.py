@@ -316,6 +316,43 @@ def hpa_bounded(r: Resource, config) -> Iterator[str]:
         yield f"maxReplicas {high:g} < minReplicas {low:g}"
 
 
-RULES = [pod_security_restricted, workload_hygiene, statefulset_keeps_volumes, service_exposure, ingress_tls,
-         network_policy_narrow, namespaces_default_deny, namespace_pod_security, helm_https, helm_provenance,
-         hpa_bounded]
+SECRET_NAME_HINTS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL")
+
+
+@rule("k8s-no-literal-secrets-in-env",
+      "Containers take passwords, tokens and keys from Secrets (valueFrom), never as literal env values in the "
+      "manifest (they would sit in state and in every `kubectl get -o yaml`).",
+      enforcement=MANDATORY, severity=HIGH, types=POD_OWNERS)
+def no_literal_secrets(r: Resource, config) -> Iterator[str]:
+    for c in containers(pod_spec(r)):
+        for env in as_list(c.get("env")):
+            if not isinstance(env, dict):
+                continue
+            name, value = str(env.get("name", "")).upper(), env.get("value")
+            if any(h in name for h in SECRET_NAME_HINTS) and isinstance(value, str) and value and \
+                    not is_unknown(value):
+                yield f"container {c.get('name')} sets {env.get('name')} to a literal value"
+
+
+@rule("k8s-ingress-tls-policy",
+      "Ingress controllers' TLS settings: ALB ingresses use a TLS 1.2+ policy and redirect HTTP to HTTPS; "
+      "NGINX ingresses never turn the SSL redirect off.",
+      enforcement=MANDATORY, severity=HIGH, types=(INGRESS,))
+def ingress_tls_policy(r: Resource, config) -> Iterator[str]:
+    annotations = get(r.props, "metadata.annotations", {})
+    if not isinstance(annotations, dict):
+        return
+    policy = annotations.get("alb.ingress.kubernetes.io/ssl-policy")
+    if isinstance(policy, str) and not any(m in policy for m in ("TLS13-1-2", "TLS13-1-3", "TLS-1-2", "FS-1-2")):
+        yield f"alb.ingress.kubernetes.io/ssl-policy {policy} allows TLS below 1.2"
+    ports = str(annotations.get("alb.ingress.kubernetes.io/listen-ports", ""))
+    if '"HTTP"' in ports and not annotations.get("alb.ingress.kubernetes.io/ssl-redirect"):
+        yield "ALB listens on HTTP without alb.ingress.kubernetes.io/ssl-redirect"
+    for key in ("nginx.ingress.kubernetes.io/ssl-redirect", "nginx.ingress.kubernetes.io/force-ssl-redirect"):
+        if str(annotations.get(key, "")).lower() == "false":
+            yield f"{key} is 'false'"
+
+
+RULES = [no_literal_secrets, ingress_tls_policy, pod_security_restricted, workload_hygiene, statefulset_keeps_volumes,
+         service_exposure, ingress_tls, network_policy_narrow, namespaces_default_deny, namespace_pod_security,
+         helm_https, helm_provenance, hpa_bounded]

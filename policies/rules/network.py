@@ -239,6 +239,30 @@ def gcp_network_custom_subnets(r: Resource, config) -> Iterator[str]:
         yield "autoCreateSubnetworks is true (or unset, which defaults to true)"
 
 
+ROUTE = "aws:ec2/route:Route"
+
+
+@rule("vpc-default-route-to-internet-gateways-only",
+      "A VPC route that covers the internet goes to an internet or NAT gateway, never to a peer, Transit Gateway "
+      "or instance (traffic for the world must not detour through another region or an appliance).",
+      enforcement=MANDATORY, severity=MEDIUM, types=(ROUTE,))
+def vpc_default_route(r: Resource, config) -> Iterator[str]:
+    destination = [r.props.get("destinationCidrBlock"), r.props.get("destinationIpv6CidrBlock")]
+    if not covers_world(destination):
+        return
+    for key in ("transitGatewayId", "vpcPeeringConnectionId", "networkInterfaceId", "vpcEndpointId"):
+        if r.props.get(key) not in (None, ""):
+            yield f"the default route goes to {key}"
+
+
+@rule("vpc-dns-enabled", "VPCs resolve and name hosts (private EKS endpoints and private zones need both).",
+      enforcement=ADVISORY, severity=LOW, types=("aws:ec2/vpc:Vpc",))
+def vpc_dns_enabled(r: Resource, config) -> Iterator[str]:
+    for key in ("enableDnsSupport", "enableDnsHostnames"):
+        if r.props.get(key) is False:
+            yield f"{key} is false"
+
+
 @rule("default-security-group-closed",
       "The default security group of every VPC has no rules, so nothing can use it by accident (CIS AWS 5.4).",
       enforcement=MANDATORY, severity=MEDIUM, types=(DEFAULT_SG,))
@@ -354,8 +378,8 @@ def iam_trust_no_wildcard(r: Resource, config) -> Iterator[str]:
             yield "the trust policy allows Principal '*' without a Condition"
 
 
-RULES = [no_open_ingress_aws, no_open_ingress_gcp, no_internet_admin_ports, security_group_descriptions,
-         security_group_egress_restricted, gcp_firewall_logging, gcp_firewall_targeted, gcp_network_custom_subnets,
-         default_security_group_closed, subnet_no_public_ip,
-         flow_log_all_traffic, gcp_subnetwork_flow_logs, gcp_private_google_access, gcp_nat_logging,
-         log_retention_bounds, iam_no_wildcard_admin, iam_trust_no_wildcard]
+RULES = [vpc_default_route, vpc_dns_enabled, no_open_ingress_aws, no_open_ingress_gcp, no_internet_admin_ports,
+         security_group_descriptions, security_group_egress_restricted, gcp_firewall_logging, gcp_firewall_targeted,
+         gcp_network_custom_subnets, default_security_group_closed, subnet_no_public_ip, flow_log_all_traffic,
+         gcp_subnetwork_flow_logs, gcp_private_google_access, gcp_nat_logging, log_retention_bounds,
+         iam_no_wildcard_admin, iam_trust_no_wildcard]
