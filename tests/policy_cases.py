@@ -188,7 +188,7 @@ CASES: dict[str, tuple] = {
                                  "certificateArn": "arn:aws:acm:us-east-1:1:certificate/c"}),
     "lb-hardened": ("aws:lb/loadBalancer:LoadBalancer", {"loadBalancerType": "application"},
                     {"loadBalancerType": "application", "dropInvalidHeaderFields": True,
-                     "desyncMitigationMode": "defensive"}),
+                     "desyncMitigationMode": "defensive", "securityGroups": ["sg-1"]}),
     "lb-access-logs": ("aws:lb/loadBalancer:LoadBalancer", {"accessLogs": {"enabled": False}},
                        {"accessLogs": {"enabled": True, "bucket": "logs"}, "enableDeletionProtection": True}),
     "lb-target-group-health-checked": ("aws:lb/targetGroup:TargetGroup", {"healthCheck": {"enabled": False}},
@@ -284,6 +284,15 @@ CASES: dict[str, tuple] = {
                                   {"weightedRoutingPolicies": [{"weight": 10}], "ttl": 30}),
     "lb-serving-least-outstanding": ("aws:lb/targetGroup:TargetGroup", {"protocol": "HTTP"},
                                      {"protocol": "HTTP", "loadBalancingAlgorithmType": "least_outstanding_requests"}),
+    "iam-no-long-lived-access-keys": ("aws:iam/accessKey:AccessKey", {"user": "ci"}, {"user": "ci"}),
+    "k8s-rbac-least-privilege": ("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+                                 {"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+                                  "subjects": [{"kind": "ServiceAccount", "name": "vllm",
+                                                "namespace": "rollout-serving"}]},
+                                 {"roleRef": {"kind": "ClusterRole", "name": "view"},
+                                  "subjects": [{"kind": "Group", "name": "platform-viewers"}]}),
+    "gcp-public-dns-dnssec": ("gcp:dns/managedZone:ManagedZone", {"dnsName": "example.com."},
+                              {"dnsName": "example.com.", "dnssecConfig": {"state": "on"}}),
 }
 # Rules that have no compliant resource of their type (any such resource is the violation).
-NO_COMPLIANT_RESOURCE = {"gcp-no-service-account-keys"}
+NO_COMPLIANT_RESOURCE = {"gcp-no-service-account-keys", "iam-no-long-lived-access-keys"}

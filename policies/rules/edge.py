@@ -100,6 +100,8 @@ def lb_hardened(r: Resource, config) -> Iterator[str]:
         return
     if r.props.get("dropInvalidHeaderFields") is not True and not is_unknown(r.props.get("dropInvalidHeaderFields")):
         yield "dropInvalidHeaderFields is not true (request smuggling)"
+    if not as_list(r.props.get("securityGroups")) and not is_unknown(r.props.get("securityGroups")):
+        yield "no securityGroups: the VPC's default security group applies"
     mode = r.props.get("desyncMitigationMode")
     if mode == "monitor":
         yield "desyncMitigationMode is 'monitor'; use 'defensive' or 'strictest'"
@@ -260,6 +262,15 @@ def zone_safe(r: Resource, config) -> Iterator[str]:
         yield "forceDestroy is true: a destroy deletes every record"
 
 
-RULES = [lb_least_outstanding, listener_https, public_lb_https_only, lb_hardened, lb_access_logs, target_group_health,
-         acm_dns_validated, acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy, gcp_ssl_policy,
-         gcp_backend_hardened, gcp_cert_dns, health_check_effective, zone_safe]
+@rule("gcp-public-dns-dnssec", "Public Cloud DNS zones are DNSSEC-signed (CIS GCP 3.3).",
+      enforcement=MANDATORY, severity=MEDIUM, types=("gcp:dns/managedZone:ManagedZone",))
+def gcp_dnssec(r: Resource, config) -> Iterator[str]:
+    if r.props.get("visibility", "public") != "public":
+        return
+    if get(r.props, "dnssecConfig.state") != "on":
+        yield "dnssecConfig.state is not 'on'"
+
+
+RULES = [gcp_dnssec, lb_least_outstanding, listener_https, public_lb_https_only, lb_hardened, lb_access_logs,
+         target_group_health, acm_dns_validated, acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy,
+         gcp_ssl_policy, gcp_backend_hardened, gcp_cert_dns, health_check_effective, zone_safe]

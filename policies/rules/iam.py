@@ -274,6 +274,15 @@ def gcp_kms_least_privilege(r: Resource, config) -> Iterator[str]:
         yield f"{role} on a key: administration belongs to people, not workloads"
 
 
-RULES = [iam_no_wildcard_service, gcp_kms_least_privilege, iam_no_admin_managed, iam_no_escalation, irsa_trust_bound,
-         service_trust_source_account, role_max_session, kms_key_policy_safe, kms_deletion_window, gcp_kms_rotation,
-         gcp_iam_no_public, gcp_sa_not_owner, gcp_no_sa_keys, oidc_sts_audience]
+@rule("iam-no-long-lived-access-keys",
+      "No IAM users or access keys: people use SSO roles, workloads IRSA / Pod Identity (CIS AWS 1.x, FSBP IAM.3).",
+      enforcement=MANDATORY, severity=HIGH, types=("aws:iam/accessKey:AccessKey", "aws:iam/user:User"))
+def iam_no_access_keys(r: Resource, config) -> Iterator[str]:
+    yield "an IAM access key (long-lived credential) is created" if r.type.endswith("AccessKey") else \
+        "an IAM user is created; use roles"
+
+
+RULES = [iam_no_access_keys, iam_no_wildcard_service, gcp_kms_least_privilege, iam_no_admin_managed,
+         iam_no_escalation, irsa_trust_bound, service_trust_source_account, role_max_session, kms_key_policy_safe,
+         kms_deletion_window, gcp_kms_rotation, gcp_iam_no_public, gcp_sa_not_owner, gcp_no_sa_keys,
+         oidc_sts_audience]

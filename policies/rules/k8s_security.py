@@ -353,6 +353,37 @@ def ingress_tls_policy(r: Resource, config) -> Iterator[str]:
             yield f"{key} is 'false'"
 
 
-RULES = [no_literal_secrets, ingress_tls_policy, pod_security_restricted, workload_hygiene, statefulset_keeps_volumes,
-         service_exposure, ingress_tls, network_policy_narrow, namespaces_default_deny, namespace_pod_security,
-         helm_https, helm_provenance, hpa_bounded]
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+PUBLIC_GROUPS = ("system:anonymous", "system:unauthenticated", "system:authenticated")
+
+
+@rule("k8s-rbac-least-privilege",
+      "RBAC never binds cluster-admin to workloads or grants anything to anonymous / all authenticated users, and "
+      "roles never allow every verb on every resource (CIS Kubernetes 5.1.1, 5.1.3).",
+      enforcement=MANDATORY, severity=HIGH, types=(CLUSTER_ROLE_BINDING, ROLE_BINDING, CLUSTER_ROLE, ROLE))
+def rbac_least_privilege(r: Resource, config) -> Iterator[str]:
+    if r.type in (CLUSTER_ROLE_BINDING, ROLE_BINDING):
+        subjects = [s for s in as_list(r.props.get("subjects")) if isinstance(s, dict)]
+        if get(r.props, "roleRef.name") == "cluster-admin" and any(s.get("kind") == "ServiceAccount"
+                                                                    for s in subjects):
+            yield "cluster-admin is bound to a service account"
+        public = [s.get("name") for s in subjects if s.get("name") in PUBLIC_GROUPS]
+        if public:
+            yield f"bound to {', '.join(public)}"
+        return
+    for entry in as_list(r.props.get("rules")):
+        if not isinstance(entry, dict):
+            continue
+        if "*" in as_list(entry.get("verbs")) and "*" in as_list(entry.get("resources")):
+            yield "a rule allows every verb on every resource"
+        if "secrets" in as_list(entry.get("resources")) and {"list", "watch", "*"} & set(as_list(entry.get("verbs"))) \
+                and r.type == CLUSTER_ROLE:
+            yield "a cluster role lists or watches Secrets in every namespace"
+
+
+RULES = [rbac_least_privilege, no_literal_secrets, ingress_tls_policy, pod_security_restricted, workload_hygiene,
+         statefulset_keeps_volumes, service_exposure, ingress_tls, network_policy_narrow, namespaces_default_deny,
+         namespace_pod_security, helm_https, helm_provenance, hpa_bounded]

@@ -354,9 +354,12 @@ def _statements(document: Any) -> list[dict[str, Any]]:
 @rule("iam-no-wildcard-admin",
       "IAM policies never allow every action on every resource (Action '*' with Resource '*').",
       enforcement=MANDATORY, severity=CRITICAL,
-      types=("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy"))
+      types=("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
+             "aws:iam/role:Role"))
 def iam_no_wildcard_admin(r: Resource, config) -> Iterator[str]:
-    for s in _statements(r.props.get("policy")):
+    documents = [r.props.get("policy")] if r.type != "aws:iam/role:Role" else \
+        [p.get("policy") for p in as_list(r.props.get("inlinePolicies")) if isinstance(p, dict)]
+    for s in (s for d in documents for s in _statements(d)):
         if s.get("Effect") != "Allow":
             continue
         actions, resources = as_list(s.get("Action")), as_list(s.get("Resource"))
