@@ -254,6 +254,13 @@ BATTERY = [
      "root serves TLS"),
     ("random:index/randomPassword:RandomPassword", _set("length", 12), "short PSK"),
     ("aws:eks/nodeGroup:NodeGroup", _pop("launchTemplate"), "node group on default launch settings"),
+    ("aws:acm/certificate:Certificate", _set("validationMethod", "EMAIL"), "e-mail validated certificate"),
+    ("gcp:compute/regionSslPolicy:RegionSslPolicy", _set("minTlsVersion", "TLS_1_0"), "TLS 1.0 policy"),
+    ("gcp:certificatemanager/certificate:Certificate", lambda p: (p.pop("managed", None), p.update(
+        selfManaged={"pemCertificate": "-----BEGIN CERTIFICATE-----"})), "uploaded certificate"),
+    ("aws:route53/record:Record", lambda p: (p.pop("healthCheckId", None), p.pop("aliases", None), p.update(
+        failoverRoutingPolicies=[{"type": "PRIMARY"}], setIdentifier="primary")), "routed record unchecked"),
+    ("aws:route53/zone:Zone", _set("forceDestroy", True), "zone force-destroyed"),
     ("aws:eks/nodeGroup:NodeGroup", _set("amiType", "AL2_x86_64_GPU"), "AL2 nodes"),
     ("aws:ec2/route:Route", lambda p: (p.pop("natGatewayId", None), p.pop("gatewayId", None),
                                        p.update(destinationCidrBlock="0.0.0.0/0", transitGatewayId="tgw-peer")),
@@ -293,7 +300,8 @@ def test_the_battery_covers_every_type_the_program_renders_that_a_mandatory_rule
                "gcp:compute/externalVpnGateway:ExternalVpnGateway", "gcp:compute/routerPeer:RouterPeer",
                "gcp:compute/network:Network", "gcp:kms/keyRing:KeyRing", "gcp:serviceaccount/account:Account",
                "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat",
-               "kubernetes:helm.sh/v3:Release", "rollout:region:Region", "pulumi:pulumi:Stack"}
+               "kubernetes:helm.sh/v3:Release", "rollout:region:Region", "pulumi:pulumi:Stack",
+               "aws:acm/certificateValidation:CertificateValidation"}
     assert set(missing) <= allowed, sorted(set(missing) - allowed)
 
 

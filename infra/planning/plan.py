@@ -13,9 +13,11 @@ from infra.config import RolloutConfig, config_from_stack_file
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.regions import RegionPlan
+from infra.planning.resolver import check_traffic
 from infra.planning.sizing import SizingPlan, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
+from infra.planning.traffic import TrafficPlan, traffic_from_config
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class RolloutPlan:
     sizing: SizingPlan
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
+    traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
     def region(self, name: str) -> RegionPlan:
@@ -115,7 +118,12 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
-    return replace(plan, clusters=clusters, releases=plan_releases(cfg))
+    releases = plan_releases(cfg)
+    traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
+    wrong = check_traffic(traffic)
+    if wrong:  # the planner's own invariants: a bug, not bad input
+        raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
+    return replace(plan, clusters=clusters, releases=releases, traffic=traffic)
 
 
 def stack_name(stack_file: Path | str) -> str:

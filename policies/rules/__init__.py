@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from . import (
+    certificates,
     cluster_hardening,
     clusters,
     cost,
@@ -38,6 +39,7 @@ ALL_RULES: list[Rule | StackRule] = [
     *k8s_security.RULES,
     *data.RULES,
     *dns.RULES,
+    *certificates.RULES,
     *edge.RULES,
     *storage.RULES,
     *cost.RULES,

@@ -33,7 +33,6 @@ GCP_BACKENDS = ("gcp:compute/backendService:BackendService", "gcp:compute/region
 GCP_HTTPS_PROXIES = ("gcp:compute/targetHttpsProxy:TargetHttpsProxy",
                      "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy")
 GCP_SSL_POLICIES = ("gcp:compute/sSLPolicy:SSLPolicy", "gcp:compute/regionSslPolicy:RegionSslPolicy")
-GCP_CERT_MANAGER = "gcp:certificatemanager/certificate:Certificate"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 ZONE = "aws:route53/zone:Zone"
 
@@ -145,28 +144,16 @@ def lb_least_outstanding(r: Resource, config) -> Iterator[str]:
             yield f"localityLbPolicy is {policy!r}"
 
 
-@rule("acm-certificate-dns-validated",
-      "ACM certificates are DNS-validated (renew automatically, no mailbox in the loop) with transparency logging.",
-      enforcement=MANDATORY, severity=MEDIUM, types=(ACM_CERTIFICATE,))
-def acm_dns_validated(r: Resource, config) -> Iterator[str]:
-    if r.props.get("privateKey") not in (None, ""):
-        yield "an imported certificate (privateKey given): it neither renews nor keeps the key out of state"
-        return
-    if r.props.get("certificateAuthorityArn"):
-        return  # private CA certificates need no validation
-    method = r.props.get("validationMethod")
-    if not is_unknown(method) and method != "DNS":
-        yield f"validationMethod is {method!r}, not 'DNS'"
-    if get(r.props, "options.certificateTransparencyLoggingPreference") == "DISABLED":
-        yield "certificate transparency logging is disabled"
-
-
-@rule("acm-certificate-key-strength", "ACM certificates use RSA 2048+ or ECDSA P-256/P-384 keys.",
+@rule("acm-certificate-key-strength",
+      "ACM certificates use RSA 2048+ or ECDSA keys and stay in certificate transparency logs "
+      "(DNS validation itself: acm-certificate-dns-validated).",
       enforcement=ADVISORY, severity=LOW, types=(ACM_CERTIFICATE,))
 def acm_key_strength(r: Resource, config) -> Iterator[str]:
     algorithm = r.props.get("keyAlgorithm")
     if isinstance(algorithm, str) and algorithm in ("RSA_1024", "RSA_1024_BIT"):
         yield f"keyAlgorithm {algorithm}"
+    if get(r.props, "options.certificateTransparencyLoggingPreference") == "DISABLED":
+        yield "certificate transparency logging is disabled"
 
 
 @rule("gcp-forwarding-rule-https-only",
@@ -226,20 +213,6 @@ def gcp_backend_hardened(r: Resource, config) -> Iterator[str]:
         yield "external backend service without a securityPolicy (Cloud Armor)"
 
 
-@rule("gcp-certificate-dns-authorized",
-      "Certificate Manager certificates are Google-managed and DNS-authorized (no uploaded private keys).",
-      enforcement=MANDATORY, severity=MEDIUM, types=(GCP_CERT_MANAGER,))
-def gcp_cert_dns(r: Resource, config) -> Iterator[str]:
-    if r.props.get("selfManaged"):
-        yield "selfManaged certificate: the private key is typed in and never renews"
-        return
-    managed = r.props.get("managed")
-    if not isinstance(managed, dict):
-        yield "no managed configuration"
-    elif not as_list(managed.get("dnsAuthorizations")) and not managed.get("issuanceConfig"):
-        yield "managed certificate without dnsAuthorizations: issuance waits on load balancer authorization"
-
-
 @rule("route53-health-check-effective",
       "Route 53 health checks are enabled, not inverted, and send SNI on HTTPS (else every check fails or passes).",
       enforcement=MANDATORY, severity=HIGH, types=(HEALTH_CHECK,))
@@ -272,5 +245,5 @@ def gcp_dnssec(r: Resource, config) -> Iterator[str]:
 
 
 RULES = [gcp_dnssec, lb_least_outstanding, listener_https, public_lb_https_only, lb_hardened, lb_access_logs,
-         target_group_health, acm_dns_validated, acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy,
-         gcp_ssl_policy, gcp_backend_hardened, gcp_cert_dns, health_check_effective, zone_safe]
+         target_group_health, acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy,
+         gcp_ssl_policy, gcp_backend_hardened, health_check_effective, zone_safe]
