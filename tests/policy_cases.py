@@ -287,6 +287,9 @@ CASES: dict[str, tuple] = {
                                   "subjects": [{"kind": "Group", "name": "platform-viewers"}]}),
     "gcp-public-dns-dnssec": ("gcp:dns/managedZone:ManagedZone", {"dnsName": "example.com."},
                               {"dnsName": "example.com.", "dnssecConfig": {"state": "on"}}),
+    "k8s-no-secrets-in-configmaps": ("kubernetes:core/v1:ConfigMap",
+                                     {"data": {"member.pem": "-----BEGIN EC PRIVATE KEY-----\nMIG..."}},
+                                     {"data": {"mongod.conf": "net:\n  tls:\n    mode: requireTLS\n"}}),
 }
 # Rules that have no compliant resource of their type (any such resource is the violation).
 NO_COMPLIANT_RESOURCE = {"gcp-no-service-account-keys", "iam-no-long-lived-access-keys"}

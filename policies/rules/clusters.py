@@ -8,7 +8,7 @@ from typing import Any
 
 from .core import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Resource, as_list, get, is_unknown, rule
 from .gpu import eks_node_group_is_gpu, gke_node_pool_is_gpu
-from .netmath import covers_world
+from .netmath import covers_world, networks
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -39,6 +39,10 @@ def eks_api_restricted(r: Resource, config) -> Iterator[str]:
             yield "the public endpoint is open to 0.0.0.0/0 (publicAccessCidrs unset); disable it or allow-list"
         elif not is_unknown(cidrs) and covers_world(as_list(cidrs)):
             yield f"vpcConfig.publicAccessCidrs {list(cidrs)} admit the whole internet"
+        elif not is_unknown(cidrs):
+            wide = [str(n) for n in networks(as_list(cidrs)) if n.version == 4 and n.prefixlen < 16]
+            if wide:
+                yield f"vpcConfig.publicAccessCidrs {wide} are wider than /16: not an allow-list"
 
 
 @rule("eks-secrets-encrypted-cmk", "EKS encrypts Kubernetes secrets with a customer-managed KMS key.",

@@ -384,6 +384,27 @@ def rbac_least_privilege(r: Resource, config) -> Iterator[str]:
             yield "a cluster role lists or watches Secrets in every namespace"
 
 
-RULES = [rbac_least_privilege, no_literal_secrets, ingress_tls_policy, pod_security_restricted, workload_hygiene,
-         statefulset_keeps_volumes, service_exposure, ingress_tls, network_policy_narrow, namespaces_default_deny,
-         namespace_pod_security, helm_https, helm_provenance, hpa_bounded]
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+@rule("k8s-no-secrets-in-configmaps",
+      "ConfigMaps hold no private keys or credentials (they are not encrypted at rest and readable by anyone "
+      "who may read configuration).",
+      enforcement=MANDATORY, severity=HIGH, types=(CONFIG_MAP,))
+def no_secrets_in_configmaps(r: Resource, config) -> Iterator[str]:
+    data = r.props.get("data")
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if not isinstance(value, str) or is_unknown(value):
+            continue
+        if "PRIVATE KEY-----" in value:
+            yield f"data.{key} holds a private key"
+        elif any(h in str(key).upper() for h in SECRET_NAME_HINTS) and value.strip():
+            yield f"data.{key} looks like a credential"
+
+
+RULES = [no_secrets_in_configmaps, rbac_least_privilege, no_literal_secrets, ingress_tls_policy,
+         pod_security_restricted, workload_hygiene, statefulset_keeps_volumes, service_exposure, ingress_tls,
+         network_policy_narrow, namespaces_default_deny, namespace_pod_security, helm_https, helm_provenance,
+         hpa_bounded]
