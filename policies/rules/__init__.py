@@ -15,6 +15,7 @@ from . import (
     k8s_security,
     links,
     network,
+    quotas,
     secrets,
     stack,
     storage,
@@ -44,6 +45,7 @@ ALL_RULES: list[Rule | StackRule] = [
     *storage.RULES,
     *cost.RULES,
     *stack.RULES,
+    *quotas.RULES,
 ]
 
 
