@@ -142,7 +142,7 @@ class EksCluster(pulumi.ComponentResource):
                 tags=tags(addon_name), opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
         # Networking add-ons first: nodes only become Ready once the CNI runs on them.
-        # enableNetworkPolicy: the CNI's node agent enforces NetworkPolicy objects
+        # enableNetworkPolicy: the VPC CNI enforces NetworkPolicy objects on every node
         # (https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
         network_addons = [addon("vpc-cni", [cni_attachment], cni_role.arn, {"enableNetworkPolicy": "true"}),
                           addon("kube-proxy", [])]
