@@ -133,7 +133,8 @@ def test_dns_endpoint_mode_allow_lists_eks_for_the_deployer_only():
     clusters = plan_clusters(plan, {}, 0, api_access="dns-endpoint", deployer_cidrs=["203.0.113.0/24"])
     assert clusters["use1"].public_endpoint and clusters["use1"].public_api_cidrs == ("203.0.113.0/24",)
     assert not clusters["euw4"].public_endpoint and clusters["euw4"].dns_endpoint
-    assert clusters["euw4"].authorized_networks == ("10.0.0.0/8",)
+    # the region's own range, never the whole supernet (a peer region cannot reach this API)
+    assert clusters["euw4"].authorized_networks == ("10.68.0.0/16",)
     assert not clusters["use1"].dns_endpoint
 
 
@@ -148,6 +149,7 @@ def test_private_mode_needs_runner_ranges_inside_the_supernet():
     plan = base_plan()
     clusters = plan_clusters(plan, {}, 0, api_access="private", runner_cidrs=["10.1.2.0/24"])
     assert all(c.runner_cidrs == ("10.1.2.0/24",) and not c.public_endpoint for c in clusters.values())
+    assert clusters["euw4"].authorized_networks == ("10.68.0.0/16", "10.1.2.0/24")
     for kwargs, field in (({}, "cluster.apiAccess.runnerCidrs"),
                           ({"runner_cidrs": ["192.168.0.0/24"]}, "cluster.apiAccess.runnerCidrs[0]"),
                           ({"runner_cidrs": ["10.1.2.0/24"], "deployer_cidrs": ["203.0.113.0/24"]},

@@ -120,8 +120,9 @@ def test_private_mode_has_no_public_endpoint_and_lets_the_runner_in():
     private = gke.inputs["privateClusterConfig"]
     assert private["enablePrivateNodes"] is True and private["enablePrivateEndpoint"] is True
     assert private["masterIpv4CidrBlock"] == "10.68.255.240/28"
+    # the region's own range only: a peer region (or anything else in the supernet) cannot reach the API
     assert gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
-        {"cidrBlock": "10.0.0.0/8", "displayName": "allow-0"}]
+        {"cidrBlock": "10.68.0.0/16", "displayName": "allow-0"}, {"cidrBlock": RUNNER, "displayName": "allow-1"}]
     assert "controlPlaneEndpointsConfig" not in gke.inputs
 
 
@@ -135,15 +136,15 @@ def test_dns_endpoint_mode_opens_eks_only_to_the_deployer_and_gke_only_through_i
     assert gke.inputs["privateClusterConfig"]["enablePrivateEndpoint"] is True  # no public IP endpoint
     assert gke.inputs["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["allowExternalTraffic"] is True
     blocks = [b["cidrBlock"] for b in gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]]
-    assert blocks == ["10.0.0.0/8"]
+    assert blocks == ["10.68.0.0/16"]
     assert gke.inputs["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
 
 
 def test_secrets_are_encrypted_with_rotating_keys():
     captured, _ = run()
     (eks,) = of(captured, "aws:eks/cluster:Cluster")
-    (key,) = of(captured, "aws:kms/key:Key")
-    assert key.inputs["enableKeyRotation"] is True
+    assert len([k for k in of(captured, "aws:kms/key:Key") if k.name.endswith("-secrets")]) == 1
+    assert all(k.inputs["enableKeyRotation"] is True for k in of(captured, "aws:kms/key:Key"))
     encryption = eks.inputs["encryptionConfig"]
     assert encryption["resources"] == ["secrets"]
     assert encryption["provider"]["keyArn"].startswith("arn:aws:kms:us-east-1:") and encryption["provider"]["keyArn"]
@@ -168,6 +169,14 @@ def test_eks_control_plane_posture_iam_and_irsa():
                       for a in of(captured, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert policies == ["AmazonEBSCSIDriverPolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKSClusterPolicy",
                         "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]
+    # ... but the CNI policy is on the vpc-cni's own IRSA role, not on the node role
+    roles_by_urn = {r.urn: r for r in of(captured, "aws:iam/role:Role")}
+    (cni,) = [a for a in of(captured, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+              if a.inputs["policyArn"].endswith("/AmazonEKS_CNI_Policy")]
+    (cni_role,) = [roles_by_urn[d] for d in cni.dependencies if d in roles_by_urn]
+    cni_trust = json.loads(cni_role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert cni_trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert "system:serviceaccount:kube-system:aws-node" in cni_trust["Condition"]["StringEquals"].values()
     (oidc,) = of(captured, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert oidc.inputs["url"].startswith("https://oidc.eks.us-east-1.amazonaws.com/id/")
     ebs_role = next(r for r in of(captured, "aws:iam/role:Role") if "ebs-csi" in r.name)
@@ -181,6 +190,8 @@ def test_core_addons_are_pinned_to_versions_of_the_cluster_version():
     addons = {a.inputs["addonName"]: a.inputs for a in of(captured, "aws:eks/addon:Addon")}
     assert {n: a["addonVersion"] for n, a in addons.items()} == SUPPORTED["1.36"].by_name()
     assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
+    assert addons["vpc-cni"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
 
 
 def test_every_launch_template_requires_imdsv2():
@@ -190,7 +201,7 @@ def test_every_launch_template_requires_imdsv2():
     assert len(templates) == len(groups) >= 2
     for template in templates:
         assert template.inputs["metadataOptions"]["httpTokens"] == "required"
-        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1  # pods cannot reach IMDS
     assert all(g.inputs["launchTemplate"]["id"].startswith("lt-") for g in groups)
 
 
@@ -226,29 +237,60 @@ def test_one_kubernetes_provider_per_cluster_with_a_secret_exec_kubeconfig():
 
 def test_device_plugin_is_pinned_tolerates_the_taint_and_only_runs_on_eks():
     captured, _ = run()
-    (release,) = of(captured, "kubernetes:helm.sh/v3:Release")
-    inputs = release.inputs
-    assert inputs["chart"] == "nvidia-device-plugin" and inputs["version"] == DEVICE_PLUGIN_VERSION
-    assert inputs["repositoryOpts"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"
-    assert inputs["namespace"] == "rollout-system"
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in inputs["values"]["tolerations"]
-    terms = inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    (plugin,) = of(captured, "kubernetes:apps/v1:DaemonSet")
+    assert "use1" in plugin.urn  # EKS only: GKE's managed driver install brings its own plugin
+    assert plugin.inputs["metadata"]["namespace"] == "nvidia-device-plugin"
+    pod = plugin.inputs["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"nvcr.io/nvidia/k8s-device-plugin:v{DEVICE_PLUGIN_VERSION}"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["key"] == GPU_MODEL_LABEL
-    assert "use1" in release.urn  # EKS only: GKE's managed driver install brings its own plugin
+    # the exception is the hostPath only: no privilege, no capabilities
+    assert [v["hostPath"]["path"] for v in pod["volumes"]] == ["/var/lib/kubelet/device-plugins"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                            "readOnlyRootFilesystem": True}
+    assert not captured.of_type("kubernetes:helm.sh/v3:Release")
 
 
-def test_namespaces_carry_pod_security_labels():
+def test_namespaces_are_restricted_except_the_device_plugins():
     captured, _ = run()
-    by_name = {}
+    by_name: dict[str, list] = {}
     for ns in of(captured, "kubernetes:core/v1:Namespace"):
-        by_name.setdefault(ns.inputs["metadata"]["name"], []).append(ns.inputs["metadata"]["labels"])
-    assert set(by_name) == {"rollout-system", "rollout-data", "rollout-serving"}
-    for name, label_sets in by_name.items():
-        assert len(label_sets) == 2  # one per cluster
-        for labels in label_sets:
-            expected = "privileged" if name == "rollout-system" else "restricted"
-            assert labels["pod-security.kubernetes.io/enforce"] == expected
-            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.36"
+        by_name.setdefault(ns.inputs["metadata"]["name"], []).append(ns.inputs["metadata"])
+    assert set(by_name) == {"rollout-system", "rollout-data", "rollout-serving", "nvidia-device-plugin"}
+    assert len(by_name["nvidia-device-plugin"]) == 1  # EKS only
+    for name, metas in by_name.items():
+        if name != "nvidia-device-plugin":
+            assert len(metas) == 2  # one per cluster
+        for meta in metas:
+            expected = "privileged" if name == "nvidia-device-plugin" else "restricted"
+            assert meta["labels"]["pod-security.kubernetes.io/enforce"] == expected
+            assert meta["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.36"
+    (plugin_ns,) = by_name["nvidia-device-plugin"]
+    assert "hostPath" in plugin_ns["annotations"]["global-ai-rollout/pod-security-exception"]
+
+
+def test_every_workload_namespace_is_default_deny_with_only_the_needed_allows():
+    captured, _ = run()
+    policies = {(next(r for r in ("use1", "euw4") if f"::{r}-" in p.urn), p.inputs["metadata"]["namespace"],
+                 p.inputs["metadata"]["name"]): p.inputs["spec"]
+                for p in of(captured, "kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    for region in ("use1", "euw4"):
+        for ns in ("rollout-system", "rollout-data", "rollout-serving"):
+            assert policies[(region, ns, "default-deny")] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+            assert policies[(region, ns, "allow-dns")]["egress"][0]["ports"][0] == {"protocol": "UDP", "port": 53}
+    serving = policies[("use1", "rollout-serving", "allow-model-traffic")]
+    assert serving["ingress"] == [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}],
+                                   "ports": [{"protocol": "TCP", "port": 8000}]}]
+    assert [e["ports"] for e in serving["egress"]] == [[{"protocol": "TCP", "port": 27017}],
+                                                       [{"protocol": "TCP", "port": 443}]]
+    assert "169.254.0.0/16" in serving["egress"][1]["to"][0]["ipBlock"]["except"]  # never the metadata service
+    gke_sources = policies[("euw4", "rollout-serving", "allow-model-traffic")]["ingress"][0]["from"]
+    assert {"ipBlock": {"cidr": "35.191.0.0/16"}} in gke_sources  # Google's load balancer ranges
+    data = policies[("euw4", "rollout-data", "allow-mongodb")]
+    assert data["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 27017}]
+    assert {"ipBlock": {"cidr": "10.0.0.0/8"}} in data["ingress"][0]["from"]  # peer regions' members
 
 
 @pytest.mark.parametrize("mode, cidrs", [("private", (RUNNER,)), ("dns-endpoint", (ALLOW,))])

@@ -35,7 +35,8 @@ def test_root_ca_is_ecdsa_p384_and_may_only_sign(run):
     (ca,) = run.of_type(SELF_SIGNED)
     assert ca.inputs["isCaCertificate"] is True
     assert sorted(ca.inputs["allowedUses"]) == ["cert_signing", "crl_signing"]
-    assert ca.inputs["validityPeriodHours"] == 10 * 8760 and 0 < ca.inputs["earlyRenewalHours"] < 10 * 8760
+    # five years and no automatic early renewal: rotating the root is a planned procedure (docs/security.md)
+    assert ca.inputs["validityPeriodHours"] == 5 * 8760 and ca.inputs.get("earlyRenewalHours", 0) == 0
     assert all(k.inputs == {"algorithm": "ECDSA", "ecdsaCurve": "P384"} for k in run.of_type(KEY))
 
 

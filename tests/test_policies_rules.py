@@ -10,6 +10,8 @@ import pytest
 
 from policies.rules import ALL_RULES
 from policies.rules.core import UNKNOWN, Resource, Rule, StackRule, plain
+from tests.policy_cases import CASES as HARDENING_CASES
+from tests.policy_cases import NO_COMPLIANT_RESOURCE
 from tests.policy_cases_traffic import TRAFFIC_CASES
 
 TAGS = {"owner": "platform-team", "cost-center": "cc-1001", "stack": "prod"}
@@ -68,8 +70,8 @@ CASES: dict[str, tuple] = {
                                     {**STRONG_TUNNELS, "tunnel2IkeVersions": ["ikev1", "ikev2"],
                                      "tunnel1Phase1DhGroupNumbers": [2, 20]},
                                     STRONG_TUNNELS),
-    "gcp-vpn-ikev2": ("gcp:compute/vpnTunnel:VpnTunnel", {"ikeVersion": 1}, {}),
-    "vpn-psk-strength": ("gcp:compute/vpnTunnel:VpnTunnel", {"sharedSecret": "hunter2"}, {"sharedSecret": UNKNOWN}),
+    "gcp-vpn-ikev2": ("gcp:compute/vPNTunnel:VPNTunnel", {"ikeVersion": 1}, {}),
+    "vpn-psk-strength": ("gcp:compute/vPNTunnel:VPNTunnel", {"sharedSecret": "hunter2"}, {"sharedSecret": UNKNOWN}),
     "aws-vpn-bgp-routing": ("aws:ec2/vpnConnection:VpnConnection", {"staticRoutesOnly": True},
                             {"staticRoutesOnly": False}),
     "aws-vpn-tunnel-logging": ("aws:ec2/vpnConnection:VpnConnection", {}, STRONG_TUNNELS),
@@ -163,6 +165,7 @@ CASES: dict[str, tuple] = {
     # on this test fails on purpose, like the advisory, until the pinned minor moves.
     "kubernetes-version-support": ("aws:eks/cluster:Cluster", {"version": "1.29"}, {"version": "1.36"}),
 }
+CASES.update(HARDENING_CASES)
 CASES.update(TRAFFIC_CASES)
 RESOURCE_RULES = {r.name: r for r in ALL_RULES if isinstance(r, Rule)}
 
@@ -187,7 +190,7 @@ def test_rule_reports_the_violating_resource(name):
     assert RESOURCE_RULES[name].evaluate(_resource(CASES[name], violating=True)), name
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(set(CASES) - NO_COMPLIANT_RESOURCE))
 def test_rule_accepts_the_compliant_resource(name):
     assert RESOURCE_RULES[name].evaluate(_resource(CASES[name], violating=False)) == []
 
@@ -241,11 +244,18 @@ def test_rsa_keys_default_to_2048_bits_and_fail():
         Resource(type="tls:index/privateKey:PrivateKey", props={"algorithm": "RSA", "rsaBits": 4096})) == []
 
 
-def test_the_system_namespace_is_a_reviewed_privileged_exception():
-    ns = Resource(type="kubernetes:core/v1:Namespace",
-                  props={"metadata": {"name": "rollout-system",
-                                      "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
-    assert RESOURCE_RULES["k8s-namespace-pod-security"].evaluate(ns) == []
+def test_privileged_only_in_a_reviewed_namespace_that_says_why():
+    def ns(name, annotations=None):
+        return Resource(type="kubernetes:core/v1:Namespace",
+                        props={"metadata": {"name": name, "annotations": annotations or {},
+                                            "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
+
+    rule = RESOURCE_RULES["k8s-namespace-pod-security"]
+    reason = {"global-ai-rollout/pod-security-exception": "hostPath for the kubelet device-plugin socket"}
+    assert rule.evaluate(ns("nvidia-device-plugin", reason)) == []
+    assert rule.evaluate(ns("nvidia-device-plugin"))  # no documented reason
+    assert rule.evaluate(ns("rollout-system", reason))  # a workload namespace is always restricted
+    assert rule.evaluate(ns("tools", reason))  # not a reviewed exception
 
 
 def test_stack_rules_are_stack_rules():

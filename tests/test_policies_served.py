@@ -76,9 +76,9 @@ def test_ssh_open_to_the_world_fails_naming_the_rule_and_resource(pack, dev_run)
         "ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]})
     report = pack.check(with_resources(dev_run, sg))
     assert report.exit_code == 1
-    [violation] = report.mandatory
-    assert (violation.policy, violation.urn) == ("no-open-ingress-aws", sg.urn)
-    assert "22" in violation.message
+    assert {(v.policy, v.urn) for v in report.mandatory} == {("no-open-ingress-aws", sg.urn),
+                                                             ("no-internet-admin-ports", sg.urn)}
+    assert all("22" in v.message for v in report.mandatory)
     assert {"policy", "enforcement", "urn", "message"} <= set(report.to_json()["violations"][0])
 
 
@@ -86,9 +86,9 @@ def test_a_secret_psk_arrives_unwrapped_so_provenance_decides(pack, dev_run):
     """The wire marks the PSK secret; the analyzer unwraps it; only the generator dependency tells."""
     secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "k" * 40}
     password = captured(dev_run, "random:index/randomPassword:RandomPassword", "psk", {"length": 40})
-    generated = captured(dev_run, "gcp:compute/vpnTunnel:VpnTunnel", "generated", {"sharedSecret": secret},
+    generated = captured(dev_run, "gcp:compute/vPNTunnel:VPNTunnel", "generated", {"sharedSecret": secret},
                          deps=(password.urn,))
-    literal = captured(dev_run, "gcp:compute/vpnTunnel:VpnTunnel", "literal", {"sharedSecret": "k" * 40})
+    literal = captured(dev_run, "gcp:compute/vPNTunnel:VPNTunnel", "literal", {"sharedSecret": "k" * 40})
     report = pack.check(with_resources(dev_run, password, generated, literal))
     flagged = {v.urn for v in report.mandatory if v.policy == "secret-material-generated"}
     assert flagged == {literal.urn}
@@ -98,6 +98,7 @@ def test_unknown_values_are_not_violations(pack, dev_run):
     cluster = captured(dev_run, "aws:eks/cluster:Cluster", "pending", {
         "vpcConfig": {"endpointPrivateAccess": True, "publicAccessCidrs": rpc.UNKNOWN},
         "encryptionConfig": rpc.UNKNOWN, "enabledClusterLogTypes": ["audit", "authenticator"],
+        "accessConfig": {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
         "tags": {"owner": "o", "cost-center": "c", "stack": "dev"}})
     report = pack.check(with_resources(dev_run, cluster))
     assert [v for v in report.violations if v.urn == cluster.urn] == []

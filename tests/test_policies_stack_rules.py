@@ -111,15 +111,15 @@ def test_mongodb_rule_is_not_applicable_without_mongodb():
 
 def test_literal_psk_fails_and_generated_psk_passes():
     password = res("random:index/randomPassword:RandomPassword", "psk", {"length": 48})
-    literal = res("gcp:compute/vpnTunnel:VpnTunnel", "t", {"sharedSecret": "typed-in"})
-    generated = res("gcp:compute/vpnTunnel:VpnTunnel", "t", {"sharedSecret": "x" * 48}, deps=[password])
+    literal = res("gcp:compute/vPNTunnel:VPNTunnel", "t", {"sharedSecret": "typed-in"})
+    generated = res("gcp:compute/vPNTunnel:VPNTunnel", "t", {"sharedSecret": "x" * 48}, deps=[password])
     assert [u for _, u in secret_material_generated.evaluate([literal])] == [literal.urn]
     assert secret_material_generated.evaluate([password, generated]) == []
 
 
 def test_per_property_dependencies_win_when_the_engine_sends_them():
     password = res("random:index/randomPassword:RandomPassword", "psk")
-    tunnel = res("gcp:compute/vpnTunnel:VpnTunnel", "t", {"sharedSecret": "typed-in"}, deps=[password])
+    tunnel = res("gcp:compute/vPNTunnel:VPNTunnel", "t", {"sharedSecret": "typed-in"}, deps=[password])
     tunnel.property_dependencies = {"router": [password]}
     assert secret_material_generated.evaluate([password, tunnel])
 

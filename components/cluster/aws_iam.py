@@ -7,12 +7,14 @@ import json
 
 # https://docs.aws.amazon.com/eks/latest/userguide/cluster-iam-role.html
 CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
-# https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html
+# https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html; AmazonEKS_CNI_Policy is not
+# here: the vpc-cni add-on gets it through its own IRSA role (cni-iam-role.html), not the node role.
 NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
 )
+CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+CNI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:aws-node"
 # https://docs.aws.amazon.com/eks/latest/userguide/ebs-csi.html (IAM role for the controller)
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"

@@ -10,6 +10,7 @@ the kubeconfig authenticates as the same identity as the AWS provider (component
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import pulumi_aws as aws
 from components.cluster import aws_iam
 from components.cluster.kubeconfig import eks_kubeconfig
 from components.deploy_context import aws_identity
+from components.network.log_key import logs_kms_key
 from components.tags import aws_tags
 from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
 from infra.planning.cluster_versions import SUPPORTED
@@ -101,10 +103,12 @@ class EksCluster(pulumi.ComponentResource):
         key = aws.kms.Key(f"{name}-secrets", region=loc, description=f"EKS {plan.name} Secrets envelope key",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags("secrets"),
                           opts=pulumi.ResourceOptions(parent=self, protect=plan.protect_keys))
-        # Pre-created so logs have a retention (EKS would create it with none).
+        # Pre-created so logs have a retention (EKS would create it with none) and a customer-managed key.
         # The name is the one EKS writes to, so a replacement must delete the old group first.
+        logs_key = logs_kms_key(f"{name}-logs-key", loc, f"EKS {plan.name} control-plane logs", tags("logs-key"), self)
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", region=loc, name=f"/aws/eks/{plan.name}/cluster",
-                                            retention_in_days=LOG_RETENTION_DAYS, tags=tags("logs"),
+                                            retention_in_days=LOG_RETENTION_DAYS, kms_key_id=logs_key.arn,
+                                            tags=tags("logs"),
                                             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
 
         all_subnets = subnets_for_zones(region, args.private_subnet_ids, region.zones)
@@ -161,16 +165,30 @@ class EksCluster(pulumi.ComponentResource):
             tags=tags("ebs-csi-role"), opts=child)
         ebs_attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
                                                       policy_arn=aws_iam.EBS_CSI_POLICY, opts=child)
+        # The VPC CNI gets its own IRSA role, so the node role (reachable from a compromised node) carries
+        # no ENI/IP permissions (https://docs.aws.amazon.com/eks/latest/userguide/cni-iam-role.html).
+        cni_role = aws.iam.Role(
+            f"{name}-vpc-cni-role",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], aws_iam.CNI_SERVICE_ACCOUNT)),
+            tags=tags("vpc-cni-role"), opts=child)
+        cni_attachment = aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name,
+                                                      policy_arn=aws_iam.CNI_POLICY, opts=child)
 
-        def addon(addon_name: str, depends_on: list[pulumi.Resource], role_arn: pulumi.Input[str] | None = None):
+        def addon(addon_name: str, depends_on: list[pulumi.Resource], role_arn: pulumi.Input[str] | None = None,
+                  configuration: dict | None = None):
             return aws.eks.Addon(
                 f"{name}-{addon_name}", region=loc, cluster_name=cluster.name, addon_name=addon_name,
                 addon_version=addons.by_name()[addon_name], service_account_role_arn=role_arn,
+                configuration_values=json.dumps(configuration) if configuration else None,
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
                 tags=tags(addon_name), opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
 
         # Networking add-ons first: nodes only become Ready once the CNI runs on them.
-        network_addons = [addon("vpc-cni", []), addon("kube-proxy", [])]
+        # enableNetworkPolicy: the VPC CNI enforces NetworkPolicy objects on every node
+        # (https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
+        network_addons = [addon("vpc-cni", [cni_attachment], cni_role.arn, {"enableNetworkPolicy": "true"}),
+                          addon("kube-proxy", [])]
         self.node_groups = {}
         for pool in plan.pools:
             self.node_groups[pool.name] = self._node_group(
@@ -195,13 +213,14 @@ class EksCluster(pulumi.ComponentResource):
                     tags, depends_on: list[pulumi.Resource]) -> aws.eks.NodeGroup:
         loc, child = region.location, pulumi.ResourceOptions(parent=self)
         kind = "gpu" if pool.is_gpu else "system"
-        # IMDSv2 only; hop limit 2 so pods on the VPC CNI can still reach IMDS when they must
+        # IMDSv2 only, hop limit 1: a pod (one hop further) cannot reach IMDS and take the node role;
+        # host-network add-ons still can, the others use IRSA
         # (https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html).
         template = aws.ec2.LaunchTemplate(
             f"{name}-{pool.name}", region=loc, description=f"EKS {plan.name} {pool.name} nodes",
             update_default_version=True,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_size=ROOT_VOLUME_GIB[kind], volume_type="gp3", encrypted="true",

@@ -24,7 +24,7 @@ import pulumi_random as random
 
 from components.cluster.kubeconfig import gke_kubeconfig
 from components.deploy_context import gcp_project
-from components.network.gcp_network import POD_RANGE, SERVICE_RANGE
+from components.network.gcp_network import GKE_NODE_TAG, POD_RANGE, SERVICE_RANGE
 from components.tags import gcp_labels
 from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
 from infra.planning.regions import RegionPlan
@@ -38,7 +38,9 @@ KEY_ROTATION = "7776000s"  # 90 days
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access governed by IAM roles above
 # Managed driver install: https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#create-gpu-pool-auto-drivers
-GPU_DRIVER_VERSION = "LATEST"
+# DEFAULT: the driver GKE pins to the node version, so drivers change only with a (reviewed) node
+# upgrade; LATEST would move under the serving stack on any node re-creation.
+GPU_DRIVER_VERSION = "DEFAULT"
 GKE_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 BOOT_DISK_GB = {"system": 50, "gpu": 200}
 
@@ -124,6 +126,10 @@ class GkeCluster(pulumi.ComponentResource):
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{project}.svc.id.goog"),
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: eBPF, NetworkPolicy enforced
+            # Only images the project's Binary Authorization policy admits run (CIS GKE 5.10.5):
+            # https://cloud.google.com/binary-authorization/docs/setting-up
+            binary_authorization=gcp.container.ClusterBinaryAuthorizationArgs(
+                evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE"),
             database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=key.id),
             # DNS-based endpoint: IAM decides who may call it, from anywhere; no IP is opened.
             # https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation#dns-based_endpoint
@@ -172,6 +178,7 @@ class GkeCluster(pulumi.ComponentResource):
                 machine_type=pool.machine_type, image_type="COS_CONTAINERD", disk_type="pd-balanced",
                 disk_size_gb=BOOT_DISK_GB[kind], service_account=service_account, oauth_scopes=OAUTH_SCOPES,
                 labels=dict(pool.labels), resource_labels=labels, guest_accelerators=accelerators,
+                tags=[GKE_NODE_TAG],
                 taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value,
                                                                   effect=GKE_TAINT_EFFECT[t.effect])
                         for t in pool.taints],

@@ -1,9 +1,18 @@
-"""What every cluster gets inside Kubernetes: the rollout namespaces with Pod Security Admission
-labels and, on EKS, the NVIDIA device plugin (pinned Helm chart) on the tainted GPU nodes.
+"""What every cluster gets inside Kubernetes: the rollout namespaces under Pod Security Admission,
+default-deny NetworkPolicies with the allows the workloads need, and, on EKS, the NVIDIA device
+plugin on the tainted GPU nodes.
 
-On GKE the managed driver install (gpu_driver_version on the node pool) also deploys GKE's own
-device plugin DaemonSet in kube-system, so a second plugin would fight it over the GPUs:
-https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#install-drivers
+Pod Security: every rollout namespace enforces `restricted`. The one exception is the device plugin
+on EKS, which must mount the kubelet's device-plugin socket directory (a hostPath, which even
+`baseline` forbids): it runs alone in its own `nvidia-device-plugin` namespace, enforced
+`privileged` with the reason as an annotation, and its container still drops every capability and
+privilege escalation. On GKE the managed driver install deploys GKE's own plugin in kube-system
+(https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#install-drivers), so GKE has no exception.
+
+The device plugin is an explicit DaemonSet (NVIDIA's static manifest,
+https://github.com/NVIDIA/k8s-device-plugin/blob/main/deployments/static/nvidia-device-plugin.yml),
+not a Helm chart: NVIDIA's chart repository publishes no provenance files, so a chart could not be
+verified, and an explicit object is validated by the tests and checked by the policy pack.
 """
 
 from __future__ import annotations
@@ -14,12 +23,26 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.planning.cluster_plan import GPU_MODEL_LABEL, GPU_TAINT
-from infra.planning.cluster_versions import DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_REPO, DEVICE_PLUGIN_VERSION
+from infra.planning.cluster_versions import DEVICE_PLUGIN_VERSION
 
 SYSTEM_NAMESPACE = "rollout-system"
+SERVING_NAMESPACE, DATA_NAMESPACE = "rollout-serving", "rollout-data"
+DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
 # Pod Security Standards: https://kubernetes.io/docs/concepts/security/pod-security-admission/
-# The device plugin mounts hostPath sockets, so its namespace cannot be restricted.
-NAMESPACE_LEVELS = {SYSTEM_NAMESPACE: "privileged", "rollout-data": "restricted", "rollout-serving": "restricted"}
+NAMESPACE_LEVELS = {SYSTEM_NAMESPACE: "restricted", DATA_NAMESPACE: "restricted", SERVING_NAMESPACE: "restricted"}
+EXCEPTION_ANNOTATION = "global-ai-rollout/pod-security-exception"
+DEVICE_PLUGIN_EXCEPTION = ("hostPath /var/lib/kubelet/device-plugins: the NVIDIA device plugin registers with the "
+                           "kubelet through this socket directory; nothing else runs in this namespace")
+DEVICE_PLUGIN_IMAGE = f"nvcr.io/nvidia/k8s-device-plugin:v{DEVICE_PLUGIN_VERSION}"
+DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+
+MODEL_PORT, MONGO_PORT = 8000, 27017
+# Google's load balancer proxies and health checkers reach backends from these ranges
+# (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
+GCP_LB_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
+# Object storage (S3 / GCS) and STS are public HTTPS endpoints: allow 443 to the internet, never to
+# private ranges (other tenants of the network) or link-local (the instance metadata service).
+NOT_INTERNET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
 
 
 def pod_security_labels(level: str, kubernetes_version: str) -> dict[str, str]:
@@ -33,13 +56,71 @@ def pod_security_labels(level: str, kubernetes_version: str) -> dict[str, str]:
     }
 
 
-def device_plugin_values() -> dict:
-    """Chart values: run only on our GPU nodes (labelled by the plan) and tolerate their taint."""
+# ---- NetworkPolicies (plain specs, so tests read them without a cluster) -------------------------------
+
+def _ns(name: str) -> dict:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def _tcp(*ports: int) -> list[dict]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+DNS_EGRESS = {"to": [{**_ns("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+              "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+
+
+def network_policy_specs(cloud: str, local_network: str, peer_network: str) -> dict[tuple[str, str], dict]:
+    """(namespace, policy name) -> NetworkPolicy spec.
+
+    Every namespace: default deny in both directions, then DNS. rollout-serving: port 8000 from the
+    region's load balancers / gateway (the region's range; on GCP also Google's proxy ranges), egress to
+    MongoDB (local namespace and peer regions) and HTTPS to object storage. rollout-data: 27017 from
+    rollout-serving, from its own members and from the peer regions' members (the supernet), egress
+    27017 to the same."""
+    lb_sources = [local_network, *(GCP_LB_RANGES if cloud == "gcp" else ())]
+    specs: dict[tuple[str, str], dict] = {}
+    namespaces = [*NAMESPACE_LEVELS, *([DEVICE_PLUGIN_NAMESPACE] if cloud == "aws" else [])]
+    for ns in namespaces:
+        specs[(ns, "default-deny")] = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        if ns != DEVICE_PLUGIN_NAMESPACE:  # the plugin talks only to the kubelet's unix socket
+            specs[(ns, "allow-dns")] = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [DNS_EGRESS]}
+    specs[(SERVING_NAMESPACE, "allow-model-traffic")] = {
+        "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [{"ipBlock": {"cidr": c}} for c in lb_sources], "ports": _tcp(MODEL_PORT)}],
+        "egress": [
+            {"to": [_ns(DATA_NAMESPACE), {"ipBlock": {"cidr": peer_network}}], "ports": _tcp(MONGO_PORT)},
+            {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NOT_INTERNET)}}], "ports": _tcp(443)},
+        ],
+    }
+    specs[(DATA_NAMESPACE, "allow-mongodb")] = {
+        "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [_ns(SERVING_NAMESPACE), _ns(DATA_NAMESPACE), {"ipBlock": {"cidr": peer_network}}],
+                     "ports": _tcp(MONGO_PORT)}],
+        "egress": [{"to": [_ns(DATA_NAMESPACE), {"ipBlock": {"cidr": peer_network}}], "ports": _tcp(MONGO_PORT)}],
+    }
+    return specs
+
+
+def device_plugin_pod_spec() -> dict:
+    """Only on nodes labelled with a GPU model by the plan, tolerating their taint; restricted in all but
+    the hostPath (no privilege, no capabilities, read-only root, RuntimeDefault seccomp)."""
     return {
+        "priorityClassName": "system-node-critical",
+        "automountServiceAccountToken": False,
         "tolerations": [{"key": GPU_TAINT.key, "operator": "Exists", "effect": GPU_TAINT.effect}],
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]}}},
-        "priorityClassName": "system-node-critical",
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "nvidia-device-plugin-ctr", "image": DEVICE_PLUGIN_IMAGE,
+            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True},
+            "volumeMounts": [{"name": "device-plugin", "mountPath": DEVICE_PLUGIN_DIR}],
+        }],
+        "volumes": [{"name": "device-plugin", "hostPath": {"path": DEVICE_PLUGIN_DIR, "type": "Directory"}}],
     }
 
 
@@ -47,28 +128,45 @@ def device_plugin_values() -> dict:
 class KubernetesBaseArgs:
     cloud: str
     kubernetes_version: str
+    local_network: str = "10.0.0.0/16"  # ClusterPlan.local_network
+    peer_network: str = "10.0.0.0/8"  # ClusterPlan.peer_network
 
 
 class KubernetesBase(pulumi.ComponentResource):
-    """Namespaces (Pod Security labels) and the GPU device plugin of one cluster."""
+    """Namespaces (Pod Security labels), their NetworkPolicies and the GPU device plugin of one cluster."""
 
     namespaces: dict[str, k8s.core.v1.Namespace]
 
     def __init__(self, name: str, args: KubernetesBaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:cluster:KubernetesBase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        levels = dict(NAMESPACE_LEVELS)
+        annotations: dict[str, dict[str, str]] = {}
+        if args.cloud == "aws":
+            levels[DEVICE_PLUGIN_NAMESPACE] = "privileged"
+            annotations[DEVICE_PLUGIN_NAMESPACE] = {EXCEPTION_ANNOTATION: DEVICE_PLUGIN_EXCEPTION}
         self.namespaces = {
             ns: k8s.core.v1.Namespace(
                 f"{name}-{ns}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=ns, labels=pod_security_labels(level,
-                                                                                        args.kubernetes_version)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=ns, labels=pod_security_labels(level, args.kubernetes_version),
+                                                    annotations=annotations.get(ns)),
                 opts=child)
-            for ns, level in NAMESPACE_LEVELS.items()
+            for ns, level in levels.items()
         }
+        for (ns, policy), spec in network_policy_specs(args.cloud, args.local_network, args.peer_network).items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{ns}-{policy}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=ns,
+                                                    labels={"app.kubernetes.io/managed-by": "pulumi"}),
+                spec=spec, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns]]))
         if args.cloud == "aws":
-            k8s.helm.v3.Release(
-                f"{name}-nvidia-device-plugin", name="nvidia-device-plugin", chart=DEVICE_PLUGIN_CHART,
-                version=DEVICE_PLUGIN_VERSION, repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
-                namespace=SYSTEM_NAMESPACE, values=device_plugin_values(), atomic=True, cleanup_on_fail=True,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[SYSTEM_NAMESPACE]]))
+            labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
+            k8s.apps.v1.DaemonSet(
+                f"{name}-nvidia-device-plugin",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="nvidia-device-plugin", namespace=DEVICE_PLUGIN_NAMESPACE,
+                                                    labels=labels),
+                spec={"selector": {"matchLabels": labels},
+                      "updateStrategy": {"type": "RollingUpdate"},
+                      "template": {"metadata": {"labels": labels}, "spec": device_plugin_pod_spec()}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[DEVICE_PLUGIN_NAMESPACE]]))
         self.register_outputs({"namespaces": list(self.namespaces)})

@@ -53,7 +53,8 @@ class RegionCluster(pulumi.ComponentResource):
         self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.cluster.kubeconfig,
                                          enable_server_side_apply=True, delete_unreachable=False,
                                          opts=pulumi.ResourceOptions(parent=self, depends_on=self.cluster.api_ready))
-        self.base = KubernetesBase(name, KubernetesBaseArgs(region.cloud, plan.kubernetes_version),
+        self.base = KubernetesBase(name, KubernetesBaseArgs(region.cloud, plan.kubernetes_version,
+                                                                 plan.local_network, plan.peer_network),
                                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
         self.summary = {
             "clusterName": self.cluster.cluster_name,

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
+from components.network.gcp_network import GKE_NODE_TAG
 from components.tags import aws_tags
 from infra.planning.topology import CROSS_REGION_TCP_PORTS
 
@@ -62,5 +63,6 @@ class GcpPeerFirewall(pulumi.ComponentResource):
             allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in CROSS_REGION_TCP_PORTS]),
                     gcp.compute.FirewallAllowArgs(protocol="icmp")],
             log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
+            target_tags=[GKE_NODE_TAG],  # only the GKE nodes (and their pods' alias ranges)
             opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"firewall": rule.name})

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from components.network.log_key import logs_kms_key
 from components.tags import aws_tags, gcp_labels
 from infra.planning.regions import RegionPlan
 from infra.planning.topology import VpnLink
@@ -30,6 +31,7 @@ INTEGRITY = ["SHA2-256", "SHA2-384", "SHA2-512"]
 # NIST ECP curves only (the policy pack's aws-vpn-ikev2-strong-crypto rule): no MODP groups 2/5/14.
 DH_GROUPS = [19, 20, 21]
 PSK_LENGTH = 48
+VPN_LOG_RETENTION_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,21 @@ class HaVpnArgs:
     tags: dict[str, str]
 
 
-def _tunnel_options(n: int, inside_cidr: str, psk: pulumi.Output[str]) -> dict[str, object]:
+def _log_options(n: int, log_group_arn: pulumi.Input[str]) -> object:
+    """Tunnel activity (IKE, DPD, BGP) to CloudWatch Logs
+    (https://docs.aws.amazon.com/vpn/latest/s2svpn/monitoring-logs.html)."""
+    options = getattr(aws.ec2, f"VpnConnectionTunnel{n}LogOptionsArgs")
+    cloudwatch = getattr(aws.ec2, f"VpnConnectionTunnel{n}LogOptionsCloudwatchLogOptionsArgs")
+    return options(cloudwatch_log_options=cloudwatch(log_enabled=True, log_group_arn=log_group_arn,
+                                                     log_output_format="json", bgp_log_enabled=True,
+                                                     bgp_log_group_arn=log_group_arn, bgp_log_output_format="json"))
+
+
+def _tunnel_options(n: int, inside_cidr: str, psk: pulumi.Output[str],
+                    log_group_arn: pulumi.Input[str]) -> dict[str, object]:
     """tunnel1_* / tunnel2_* arguments of an AWS VpnConnection."""
     return {
+        f"tunnel{n}_log_options": _log_options(n, log_group_arn),
         f"tunnel{n}_inside_cidr": inside_cidr,
         f"tunnel{n}_preshared_key": psk,
         f"tunnel{n}_ike_versions": IKE_VERSIONS,
@@ -80,6 +94,12 @@ class HaVpn(pulumi.ComponentResource):
             f"{name}-psk-{t.index}", length=PSK_LENGTH - 1, special=False, opts=child).result))
             for t in link.tunnels]
 
+        logs_key = logs_kms_key(f"{name}-logs-key", aws_loc, f"VPN {link.id} tunnel logs",
+                                aws_tags(args.tags, f"{link.id}-logs-key"), self)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", region=aws_loc, name_prefix=f"/rollout/{pulumi.get_stack()}/vpn/{link.id}-",
+            retention_in_days=VPN_LOG_RETENTION_DAYS, kms_key_id=logs_key.arn,
+            tags=aws_tags(args.tags, f"{link.id}-logs"), opts=child)
         connections = []
         for conn in (0, 1):
             tunnels = link.connection(conn)
@@ -90,7 +110,7 @@ class HaVpn(pulumi.ComponentResource):
                 tags=aws_tags(args.tags, f"{link.id}-cgw-{conn}"), opts=child)
             options: dict[str, object] = {}
             for t in tunnels:
-                options |= _tunnel_options(t.aws_tunnel, t.inside_cidr, psks[t.index])
+                options |= _tunnel_options(t.aws_tunnel, t.inside_cidr, psks[t.index], log_group.arn)
             connections.append(aws.ec2.VpnConnection(
                 f"{name}-connection-{conn}", region=aws_loc, type="ipsec.1", customer_gateway_id=customer_gateway.id,
                 transit_gateway_id=args.transit_gateway_id, static_routes_only=False,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.network.log_key import logs_kms_key
 from components.tags import aws_tags
 from infra.planning.regions import RegionPlan
 from infra.planning.topology import transit_gateway_asn  # the ASN rule lives with the rest of the link plan
@@ -94,9 +95,11 @@ class AwsNetwork(pulumi.ComponentResource):
             intra_ids.append(intra.id)
             private_rts.append(private_rt.id)
 
+        logs_key = logs_kms_key(f"{name}-flow-logs-key", loc, f"rollout {plan.name} flow logs",
+                                tags("flow-logs-key"), self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs", region=loc, name=f"/rollout/{pulumi.get_stack()}/flow-logs/{plan.name}",
-            retention_in_days=plan.flow_log_retention_days, tags=tags("flow-logs"),
+            retention_in_days=plan.flow_log_retention_days, kms_key_id=logs_key.arn, tags=tags("flow-logs"),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))  # fixed name
         aws.ec2.FlowLog(f"{name}-flow-log", region=loc, vpc_id=vpc.id, traffic_type="ALL",
                         log_destination_type="cloud-watch-logs", log_destination=log_group.arn,

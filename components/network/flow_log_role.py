@@ -10,12 +10,17 @@ import pulumi_aws as aws
 
 from components.tags import aws_tags
 
-# https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
-_ASSUME = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
-}
+
+def assume_policy(account_id: str) -> str:
+    """Trust for the flow-logs service, only on behalf of this account's flow logs (cross-service confused
+    deputy: https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                       "Action": "sts:AssumeRole",
+                       "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                                     "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:*:{account_id}:vpc-flow-log/*"}}}],
+    })
 _WRITE_LOGS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
                "logs:DescribeLogStreams"]
 
@@ -33,7 +38,8 @@ class FlowLogRole(pulumi.ComponentResource):
     def __init__(self, name: str, args: FlowLogRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:network:FlowLogRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(_ASSUME),
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=account.apply(assume_policy),
                             description="VPC flow logs delivery to CloudWatch Logs",
                             tags=aws_tags(args.tags, f"{name}-role"), opts=child)
         policy = {

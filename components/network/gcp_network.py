@@ -13,6 +13,8 @@ from infra.planning.regions import RegionPlan
 from infra.planning.topology import cloud_router_asn  # the ASN rule lives with the rest of the link plan
 
 POD_RANGE, SERVICE_RANGE = "pods", "services"
+# Network tag on every GKE node: firewall rules target it instead of every VM in the network.
+GKE_NODE_TAG = "rollout-gke-node"
 
 
 @dataclass(frozen=True)

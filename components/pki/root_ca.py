@@ -27,8 +27,11 @@ def private_key(name: str, parent: pulumi.Resource) -> tls.PrivateKey:
 class RootCaArgs:
     common_name: str
     organization: str
-    validity_years: int = 10
-    early_renewal_years: int = 1  # re-issue a year before expiry, leaving time to roll trust stores
+    # Five years, half the pack's CA ceiling, and no automatic early renewal: re-issuing the root replaces
+    # the trust anchor of every leaf, so it is a planned rotation (docs/security.md "Root CA rotation"),
+    # never a side effect of a routine `pulumi up` in year N.
+    validity_years: int = 5
+    early_renewal_years: int = 0
 
 
 class RootCa(pulumi.ComponentResource):

@@ -95,6 +95,7 @@ _GCP_COLLECTION = {
     "HaVpnGateway": "vpnGateways",
     "ExternalVpnGateway": "externalVpnGateways",
     "VpnTunnel": "vpnTunnels",
+    "VPNTunnel": "vpnTunnels",  # what pulumi_gcp registers: gcp:compute/vPNTunnel:VPNTunnel
 }
 
 

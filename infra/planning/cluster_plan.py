@@ -108,6 +108,8 @@ class ClusterPlan:
     api_access: str = "private"  # one of API_ACCESS_MODES
     runner_cidrs: tuple[str, ...] = ()  # private mode: where the runner sits inside the network
     admin_role_arns: tuple[str, ...] = ()  # EKS cluster-admin access entries (besides the deployer role)
+    local_network: str = ""  # this region's own range (NetworkPolicy allows from the region's load balancers)
+    peer_network: str = ""  # the stack's supernet: every region's ranges (MongoDB members in peer regions)
 
     @property
     def public_endpoint(self) -> bool:
@@ -282,11 +284,14 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
             region=region.name, cloud=region.cloud, location=region.location, name=name,
             kubernetes_version=kubernetes_version, zones=region.zones, system_pool=_system_pool(region),
             gpu_pools=tuple(pools), public_api_cidrs=() if gcp else cidrs,
-            authorized_networks=(plan.addresses.supernet,) if gcp else (),
+            # The region's own range and the runners' ranges (private mode), not the whole supernet: other
+            # regions and a compromised peer never reach this control plane (docs/security.md).
+            authorized_networks=(region.addresses.network, *runners) if gcp else (),
             master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
             release_channel=GKE_RELEASE_CHANNEL if gcp else None,
             protect_keys=plan.stack_environment == "prod",
             api_access=api_access or "private", runner_cidrs=runners, admin_role_arns=tuple(admin_role_arns),
+            local_network=region.addresses.network, peer_network=plan.addresses.supernet,
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")

@@ -9,6 +9,7 @@ from typing import Any
 
 from .core import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Param, Resource, as_list, get, is_unknown, rule
 from .gpu import eks_node_group_is_gpu, gke_node_pool_is_gpu
+from .netmath import covers_world, networks
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -20,7 +21,6 @@ EC2_INSTANCE = "aws:ec2/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
 
@@ -38,8 +38,12 @@ def eks_api_restricted(r: Resource, config) -> Iterator[str]:
         cidrs = vpc.get("publicAccessCidrs")
         if cidrs is None:
             yield "the public endpoint is open to 0.0.0.0/0 (publicAccessCidrs unset); disable it or allow-list"
-        elif not is_unknown(cidrs) and any(c in OPEN_CIDRS for c in cidrs):
-            yield "vpcConfig.publicAccessCidrs contains 0.0.0.0/0"
+        elif not is_unknown(cidrs) and covers_world(as_list(cidrs)):
+            yield f"vpcConfig.publicAccessCidrs {list(cidrs)} admit the whole internet"
+        elif not is_unknown(cidrs):
+            wide = [str(n) for n in networks(as_list(cidrs)) if n.version == 4 and n.prefixlen < 16]
+            if wide:
+                yield f"vpcConfig.publicAccessCidrs {wide} are wider than /16: not an allow-list"
 
 
 @rule("eks-secrets-encrypted-cmk", "EKS encrypts Kubernetes secrets with a customer-managed KMS key.",
@@ -144,8 +148,8 @@ def gke_api_restricted(r: Resource, config) -> Iterator[str]:
     cidrs = [b.get("cidrBlock") for b in as_list(networks) if isinstance(b, dict)]
     if not cidrs:
         yield "public endpoint without masterAuthorizedNetworksConfig.cidrBlocks"
-    elif any(c in OPEN_CIDRS for c in cidrs):
-        yield "masterAuthorizedNetworksConfig allows 0.0.0.0/0"
+    elif covers_world(cidrs):
+        yield f"masterAuthorizedNetworksConfig {cidrs} admit the whole internet"
 
 
 @rule("gke-secrets-encrypted-cmk",

@@ -17,6 +17,7 @@ KEYS = ("aws:kms/key:Key", "gcp:kms/cryptoKey:CryptoKey", "gcp:kms/keyRing:KeyRi
 EBS_VOLUME = "aws:ebs/volume:Volume"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EC2_INSTANCE = "aws:ec2/instance:Instance"
 
 
 @rule("stateful-resources-protected",
@@ -35,11 +36,19 @@ def keys_protected(r: Resource, config) -> Iterator[str]:
         yield "resource option protect is not set"
 
 
-@rule("volumes-encrypted", "Block storage is encrypted at rest: EBS volumes, launch-template disks, EBS CSI classes.",
-      enforcement=MANDATORY, severity=HIGH, types=(EBS_VOLUME, STORAGE_CLASS, LAUNCH_TEMPLATE))
+@rule("volumes-encrypted",
+      "Block storage is encrypted at rest: EBS volumes, instance and launch-template disks, EBS CSI classes.",
+      enforcement=MANDATORY, severity=HIGH, types=(EBS_VOLUME, STORAGE_CLASS, LAUNCH_TEMPLATE, EC2_INSTANCE))
 def volumes_encrypted(r: Resource, config) -> Iterator[str]:
     p = r.props
-    if r.type == EBS_VOLUME:
+    if r.type == EC2_INSTANCE:
+        disks = [p.get("rootBlockDevice"), *(p.get("ebsBlockDevices") or [])]
+        for disk in (d for d in disks if isinstance(d, dict)):
+            if disk.get("encrypted") is not True and not is_unknown(disk.get("encrypted")):
+                yield f"disk {disk.get('deviceName', 'root')} is not encrypted"
+        if p.get("rootBlockDevice") is None:
+            yield "rootBlockDevice not set: the AMI's unencrypted default may apply"
+    elif r.type == EBS_VOLUME:
         if p.get("encrypted") is not True and not is_unknown(p.get("encrypted")):
             yield "encrypted is not true"
     elif r.type == STORAGE_CLASS:

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .core import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, Resource, StackFinding, as_list, is_unknown, rule, stack_rule
+from .core import (
+    ADVISORY,
+    HIGH,
+    LOW,
+    MANDATORY,
+    MEDIUM,
+    Param,
+    Resource,
+    StackFinding,
+    as_list,
+    is_unknown,
+    rule,
+    stack_rule,
+)
 
 RECORD = "aws:route53/record:Record"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -34,6 +47,16 @@ def health_check_https(r: Resource, config) -> Iterator[str]:
     kind = r.props.get("type")
     if not is_unknown(kind) and kind not in ("HTTPS", "HTTPS_STR_MATCH", "CALCULATED", "CLOUDWATCH_METRIC"):
         yield f"type is {kind!r}; probe the serving endpoint over HTTPS"
+
+
+@rule("route53-routed-record-ttl",
+      "Records with a routing policy keep a short TTL, so resolvers follow a failover within a minute.",
+      enforcement=ADVISORY, severity=LOW, types=(RECORD,),
+      params={"maxTtl": Param("integer", 60, "longest TTL in seconds of a routed record")})
+def routed_record_ttl(r: Resource, config) -> Iterator[str]:
+    ttl = r.props.get("ttl")
+    if any(r.props.get(k) for k in ROUTING_POLICIES) and isinstance(ttl, int | float) and ttl > config["maxTtl"]:
+        yield f"ttl {ttl:g}s > {config['maxTtl']}s on a routed record"
 
 
 @rule("route53-routed-aliases-evaluate-health",
@@ -81,4 +104,4 @@ def health_checks_probe_stack_endpoints(resources: list[Resource], config) -> It
 
 
 RULES = [routed_records_health_checked, health_check_https, routed_aliases_evaluate_health, weights_in_range,
-         health_check_sni, health_checks_probe_stack_endpoints]
+         health_check_sni, health_checks_probe_stack_endpoints, routed_record_ttl]

@@ -11,7 +11,7 @@ from .core import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, Param, Resource, get, 
 
 VPN_CONNECTION = "aws:ec2/vpnConnection:VpnConnection"
 CUSTOMER_GATEWAY = "aws:ec2/customerGateway:CustomerGateway"
-VPN_TUNNEL = "gcp:compute/vpnTunnel:VpnTunnel"
+VPN_TUNNEL = "gcp:compute/vPNTunnel:VPNTunnel"
 EXTERNAL_VPN_GATEWAY = "gcp:compute/externalVpnGateway:ExternalVpnGateway"
 HA_VPN_GATEWAY = "gcp:compute/haVpnGateway:HaVpnGateway"
 ROUTER = "gcp:compute/router:Router"
@@ -83,8 +83,9 @@ def aws_vpn_bgp(r: Resource, config) -> Iterator[str]:
         yield "staticRoutesOnly is true: tunnels will not fail over by themselves"
 
 
-@rule("aws-vpn-tunnel-logging", "AWS VPN tunnel activity is logged to CloudWatch (IKE negotiation failures).",
-      enforcement=ADVISORY, severity=LOW, types=(VPN_CONNECTION,))
+@rule("aws-vpn-tunnel-logging",
+      "AWS VPN tunnel activity is logged to CloudWatch (IKE negotiation failures, tunnel flaps, probing).",
+      enforcement=MANDATORY, severity=MEDIUM, types=(VPN_CONNECTION,))
 def aws_vpn_logging(r: Resource, config) -> Iterator[str]:
     for n in (1, 2):
         enabled = get(r.props, f"tunnel{n}LogOptions.cloudwatchLogOptions.logEnabled", False)

@@ -19,7 +19,7 @@ TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 
 # type -> (secret-bearing input, generator types it must come from)
 SECRET_INPUTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "gcp:compute/vpnTunnel:VpnTunnel": [("sharedSecret", (RANDOM_PASSWORD,))],
+    "gcp:compute/vPNTunnel:VPNTunnel": [("sharedSecret", (RANDOM_PASSWORD,))],
     "aws:ec2/vpnConnection:VpnConnection": [("tunnel1PresharedKey", (RANDOM_PASSWORD,)),
                                             ("tunnel2PresharedKey", (RANDOM_PASSWORD,))],
     "gcp:compute/routerPeer:RouterPeer": [("md5AuthenticationKey", (RANDOM_PASSWORD,))],

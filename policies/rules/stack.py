@@ -25,7 +25,7 @@ LINK_TYPES = frozenset({
     "aws:ec2transitgateway/peeringAttachment:PeeringAttachment",
     "aws:ec2transitgateway/peeringAttachmentAccepter:PeeringAttachmentAccepter",
     "aws:ec2/vpnConnection:VpnConnection", "aws:ec2/customerGateway:CustomerGateway",
-    "gcp:compute/vpnTunnel:VpnTunnel", "gcp:compute/haVpnGateway:HaVpnGateway",
+    "gcp:compute/vPNTunnel:VPNTunnel", "gcp:compute/haVpnGateway:HaVpnGateway",
     "gcp:compute/externalVpnGateway:ExternalVpnGateway", "gcp:compute/routerPeer:RouterPeer",
 })
 

@@ -27,7 +27,7 @@ TAGGABLE_AWS = (
 # GCP types with a labels map, and where it sits (Network, Subnetwork, Router, RouterNat, Firewall and
 # RouterPeer have none).
 GCP_LABEL_FIELD = {
-    "gcp:compute/vpnTunnel:VpnTunnel": "labels",
+    "gcp:compute/vPNTunnel:VPNTunnel": "labels",
     "gcp:compute/haVpnGateway:HaVpnGateway": "labels",
     "gcp:compute/externalVpnGateway:ExternalVpnGateway": "labels",
     "gcp:compute/address:Address": "labels",

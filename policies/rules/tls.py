@@ -66,6 +66,40 @@ def tls_early_renewal(r: Resource, config) -> Iterator[str]:
         yield "earlyRenewalHours is 0: the certificate is only replaced after it expired"
 
 
+@rule("tls-ca-no-auto-renewal",
+      "CA certificates never renew on their own (earlyRenewalHours 0): replacing the root replaces trust in every "
+      "leaf, so rotation is a planned procedure (docs/security.md), not a side effect of a routine `pulumi up`.",
+      enforcement=MANDATORY, severity=HIGH, types=CERTIFICATES)
+def tls_ca_no_auto_renewal(r: Resource, config) -> Iterator[str]:
+    if r.props.get("isCaCertificate") is not True:
+        return
+    early = r.props.get("earlyRenewalHours", 0)
+    if not is_unknown(early) and early:
+        yield f"earlyRenewalHours {early:g} on a CA: a routine update re-issues the root and breaks every leaf"
+
+
+@rule("tls-ca-constrained",
+      "CA certificates may only sign (cert_signing, crl_signing), never serve TLS themselves, and set a path length.",
+      enforcement=MANDATORY, severity=MEDIUM, types=CERTIFICATES)
+def tls_ca_constrained(r: Resource, config) -> Iterator[str]:
+    if r.props.get("isCaCertificate") is not True:
+        return
+    uses = [u for u in as_list(r.props.get("allowedUses")) if not is_unknown(u)]
+    extra = [u for u in uses if u not in ("cert_signing", "crl_signing", "digital_signature")]
+    if extra:
+        yield f"the CA also allows {extra}"
+    if "cert_signing" not in uses and not is_unknown(r.props.get("allowedUses")):
+        yield "the CA lacks cert_signing"
+
+
+@rule("tls-no-self-signed-leaf",
+      "Only CAs are self-signed; every other certificate is issued by the private CA (trusted and rotatable).",
+      enforcement=MANDATORY, severity=MEDIUM, types=(SELF_SIGNED,))
+def tls_no_self_signed_leaf(r: Resource, config) -> Iterator[str]:
+    if r.props.get("isCaCertificate") is not True and not is_unknown(r.props.get("isCaCertificate")):
+        yield "a self-signed certificate that is not a CA"
+
+
 @rule("random-password-strength", "Generated passwords and pre-shared keys are long (RandomPassword length).",
       enforcement=MANDATORY, severity=HIGH, types=("random:index/randomPassword:RandomPassword",),
       params={"minLength": Param("integer", 32, "shortest acceptable generated secret")})
@@ -75,4 +109,5 @@ def random_password_strength(r: Resource, config) -> Iterator[str]:
         yield f"length {length:g}; at least {config['minLength']}"
 
 
-RULES = [tls_key_strength, tls_certificate_validity, tls_leaf_cannot_sign, tls_early_renewal, random_password_strength]
+RULES = [tls_key_strength, tls_certificate_validity, tls_leaf_cannot_sign, tls_early_renewal, tls_ca_no_auto_renewal,
+         tls_ca_constrained, tls_no_self_signed_leaf, random_password_strength]

@@ -1,23 +1,21 @@
 """Kubernetes objects (model server, MongoDB, add-ons): no privileged pods, pinned images and charts,
 probes and resources on serving containers, PDBs that still allow node drains, namespaces under Pod
-Security admission."""
+Security admission (the namespace rule lives in k8s_security.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from .core import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, Param, Resource, as_list, get, is_unknown, rule
+from .core import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, Resource, as_list, get, is_unknown, rule
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 WORKLOADS = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET)
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
-NAMESPACE = "kubernetes:core/v1:Namespace"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHART = "kubernetes:helm.sh/v4:Chart"
-ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 
 
 def _pod_spec(props: Any) -> dict[str, Any]:
@@ -86,20 +84,6 @@ def pdb_allows_drain(r: Resource, config) -> Iterator[str]:
         yield "the budget allows no disruption at all: node drains will hang"
 
 
-@rule("k8s-namespace-pod-security", "Namespaces enforce the 'baseline' or 'restricted' Pod Security Standard.",
-      enforcement=MANDATORY, severity=MEDIUM, types=(NAMESPACE,),
-      params={"allowedLevels": Param("array", ["baseline", "restricted"], "accepted enforce levels"),
-              "privilegedNamespaces": Param("array", ["kube-system", "rollout-system"],
-                                            "reviewed exceptions (the GPU device plugin mounts hostPath sockets)")})
-def namespace_pod_security(r: Resource, config) -> Iterator[str]:
-    labels = get(r.props, "metadata.labels", {})
-    if is_unknown(labels) or get(r.props, "metadata.name") in config["privilegedNamespaces"]:
-        return
-    level = labels.get(ENFORCE_LABEL) if isinstance(labels, dict) else None
-    if level not in config["allowedLevels"]:
-        yield f"label {ENFORCE_LABEL} is {level!r}; one of {list(config['allowedLevels'])}"
-
-
 @rule("helm-chart-pinned", "Helm releases and charts pin the chart version.",
       enforcement=ADVISORY, severity=LOW, types=(HELM_RELEASE, HELM_CHART))
 def helm_chart_pinned(r: Resource, config) -> Iterator[str]:
@@ -107,4 +91,4 @@ def helm_chart_pinned(r: Resource, config) -> Iterator[str]:
         yield f"chart {r.props.get('chart')!r} has no version"
 
 
-RULES = [no_privileged, image_pinned, serving_ready, pdb_allows_drain, namespace_pod_security, helm_chart_pinned]
+RULES = [no_privileged, image_pinned, serving_ready, pdb_allows_drain, helm_chart_pinned]
