@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -195,6 +196,61 @@ class ClusterConfig(_Model):
     )
 
 
+def _check_image_pinned(value: str) -> str:
+    last = value.rsplit("/", 1)[-1]
+    if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+        raise ValueError("pin the image by tag or digest (not :latest)")
+    return value
+
+
+class WeightsConfig(_Model):
+    """Where model servers read the weights: a bucket the program creates in each region's cloud
+    (read through workload identity), or Hugging Face with a token Secret (documented fallback)."""
+
+    source: Literal["bucket", "huggingface"] = Field(default="bucket")
+    path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._/-]+$",
+                             description="prefix inside the bucket; default: model.name")
+    hugging_face_model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$",
+                                           description="repo id, e.g. meta-llama/Llama-3.1-8B-Instruct")
+    hugging_face_token_secret: str = Field(default="hf-token", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+                                           description="Kubernetes Secret (key `token`) made out of band")
+
+    @model_validator(mode="after")
+    def _huggingface_named(self) -> WeightsConfig:
+        if self.source == "huggingface" and self.hugging_face_model is None:
+            raise ValueError("source huggingface needs huggingFaceModel (the repo id)")
+        return self
+
+
+class AutoscalingConfig(_Model):
+    """KEDA on vLLM's queue depth: one more replica per `targetWaitingPerReplica` waiting requests."""
+
+    target_waiting_per_replica: float = Field(default=4.0, gt=0, le=1000)
+    polling_interval_seconds: int = Field(default=15, ge=5, le=300)
+    cooldown_seconds: int = Field(default=600, ge=60, le=3600)
+
+
+class ServingConfig(_Model):
+    """The model server (vLLM OpenAI server) in every region."""
+
+    image: str | None = Field(default=None, description="server image, pinned; default: model.image")
+    weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    max_model_len: int = Field(default=8192, ge=256, le=1_048_576)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.98)
+    model_load_seconds: int = Field(default=900, ge=30, le=7200,
+                                    description="worst-case load time; sizes the startup probe")
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+    certificates: dict[str, str] = Field(
+        default_factory=dict,
+        description="region name -> certificate of its HTTPS endpoint: an ACM certificate ARN in the "
+                    "region (AWS) or a Certificate Manager certificate id in the region (GCP)")
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str | None) -> str | None:
+        return value if value is None else _check_image_pinned(value)
+
+
 class RolloutConfig(_Model):
     """The whole stack configuration, validated and immutable."""
 
@@ -209,6 +265,11 @@ class RolloutConfig(_Model):
     utilization: UtilizationConfig = Field(default_factory=UtilizationConfig)
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    @property
+    def server_image(self) -> str:
+        return self.serving.image or self.model.image
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)
@@ -274,6 +335,39 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
     if not served & set(cfg.model.throughput_rps):
         problems.append("model.throughputRps: no catalogued GPU model has a throughput")
+    problems += _serving_checks(cfg)
+    return problems
+
+
+def _serving_checks(cfg: RolloutConfig) -> list[str]:
+    """An instance type the stack names must have a throughput for its GPU model, else the sizing
+    would drop it silently and the serving plan could not weigh its replicas."""
+    catalog = load_catalog()
+    problems = []
+    for i, itype in enumerate(cfg.sizing.instance_types or ()):
+        models = {t.gpu_model for (_, n), t in catalog.instance_types.items() if n == itype}
+        for gpu in sorted(models - set(cfg.model.throughput_rps)):
+            problems.append(f"sizing.instanceTypes[{i}]: {itype} carries GPU model {gpu}, which has no entry in "
+                            f"model.throughputRps; add model.throughputRps.{gpu} (requests/s per GPU)")
+    names = {r.name for r in cfg.regions}
+    for rname, ref in cfg.serving.certificates.items():
+        field = f"serving.certificates.{rname}"
+        if rname not in names:
+            problems.append(f"{field}: no such region; regions: {', '.join(sorted(names))}")
+            continue
+        region = cfg.region(rname)
+        if (region.cloud, region.location) not in catalog.regions:
+            continue  # reported as an unknown location already
+        if region.cloud == "aws":
+            # An ALB only takes an ACM certificate of its own region.
+            pattern, want = rf"^arn:aws[a-z-]*:acm:{re.escape(region.location)}:\d{{12}}:certificate/[0-9a-f-]+$", \
+                f"an ACM certificate ARN in {region.location}"
+        else:
+            pattern, want = (rf"^projects/[a-z][a-z0-9-]{{4,28}}[a-z0-9]/locations/{re.escape(region.location)}"
+                             r"/certificates/[a-z][a-z0-9-]{0,62}$",
+                             f"a Certificate Manager certificate id in {region.location}")
+        if not re.match(pattern, ref):
+            problems.append(f"{field}: must be {want}; got {ref!r}")
     return problems
 
 

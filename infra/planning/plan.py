@@ -12,6 +12,7 @@ from infra.config import RolloutConfig
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.regions import RegionPlan
+from infra.planning.serving import RegionServing, ServerSettings, plan_serving
 from infra.planning.sizing import SizingPlan, plan_sizing
 from infra.planning.topology import Topology, topology_of
 
@@ -28,6 +29,8 @@ class RolloutPlan:
     sizing: SizingPlan
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
+    serving: dict[str, RegionServing] = field(default_factory=dict)  # region name -> its model servers
+    server: ServerSettings | None = None  # shared by every region's servers
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -82,4 +85,18 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
-    return replace(plan, clusters=clusters)
+    serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds,
+                           cfg.serving.certificates)
+    return replace(plan, clusters=clusters, serving=serving, server=server_settings(cfg))
+
+
+def server_settings(cfg: RolloutConfig) -> ServerSettings:
+    s = cfg.serving
+    return ServerSettings(
+        model_name=cfg.model.name, image=cfg.server_image, weights_source=s.weights.source,
+        weights_path=s.weights.path or cfg.model.name, hugging_face_model=s.weights.hugging_face_model,
+        hugging_face_token_secret=s.weights.hugging_face_token_secret, max_model_len=s.max_model_len,
+        gpu_memory_utilization=s.gpu_memory_utilization,
+        target_waiting_per_replica=s.autoscaling.target_waiting_per_replica,
+        polling_interval_seconds=s.autoscaling.polling_interval_seconds,
+        cooldown_seconds=s.autoscaling.cooldown_seconds)
