@@ -10,8 +10,10 @@ import pulumi
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
+from components.serving import RegionServingArgs, RegionServingStack
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.regions import RegionPlan
+from infra.planning.serving import RegionServing, ServerSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class RegionArgs:
     flow_log_role_arn: pulumi.Input[str] | None = None  # AWS regions
     gcp_network_self_link: pulumi.Input[str] | None = None  # GCP regions
     cluster: ClusterPlan | None = None  # None: network only
+    serving: RegionServing | None = None  # None or no pools: no model servers
+    server: ServerSettings | None = None
+    domain: str | None = None
+    certificate: pulumi.Input[str] | None = None  # the regional HTTPS endpoint's (ACM ARN / Certificate Manager id)
 
 
 class Region(pulumi.ComponentResource):
@@ -28,6 +34,7 @@ class Region(pulumi.ComponentResource):
 
     network: AwsNetwork | GcpRegionalNetwork
     cluster: RegionCluster | None
+    serving: RegionServingStack | None
     summary: dict[str, pulumi.Output[str]]  # ids worth a stack output
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -57,5 +64,30 @@ class Region(pulumi.ComponentResource):
             self.cluster = RegionCluster(f"{plan.name}-k8s", cluster_args,
                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[self.network]))
             outputs["cluster"] = self.cluster.summary
+        self.serving = None
+        if self.cluster is not None and args.serving is not None and args.serving.pools:
+            self.serving = self._serving(plan, args)
         self.summary = outputs
         self.register_outputs(outputs)
+
+    def _serving(self, plan: RegionPlan, args: RegionArgs) -> RegionServingStack:
+        from components.cluster.eks_cluster import EksCluster
+        from components.cluster.gke_cluster import gcp_project
+
+        assert self.cluster is not None and args.serving is not None and args.cluster is not None
+        if args.server is None or args.domain is None:
+            raise ValueError(f"region {plan.name}: serving needs the server settings and the domain")
+        common = dict(region=plan, cluster=args.cluster, serving=args.serving, server=args.server, domain=args.domain,
+                      tags=args.tags, k8s_provider=self.cluster.k8s_provider, certificate=args.certificate,
+                      protect_data=args.cluster.protect_keys)
+        if isinstance(self.cluster.cluster, EksCluster):
+            assert isinstance(self.network, AwsNetwork)
+            serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,
+                                             public_subnet_ids=self.network.public_subnet_ids,
+                                             oidc_provider_arn=self.cluster.cluster.oidc_provider_arn,
+                                             oidc_issuer=self.cluster.cluster.oidc_issuer)
+        else:
+            serving_args = RegionServingArgs(**common, project=gcp_project(),
+                                             network_self_link=args.gcp_network_self_link)
+        return RegionServingStack(f"{plan.name}-serving", serving_args,
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -18,6 +19,9 @@ from infra.planning.plan import RolloutPlan
 @dataclass(frozen=True)
 class GlobalRolloutArgs:
     plan: RolloutPlan
+    # Region name -> the certificate of its HTTPS endpoint when the traffic layer issues them;
+    # otherwise the plan's (`serving.certificates` in the stack config).
+    certificates: Mapping[str, pulumi.Input[str]] | None = None
 
 
 class GlobalRollout(pulumi.ComponentResource):
@@ -42,6 +46,9 @@ class GlobalRollout(pulumi.ComponentResource):
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
+                serving=plan.serving.get(r.name), server=plan.server, domain=plan.domain,
+                certificate=(args.certificates or {}).get(
+                    r.name, plan.serving[r.name].certificate if r.name in plan.serving else None),
             ), opts=child)
             for r in plan.regions
         }

@@ -61,3 +61,9 @@ def main() -> None:
     pulumi.export("sizing", sizing_output(plan))
     pulumi.export("links", links_output(plan))
     pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key
+    pulumi.export("serving", serving_output(rollout))
+
+
+def serving_output(rollout: GlobalRollout) -> dict[str, Any]:
+    """Each serving region's public endpoint (hostname, load balancer address) and its pools."""
+    return {name: r.serving.summary for name, r in rollout.regions.items() if r.serving is not None}

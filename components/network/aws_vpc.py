@@ -29,6 +29,7 @@ class AwsNetwork(pulumi.ComponentResource):
     transit_gateway_id: pulumi.Output[str]
     transit_gateway_route_table_id: pulumi.Output[str]  # default association table: links add static routes
     private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_ids: list[pulumi.Output[str]]  # internet-facing load balancers (serving endpoint)
     intra_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
 
@@ -115,6 +116,7 @@ class AwsNetwork(pulumi.ComponentResource):
         self.transit_gateway_id = tgw.id
         self.transit_gateway_route_table_id = tgw.association_default_route_table_id
         self.private_subnet_ids = private_ids
+        self.public_subnet_ids = public_ids
         self.intra_subnet_ids = intra_ids
         self.private_route_table_ids = private_rts
         self.register_outputs({"vpcId": vpc.id, "transitGatewayId": tgw.id, "natGatewayIds": nat_ids})

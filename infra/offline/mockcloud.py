@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 
 from infra.offline.mockcloud_links import link_outputs
+from infra.offline.mockcloud_serving import serving_outputs
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_AWS_REGION = "us-east-1"
@@ -183,8 +184,10 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     factory = _BY_PACKAGE.get(typ.split(":", 1)[0], _generic)
     rid, computed = factory(typ, name, inputs)
     cluster_rid, cluster_computed = _cluster_outputs(typ, name, inputs)
-    rid = cluster_rid or rid
-    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), "id": rid}
+    serving_rid, serving_computed = serving_outputs(typ, name, inputs)
+    rid = serving_rid or cluster_rid or rid
+    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), **serving_computed,
+                 "id": rid}
 
 
 class MockCloud(pulumi.runtime.Mocks):
