@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, replicas, offered in [*scenarios(plan, utilization), example_mix(utilization)]:
         for r in compare(replicas, offered, requests=args.requests, seed=args.seed):
             # Round robin gives every replica offered/n: above the smallest replica's capacity it never drains.
-            overloaded = r.policy == "round_robin" and offered / len(replicas) >= min(x.capacity_rps for x in replicas)
+            smallest = min(x.capacity_rps for x in replicas)
+            overloaded = r.policy == "round_robin" and offered / len(replicas) >= smallest
             results.append({"scenario": label, "replicas": len(replicas), **r.row(),
                             "note": "unstable: small replicas get more than their capacity" if overloaded else ""})
     if args.json:
@@ -79,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("|---|---|---|---|---|---|---|---|---|")
         for r in results:
             print(f"| {r['scenario']} | {r['replicas']} | {r['offered_rps']:.2f} | {r['utilization']:.0%} | "
-                  f"{r['policy']} | {r['p50_wait_ms']:,.0f} | {r['p99_wait_ms']:,.0f} | {r['waited_share']:.1%} | {r['note']} |")
+                  f"{r['policy']} | {r['p50_wait_ms']:,.0f} | {r['p99_wait_ms']:,.0f} | {r['waited_share']:.1%} | "
+                  f"{r['note']} |")
     print(f"simulated {len(results)} runs of {args.requests:,} requests (seed {args.seed}) in "
           f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0

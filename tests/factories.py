@@ -32,7 +32,8 @@ BASE: dict[str, Any] = {
 def fake_certificate(cloud: str, location: str, name: str) -> str:
     """A well-formed certificate reference for a region's HTTPS endpoint (tests and generated stacks)."""
     if cloud == "aws":
-        return f"arn:aws:acm:{location}:123456789012:certificate/00000000-0000-4000-8000-{int(hashlib.sha256(name.encode()).hexdigest()[:10], 16) % 10**12:012d}"
+        serial = int(hashlib.sha256(name.encode()).hexdigest()[:10], 16) % 10**12
+        return f"arn:aws:acm:{location}:123456789012:certificate/00000000-0000-4000-8000-{serial:012d}"
     return f"projects/rollout-test-000/locations/{location}/certificates/{name}-endpoint"
 
 

@@ -108,7 +108,7 @@ def test_servers_load_from_their_cloud_bucket_with_probes_sized_for_the_load():
 
 
 def test_service_accounts_carry_workload_identity_and_nothing_holds_static_keys():
-    plan, run = previewed("dev")
+    _, run = previewed("dev")
     accounts = {region_of(run, r): r.inputs for r in of(run, "kubernetes:core/v1:ServiceAccount")}
     assert accounts["use1"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     assert accounts["euw4"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(

@@ -6,6 +6,7 @@ Nothing here decides sizes: replicas, GPUs, weights, floors and ceilings come fr
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from infra.planning.cluster_plan import GPU_TAINT, POOL_LABEL
@@ -130,7 +131,7 @@ def service(pool: ServingPool, neg: str | None = None) -> dict[str, Any]:
     """ClusterIP Service per pool: the ALB's TargetGroupBinding or the GKE NEG controller reads its endpoints."""
     annotations = None
     if neg is not None:
-        annotations = {NEG_ANNOTATION: '{"exposed_ports": {"%d": {"name": "%s"}}}' % (PORT, neg)}
+        annotations = {NEG_ANNOTATION: json.dumps({"exposed_ports": {str(PORT): {"name": neg}}})}
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(pool.name, pool, annotations),
             "spec": {"type": "ClusterIP", "selector": selector(pool),
                      "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]}}
