@@ -303,6 +303,22 @@ def test_the_crd_schemas_reject_what_the_controllers_would_reject():
         jsonschema.validate(binding, CRD_SCHEMAS["TargetGroupBinding"])
 
 
+def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_only_on_the_server_port():
+    plan, run = previewed("dev")
+    policies = {region_of(run, r): r.inputs["spec"] for r in of(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if r.inputs["metadata"]["namespace"] == "rollout-serving"}
+    assert set(policies) == {"use1", "euw4"}
+    for region, spec in policies.items():
+        sources = {b["ipBlock"]["cidr"] for rule in spec["ingress"] for b in rule["from"] if "ipBlock" in b}
+        assert all(rule["ports"] == [{"protocol": "TCP", "port": 8000}] for rule in spec["ingress"])
+        if plan.region(region).cloud == "aws":
+            assert sources == {plan.region(region).addresses.network}
+        else:
+            assert "35.191.0.0/16" in sources and len(sources) == 3
+            assert {"cidr": "169.254.169.252/32"} in [t["ipBlock"] for rule in spec["egress"] for t in rule["to"]
+                                                      if "ipBlock" in t]
+
+
 def test_the_queue_depth_query_selects_one_pool_by_its_scraped_label():
     plan, _ = previewed("dev")
     pool = plan.serving["use1"].pools[0]

@@ -177,3 +177,37 @@ def target_group_binding(pool: ServingPool, target_group_arn: Any, alb_security_
                                         "ports": [{"protocol": "TCP", "port": PORT}]}]},
         },
     }
+
+
+# GKE metadata server (Workload Identity tokens) as pods see it under Dataplane V2:
+# https://cloud.google.com/kubernetes-engine/docs/how-to/network-policy#network-policy-and-workload-identity
+METADATA_SERVER = ({"cidr": "169.254.169.252/32", "port": 988}, {"cidr": "169.254.169.254/32", "port": 80})
+
+
+def network_policy(load_balancer_sources: list[str], monitoring_namespace: str, cloud: str) -> dict[str, Any]:
+    """What the servers need through a default-deny namespace: the load balancer (and its health checks)
+    and the metrics scraper in; DNS, HTTPS (bucket, STS / Google APIs, Hugging Face) and, on GKE, the
+    metadata server out."""
+    servers = {"matchLabels": {"app.kubernetes.io/name": APP}}
+    egress: list[dict[str, Any]] = [
+        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]},
+    ]
+    if cloud == "gcp":
+        egress += [{"to": [{"ipBlock": {"cidr": m["cidr"]}}], "ports": [{"protocol": "TCP", "port": m["port"]}]}
+                   for m in METADATA_SERVER]
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("vllm-servers"),
+        "spec": {
+            "podSelector": servers, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {"from": [{"ipBlock": {"cidr": c}} for c in load_balancer_sources],
+                 "ports": [{"protocol": "TCP", "port": PORT}]},
+                {"from": [{"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": monitoring_namespace}}}],
+                 "ports": [{"protocol": "TCP", "port": PORT}]},
+            ],
+            "egress": egress,
+        },
+    }

@@ -14,7 +14,13 @@ import pulumi_kubernetes as k8s
 from components.endpoint import RegionalEndpoint
 from components.serving.aws_entry import AwsServingEntry, AwsServingEntryArgs
 from components.serving.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.serving.gcp_entry import GcpServingEntry, GcpServingEntryArgs, GcpWeightsAccess, GcpWeightsAccessArgs
+from components.serving.gcp_entry import (
+    HEALTH_CHECK_RANGES,
+    GcpServingEntry,
+    GcpServingEntryArgs,
+    GcpWeightsAccess,
+    GcpWeightsAccessArgs,
+)
 from components.serving.manifests import neg_name
 from components.serving.workload import ServingWorkload, ServingWorkloadArgs
 from infra.planning.cluster_plan import ClusterPlan
@@ -70,7 +76,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"eks.amazonaws.com/role-arn": entry.role_arn},
                 bucket_uri=entry.bucket_uri, target_group_arns=entry.target_group_arns,
-                alb_security_group_id=entry.security_group_id), opts=in_cluster)
+                alb_security_group_id=entry.security_group_id,
+                load_balancer_sources=(region.addresses.network,)), opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, tags=args.tags),
@@ -87,7 +94,9 @@ class RegionServingStack(pulumi.ComponentResource):
             workload = ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"iam.gke.io/gcp-service-account": access.service_account_email},
-                bucket_uri=access.bucket_uri), opts=in_cluster)
+                bucket_uri=access.bucket_uri,
+                load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES)),
+                opts=in_cluster)
             entry = GcpServingEntry(f"{name}-entry", GcpServingEntryArgs(
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,
                 network_self_link=args.network_self_link, proxy_only_cidr=proxy_only_range(region.addresses.network),

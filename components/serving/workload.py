@@ -49,6 +49,9 @@ class ServingWorkloadArgs:
     # AWS: pool name -> target group ARN, and the ALB's security group the pods admit.
     target_group_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     alb_security_group_id: pulumi.Input[str] | None = None
+    # Where the load balancer's connections and health checks come from (AWS: the VPC, where the ALB
+    # lives; GCP: the proxy-only subnet and Google's health checkers).
+    load_balancer_sources: tuple[str, ...] = ()
 
 
 class ServingWorkload(pulumi.ComponentResource):
@@ -76,6 +79,9 @@ class ServingWorkload(pulumi.ComponentResource):
                 raise ValueError(f"region {plan.region}: bucket weights need the bucket")
             return pulumi.Output.from_input(args.bucket_uri).apply(lambda uri: server.server_args(pool, uri))
 
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol", **_body(manifests.network_policy(list(args.load_balancer_sources),
+                                                               PROMETHEUS.namespace, plan.cloud)), opts=child)
         self.deployments, self.services, self.neg_names = {}, {}, {}
         for pool in plan.pools:
             body = manifests.deployment(pool, server, bucket_uri="s3://placeholder")
