@@ -70,10 +70,12 @@ class GcpWeightsAccess(pulumi.ComponentResource):
             project=project, location=loc.upper(), storage_class="STANDARD", uniform_bucket_level_access=True,
             public_access_prevention="enforced", versioning=gcp.storage.BucketVersioningArgs(enabled=True),
             force_destroy=False, labels=gcp_labels(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, delete_before_replace=True))
+        # Fixed names (bucket, account id): a replacement deletes the old one first.
         account = gcp.serviceaccount.Account(
             f"{name}-server", account_id=server_account_id(args.cluster_name), project=project,
-            display_name=f"model servers of {args.cluster_name}", opts=child)
+            display_name=f"model servers of {args.cluster_name}",
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
         gcp.storage.BucketIAMMember(f"{name}-server-weights", bucket=bucket.name, role="roles/storage.objectViewer",
                                     member=account.member, opts=child)
         # Workload Identity: only the servers' Kubernetes ServiceAccount impersonates the account.
@@ -102,7 +104,8 @@ class GcpServingEntry(pulumi.ComponentResource):
         # https://cloud.google.com/load-balancing/docs/proxy-only-subnets
         proxy_subnet = gcp.compute.Subnetwork(
             f"{name}-proxy-only", project=project, region=loc, network=args.network_self_link,
-            ip_cidr_range=args.proxy_only_cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE", opts=child)
+            ip_cidr_range=args.proxy_only_cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE",
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))  # its range is fixed
         gcp.compute.Firewall(
             f"{name}-lb-to-servers", project=project, network=args.network_self_link, direction="INGRESS",
             description=f"{args.cluster_name}: load balancer proxies and health checks to the model servers",

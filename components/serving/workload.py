@@ -63,7 +63,8 @@ class ServingWorkload(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServingWorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:serving:ServingWorkload", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Fixed object names: a replacement must delete the old object first (the API refuses a duplicate).
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         plan, server, gke = args.serving, args.server, args.serving.cloud == "gcp"
         prometheus = _release(f"{name}-prometheus", PROMETHEUS, prometheus_values(), child)
         keda = _release(f"{name}-keda", KEDA, keda_values(), child)
@@ -89,7 +90,8 @@ class ServingWorkload(pulumi.ComponentResource):
             # KEDA's HPA owns `replicas` after creation: the plan sets the first value only.
             self.deployments[pool.pool] = k8s.apps.v1.Deployment(
                 f"{name}-{pool.name}", **_body(body),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[account], ignore_changes=["spec.replicas"]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[account], ignore_changes=["spec.replicas"],
+                                            delete_before_replace=True))
             neg = manifests.neg_name(args.cluster_name, pool) if gke else None
             if neg:
                 self.neg_names[pool.pool] = neg
@@ -101,7 +103,8 @@ class ServingWorkload(pulumi.ComponentResource):
             k8s.apiextensions.CustomResource(
                 f"{name}-{pool.name}-scaler", api_version=scaled["apiVersion"], kind=scaled["kind"],
                 metadata=scaled["metadata"], spec=scaled["spec"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[keda, prometheus, self.deployments[pool.pool]]))
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                            depends_on=[keda, prometheus, self.deployments[pool.pool]]))
             if not gke:
                 arn = args.target_group_arns.get(pool.pool)
                 if arn is None or args.alb_security_group_id is None:
@@ -111,7 +114,8 @@ class ServingWorkload(pulumi.ComponentResource):
                 k8s.apiextensions.CustomResource(
                     f"{name}-{pool.name}-tgb", api_version=binding["apiVersion"], kind=binding["kind"],
                     metadata=binding["metadata"], spec=binding["spec"],
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.services[pool.pool]]))
+                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                                depends_on=[self.services[pool.pool]]))
         self.register_outputs({"deployments": list(self.deployments), "negs": self.neg_names})
 
 
