@@ -212,6 +212,21 @@ def test_the_stack_output_names_each_regions_endpoint():
             p.pool: p.replicas for p in plan.serving[name].pools}
 
 
+def test_the_preview_tree_shows_the_serving_stack_under_each_region():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from infra.offline.preview import render_text
+
+    plan, run = previewed("prod")
+    console = Console(file=StringIO(), width=200, record=True)
+    render_text(run, console, plan)
+    text = console.export_text()
+    for region in plan.regions:
+        assert f"rollout:serving:RegionServingStack {region.name}-serving" in text
+
+
 def test_controllers_are_pinned_helm_releases_and_eks_node_groups_are_discoverable():
     plan, run = previewed("dev")
     releases = {(region_of(run, r), r.inputs["chart"]): r.inputs for r in of(run, "kubernetes:helm.sh/v3:Release")}

@@ -158,3 +158,25 @@ def test_a_certificate_of_another_region_or_an_unknown_region_names_the_field(re
     raw["serving"]["certificates"][region] = ref
     problems = problems_of(raw)
     assert any(p.startswith(f"serving.certificates.{region}:") for p in problems), problems
+
+
+def test_the_hugging_face_fallback_reads_the_token_secret_and_skips_the_bucket_loader():
+    from components.serving.manifests import container
+
+    raw = raw_config()
+    raw["serving"]["weights"] = {"source": "huggingface", "huggingFaceModel": "meta-llama/Llama-3.1-8B-Instruct",
+                                 "huggingFaceTokenSecret": "hf"}
+    plan = build_plan(parse_config(raw))
+    pool = plan.serving["use1"].pools[0]
+    server = container(pool, plan.server, bucket_uri=None)
+    assert server["args"][:2] == ["--model", "meta-llama/Llama-3.1-8B-Instruct"]
+    assert "runai_streamer" not in server["args"]
+    token = next(e for e in server["env"] if e["name"] == "HF_TOKEN")
+    assert token["valueFrom"] == {"secretKeyRef": {"name": "hf", "key": "token"}}
+
+
+def test_the_hugging_face_fallback_needs_the_repo_id():
+    raw = raw_config()
+    raw["serving"]["weights"] = {"source": "huggingface"}
+    (problem,) = problems_of(raw)
+    assert problem.startswith("serving.weights:") and "huggingFaceModel" in problem
