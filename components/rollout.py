@@ -46,7 +46,8 @@ class GlobalRollout(pulumi.ComponentResource):
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
-                serving=plan.serving.get(r.name), server=plan.server, domain=plan.domain,
+                serving=plan.serving.get(r.name), domain=plan.domain,
+                server=plan.serving[r.name].server if r.name in plan.serving else None,
                 certificate=(args.certificates or {}).get(
                     r.name, plan.serving[r.name].certificate if r.name in plan.serving else None),
             ), opts=child)

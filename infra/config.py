@@ -233,7 +233,6 @@ class AutoscalingConfig(_Model):
 class ServingConfig(_Model):
     """The model server (vLLM OpenAI server) in every region."""
 
-    image: str | None = Field(default=None, description="server image, pinned; default: model.image")
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
     max_model_len: int = Field(default=8192, ge=256, le=1_048_576)
     gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.98)
@@ -245,10 +244,33 @@ class ServingConfig(_Model):
         description="region name -> certificate of its HTTPS endpoint: an ACM certificate ARN in the "
                     "region (AWS) or a Certificate Manager certificate id in the region (GCP)")
 
-    @field_validator("image")
-    @classmethod
-    def _image_pinned(cls, value: str | None) -> str | None:
-        return value if value is None else _check_image_pinned(value)
+class GateConfig(_Model):
+    """The health gate a region passes before it gets traffic (docs/rollout.md)."""
+
+    health_path: str = Field(default="/health", pattern=r"^/", description="path probed on the regional endpoint")
+    probes: int = Field(default=20, ge=1, le=1000, description="probes per gate")
+    interval_seconds: float = Field(default=15.0, ge=0, le=3600, description="pause between probes")
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="highest failed fraction that passes")
+
+
+class ReleasePinConfig(_Model):
+    """What one region runs: set by `python -m infra.ops.deploy` wave by wave, not by hand."""
+
+    model: str = Field(min_length=1)
+    image: str = Field(min_length=1)
+    traffic: bool = Field(default=True, description="false: the region takes no user traffic (drained)")
+
+
+class RolloutSettingsConfig(_Model):
+    """Progressive rollout: a canary region first, then these groups, with a health gate between."""
+
+    canary: str | None = Field(default=None, description="first region; default: the least-loaded one")
+    groups: list[list[str]] = Field(default_factory=list,
+                                    description="waves after the canary; unnamed regions form a last wave")
+    gate: GateConfig = Field(default_factory=GateConfig)
+    pins: dict[str, ReleasePinConfig] = Field(
+        default_factory=dict, description="region -> deployed release; absent = the model section's release"
+    )
 
 
 class RolloutConfig(_Model):
@@ -266,10 +288,7 @@ class RolloutConfig(_Model):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
-
-    @property
-    def server_image(self) -> str:
-        return self.serving.image or self.model.image
+    rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)
@@ -332,6 +351,7 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         for i, itype in enumerate(cfg.sizing.instance_types):
             if not any(n == itype for _, n in catalog.instance_types):
                 problems.append(f"sizing.instanceTypes[{i}]: unknown instance type {itype!r}")
+    problems += _rollout_problems(cfg, region_names)
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
     if not served & set(cfg.model.throughput_rps):
         problems.append("model.throughputRps: no catalogued GPU model has a throughput")
@@ -349,6 +369,11 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
         for gpu in sorted(models - set(cfg.model.throughput_rps)):
             problems.append(f"sizing.instanceTypes[{i}]: {itype} carries GPU model {gpu}, which has no entry in "
                             f"model.throughputRps; add model.throughputRps.{gpu} (requests/s per GPU)")
+    for rname, pin in cfg.rollout.pins.items():
+        try:
+            _check_image_pinned(pin.image)
+        except ValueError as error:
+            problems.append(f"rollout.pins.{rname}.image: {error}")
     names = {r.name for r in cfg.regions}
     for rname, ref in cfg.serving.certificates.items():
         field = f"serving.certificates.{rname}"
@@ -368,6 +393,32 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
                              f"a Certificate Manager certificate id in {region.location}")
         if not re.match(pattern, ref):
             problems.append(f"{field}: must be {want}; got {ref!r}")
+    return problems
+
+
+def _rollout_problems(cfg: RolloutConfig, region_names: set[str]) -> list[str]:
+    """The rollout section names only configured regions, each at most once."""
+    problems: list[str] = []
+    rollout = cfg.rollout
+    seen: dict[str, str] = {}
+    if rollout.canary is not None:
+        if rollout.canary not in region_names:
+            problems.append(f"rollout.canary: no such region {rollout.canary!r}; regions: "
+                            f"{', '.join(sorted(region_names))}")
+        seen[rollout.canary] = "rollout.canary"
+    for i, group in enumerate(rollout.groups):
+        if not group:
+            problems.append(f"rollout.groups[{i}]: an empty wave")
+        for j, name in enumerate(group):
+            path = f"rollout.groups[{i}][{j}]"
+            if name not in region_names:
+                problems.append(f"{path}: no such region {name!r}")
+            elif name in seen:
+                problems.append(f"{path}: {name!r} is already in {seen[name]}")
+            seen.setdefault(name, path)
+    for name in rollout.pins:
+        if name not in region_names:
+            problems.append(f"rollout.pins.{name}: no such region")
     return problems
 
 

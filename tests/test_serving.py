@@ -15,11 +15,10 @@ import pytest
 
 from components.serving import RegionServingArgs, RegionServingStack
 from components.serving.manifests import NEG_ANNOTATION, prometheus_query
-from infra.config import config_from_stack_file
 from infra.offline.mock_runtime import run_mocked
 from infra.offline.run import run_stack
 from infra.planning.cluster_plan import POOL_LABEL
-from infra.planning.plan import build_plan
+from infra.planning.plan import plan_for_stack_file
 from infra.planning.serving import HEALTH_PATH
 from infra.planning.serving_versions import CLUSTER_AUTOSCALER, KEDA, PROMETHEUS
 from tests.factories import ROOT
@@ -31,8 +30,7 @@ TGB = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 @cache
 def previewed(stack: str):
     path = ROOT / f"Pulumi.{stack}.yaml"
-    cfg = config_from_stack_file(path)
-    return build_plan(cfg), run_stack(path, stack)
+    return plan_for_stack_file(path), run_stack(path, stack)  # the plan the program uses (sizing lock)
 
 
 def of(run, typ):
@@ -92,7 +90,8 @@ def test_servers_load_from_their_cloud_bucket_with_probes_sized_for_the_load():
         server = pod["containers"][0]
         scheme = "s3://" if plan.region(region).cloud == "aws" else "gs://"
         model = server["args"][server["args"].index("--model") + 1]
-        assert model.startswith(scheme) and model.endswith(f"/{plan.server.weights_path}")
+        assert model.startswith(scheme) and model.endswith(f"/{plan.serving[region].server.weights_path}")
+        assert server["image"] == plan.releases[region].image
         assert server["args"][-2:] == ["--load-format", "runai_streamer"]
         startup = server["startupProbe"]
         assert startup["httpGet"]["path"] == server["readinessProbe"]["httpGet"]["path"] == HEALTH_PATH
@@ -348,7 +347,8 @@ def test_a_region_without_a_certificate_gets_no_plain_http_endpoint():
     def program():
         import pulumi_kubernetes as k8s
         RegionServingStack("use1-serving", RegionServingArgs(
-            region=region, cluster=plan.clusters["use1"], serving=plan.serving["use1"], server=plan.server,
+            region=region, cluster=plan.clusters["use1"], serving=plan.serving["use1"],
+            server=plan.serving["use1"].server,
             domain=plan.domain, tags=plan.tags, k8s_provider=k8s.Provider("k", kubeconfig="{}"), certificate=None,
             vpc_id="vpc-1", public_subnet_ids=["subnet-1"], oidc_provider_arn="arn", oidc_issuer="https://x"))
 

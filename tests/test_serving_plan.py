@@ -97,7 +97,17 @@ def test_the_dev_plan_serves_every_pool_with_a_certificate():
     for name, cluster in plan.clusters.items():
         assert [p.pool for p in plan.serving[name].pools] == [p.name for p in cluster.gpu_pools]
         assert plan.serving[name].certificate
-    assert plan.server.image == "vllm/vllm-openai:v0.6.3"  # model.image when serving.image is not set
+    assert {s.server.image for s in plan.serving.values()} == {"vllm/vllm-openai:v0.6.3"}  # model.image: no pins
+
+
+def test_a_region_pinned_to_another_release_serves_that_model_and_image():
+    raw = raw_config(rollout={"pins": {"euw4": {"model": "m2", "image": "vllm/vllm-openai:v0.25.0"}}})
+    plan = build_plan(parse_config(raw))
+    assert (plan.serving["euw4"].server.model_name, plan.serving["euw4"].server.image) == (
+        "m2", "vllm/vllm-openai:v0.25.0")
+    assert plan.serving["euw4"].server.weights_path == "m2"
+    assert (plan.serving["use1"].server.model_name, plan.serving["use1"].server.image) == (
+        "m", "vllm/vllm-openai:v0.6.3")
 
 
 def test_the_proxy_only_subnet_overlaps_no_range_of_the_plan():
@@ -113,10 +123,12 @@ def test_the_proxy_only_subnet_overlaps_no_range_of_the_plan():
 
 # --- bad serving config: one ConfigError naming the field (the CLIs exit 2 with it) ---------------------
 
-def test_an_unpinned_server_image_names_the_field():
-    for image in ("vllm/vllm-openai", "vllm/vllm-openai:latest", "registry:5000/vllm"):
-        (problem,) = [p for p in problems_of(raw_config(serving={**raw_config()["serving"], "image": image}))]
-        assert problem.startswith("serving.image:") and "pin" in problem
+@pytest.mark.parametrize("image", ["vllm/vllm-openai", "vllm/vllm-openai:latest", "registry:5000/vllm"])
+def test_an_unpinned_server_image_names_the_field(image):
+    (problem,) = problems_of(raw_config(model={**raw_config()["model"], "image": image}))
+    assert problem.startswith("model.image:") and "pin" in problem
+    (problem,) = problems_of(raw_config(rollout={"pins": {"use1": {"model": "m", "image": image}}}))
+    assert problem.startswith("rollout.pins.use1.image:") and "pin" in problem
 
 
 def test_an_unknown_serving_option_names_the_field():
@@ -168,7 +180,7 @@ def test_the_hugging_face_fallback_reads_the_token_secret_and_skips_the_bucket_l
                                  "huggingFaceTokenSecret": "hf"}
     plan = build_plan(parse_config(raw))
     pool = plan.serving["use1"].pools[0]
-    server = container(pool, plan.server, bucket_uri=None)
+    server = container(pool, plan.serving["use1"].server, bucket_uri=None)
     assert server["args"][:2] == ["--model", "meta-llama/Llama-3.1-8B-Instruct"]
     assert "runai_streamer" not in server["args"]
     token = next(e for e in server["env"] if e["name"] == "HF_TOKEN")

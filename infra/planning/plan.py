@@ -6,14 +6,16 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from infra.catalog import CloudRegion, load_catalog
-from infra.config import RolloutConfig
+from infra.config import RolloutConfig, config_from_stack_file
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.regions import RegionPlan
 from infra.planning.serving import RegionServing, ServerSettings, plan_serving
-from infra.planning.sizing import SizingPlan, plan_sizing
+from infra.planning.sizing import SizingPlan, plan_sizing, problem_from_config
+from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
 
 
@@ -30,7 +32,8 @@ class RolloutPlan:
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
     serving: dict[str, RegionServing] = field(default_factory=dict)  # region name -> its model servers
-    server: ServerSettings | None = None  # shared by every region's servers
+    server: ServerSettings | None = None  # the model section's release (regions: RegionServing.server)
+    releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -42,6 +45,36 @@ class RolloutPlan:
     @property
     def gcp_regions(self) -> tuple[RegionPlan, ...]:
         return tuple(r for r in self.regions if r.cloud == "gcp")
+
+
+@dataclass(frozen=True)
+class RegionRelease:
+    """What one region serves and whether it takes user traffic (moved wave by wave by the deploy).
+
+    Serving components take `model` and `image` from here, never from the model section directly,
+    and global routing gives a region with `traffic=False` weight 0 (docs/rollout.md).
+    """
+
+    model: str
+    image: str
+    traffic: bool = True
+
+
+def plan_releases(cfg: RolloutConfig) -> dict[str, RegionRelease]:
+    """Each region's pinned release (`rollout.pins`), else the model section's release with traffic."""
+    out = {}
+    for r in cfg.regions:
+        pin = cfg.rollout.pins.get(r.name)
+        out[r.name] = (RegionRelease(pin.model, pin.image, pin.traffic) if pin is not None
+                       else RegionRelease(cfg.model.name, cfg.model.image, True))
+    return out
+
+
+def plan_fleet(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>") -> SizingPlan:
+    """The pinned plan when the stack has a lock (checked against the current inputs), else a solve."""
+    if sizing_lock is None:
+        return plan_sizing(cfg)
+    return pinned_plan(problem_from_config(cfg), sizing_lock, stack=stack)
 
 
 def cloud_ordinal(region: CloudRegion) -> int:
@@ -61,10 +94,10 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
     return out
 
 
-def build_plan(cfg: RolloutConfig) -> RolloutPlan:
-    """config -> plan: addresses, sizing, private links, clusters. Raises ConfigError."""
+def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>") -> RolloutPlan:
+    """config (+ the stack's sizing lock) -> plan: addresses, sizing, links, clusters. Raises ConfigError."""
     catalog = load_catalog()
-    sizing = plan_sizing(cfg)
+    sizing = plan_fleet(cfg, sizing_lock, stack=stack)
     addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
                                cfg.network.region_prefix_length)
     regions = []
@@ -85,18 +118,33 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
+    releases = plan_releases(cfg)
     serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds,
                            cfg.serving.certificates)
-    return replace(plan, clusters=clusters, serving=serving, server=server_settings(cfg))
+    # Each region's servers run its release (model and image: the model section or the region's pin).
+    serving = {name: replace(rs, server=server_settings(cfg, releases[name])) for name, rs in serving.items()}
+    return replace(plan, clusters=clusters, releases=releases, serving=serving,
+                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)))
 
 
-def server_settings(cfg: RolloutConfig) -> ServerSettings:
+def server_settings(cfg: RolloutConfig, release: RegionRelease) -> ServerSettings:
+    """The servers' settings for one release; the weights prefix follows the release's model."""
     s = cfg.serving
     return ServerSettings(
-        model_name=cfg.model.name, image=cfg.server_image, weights_source=s.weights.source,
-        weights_path=s.weights.path or cfg.model.name, hugging_face_model=s.weights.hugging_face_model,
+        model_name=release.model, image=release.image, weights_source=s.weights.source,
+        weights_path=s.weights.path or release.model, hugging_face_model=s.weights.hugging_face_model,
         hugging_face_token_secret=s.weights.hugging_face_token_secret, max_model_len=s.max_model_len,
         gpu_memory_utilization=s.gpu_memory_utilization,
         target_waiting_per_replica=s.autoscaling.target_waiting_per_replica,
         polling_interval_seconds=s.autoscaling.polling_interval_seconds,
         cooldown_seconds=s.autoscaling.cooldown_seconds)
+
+
+def stack_name(stack_file: Path | str) -> str:
+    """`Pulumi.prod.yaml` -> `prod`."""
+    return Path(stack_file).name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def plan_for_stack_file(path: Path | str) -> RolloutPlan:
+    """Plan a stack file offline with its sizing lock (`Pulumi.<stack>.sizing.json` beside it), if any."""
+    return build_plan(config_from_stack_file(path), read_lock(lock_path(path)), stack=stack_name(path))

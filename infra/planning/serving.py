@@ -125,6 +125,7 @@ class RegionServing:
     cloud: str
     pools: tuple[ServingPool, ...]
     certificate: str | None = None  # the HTTPS endpoint's certificate (ACM ARN / Certificate Manager id)
+    server: ServerSettings | None = None  # the region's release: model, image, shared server settings
 
     @property
     def capacity_rps(self) -> float:
