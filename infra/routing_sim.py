@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from infra.config import config_from_stack_file, stack_file_path
 from infra.errors import ConfigError
-from infra.planning.plan import RolloutPlan, build_plan
+from infra.planning.plan import RolloutPlan, plan_for_stack_file
 from infra.planning.routing_sim import compare, replicas_of
 
 SLOTS_PER_GPU = 8  # concurrent sequences per GPU at the latency target (DESIGN.md 7: ~8 concurrent streams)
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.stack_file or stack_file_path(args.stack)
     try:
         cfg = config_from_stack_file(path)
-        plan = build_plan(cfg)
+        plan = plan_for_stack_file(path)  # the stack's sizing lock when it has one, as the program plans
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
