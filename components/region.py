@@ -10,7 +10,9 @@ import pulumi
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
+from components.endpoint import RegionalEndpoint
 from components.serving import RegionServingArgs, RegionServingStack
+from components.traffic.certificates import ServingTls
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.regions import RegionPlan
 from infra.planning.serving import RegionServing, ServerSettings
@@ -26,7 +28,7 @@ class RegionArgs:
     serving: RegionServing | None = None  # None or no pools: no model servers
     server: ServerSettings | None = None
     domain: str | None = None
-    certificate: pulumi.Input[str] | None = None  # the regional HTTPS endpoint's (ACM ARN / Certificate Manager id)
+    tls: ServingTls | None = None  # the regional HTTPS endpoint's certificate and TLS policy (traffic layer)
 
 
 class Region(pulumi.ComponentResource):
@@ -35,6 +37,7 @@ class Region(pulumi.ComponentResource):
     network: AwsNetwork | GcpRegionalNetwork
     cluster: RegionCluster | None
     serving: RegionServingStack | None
+    endpoint: RegionalEndpoint | None  # the public HTTPS endpoint global traffic points at (None: not serving)
     summary: dict[str, pulumi.Output[str]]  # ids worth a stack output
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -67,6 +70,7 @@ class Region(pulumi.ComponentResource):
         self.serving = None
         if self.cluster is not None and args.serving is not None and args.serving.pools:
             self.serving = self._serving(plan, args)
+        self.endpoint = self.serving.endpoint if self.serving is not None else None
         self.summary = outputs
         self.register_outputs(outputs)
 
@@ -78,8 +82,9 @@ class Region(pulumi.ComponentResource):
         if args.server is None or args.domain is None:
             raise ValueError(f"region {plan.name}: serving needs the server settings and the domain")
         common = dict(region=plan, cluster=args.cluster, serving=args.serving, server=args.server, domain=args.domain,
-                      tags=args.tags, k8s_provider=self.cluster.k8s_provider, certificate=args.certificate,
-                      protect_data=args.cluster.protect_keys)
+                      tags=args.tags, k8s_provider=self.cluster.k8s_provider,
+                      certificate=args.tls.certificate if args.tls else None,
+                      tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys)
         if isinstance(self.cluster.cluster, EksCluster):
             assert isinstance(self.network, AwsNetwork)
             serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,

@@ -239,10 +239,31 @@ class ServingConfig(_Model):
     model_load_seconds: int = Field(default=900, ge=30, le=7200,
                                     description="worst-case load time; sizes the startup probe")
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
-    certificates: dict[str, str] = Field(
+
+class HealthCheckConfig(_Model):
+    """Route 53 health checks of each region's public endpoint (HTTPS, SNI on).
+
+    Route 53 accepts a request interval of 10 or 30 s and a failure threshold of 1-10
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html)."""
+
+    path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9._~/-]*$", description="HTTPS path probed")
+    request_interval: Literal[10, 30] = Field(default=30, description="seconds between probes")
+    failure_threshold: int = Field(default=3, ge=1, le=10, description="failed probes before unhealthy")
+
+
+class TrafficConfig(_Model):
+    """Global traffic: the Route 53 public zone, health checks, geolocation of user geographies."""
+
+    zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]{1,31}$",
+                                description="an existing public hosted zone to use instead of creating one")
+    zone_name: str | None = Field(default=None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+                                  description="that zone's name (the domain must be inside it)")
+    health_check: HealthCheckConfig = Field(default_factory=HealthCheckConfig)
+    geolocations: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="region name -> certificate of its HTTPS endpoint: an ACM certificate ARN in the "
-                    "region (AWS) or a Certificate Manager certificate id in the region (GCP)")
+        description="geography -> Route 53 locations (DE, US-NY, continent:EU); built-in geographies have defaults")
+    endpoint_ttl: int = Field(default=60, ge=0, le=86400, description="TTL of the GCP endpoints' A records")
+
 
 class GateConfig(_Model):
     """The health gate a region passes before it gets traffic (docs/rollout.md)."""
@@ -288,6 +309,8 @@ class RolloutConfig(_Model):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
 
     def region(self, name: str) -> RegionConfig:
@@ -351,6 +374,7 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         for i, itype in enumerate(cfg.sizing.instance_types):
             if not any(n == itype for _, n in catalog.instance_types):
                 problems.append(f"sizing.instanceTypes[{i}]: unknown instance type {itype!r}")
+    problems += _traffic_problems(cfg)
     problems += _rollout_problems(cfg, region_names)
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
     if not served & set(cfg.model.throughput_rps):
@@ -374,26 +398,18 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
             _check_image_pinned(pin.image)
         except ValueError as error:
             problems.append(f"rollout.pins.{rname}.image: {error}")
-    names = {r.name for r in cfg.regions}
-    for rname, ref in cfg.serving.certificates.items():
-        field = f"serving.certificates.{rname}"
-        if rname not in names:
-            problems.append(f"{field}: no such region; regions: {', '.join(sorted(names))}")
-            continue
-        region = cfg.region(rname)
-        if (region.cloud, region.location) not in catalog.regions:
-            continue  # reported as an unknown location already
-        if region.cloud == "aws":
-            # An ALB only takes an ACM certificate of its own region.
-            pattern, want = rf"^arn:aws[a-z-]*:acm:{re.escape(region.location)}:\d{{12}}:certificate/[0-9a-f-]+$", \
-                f"an ACM certificate ARN in {region.location}"
-        else:
-            pattern, want = (rf"^projects/[a-z][a-z0-9-]{{4,28}}[a-z0-9]/locations/{re.escape(region.location)}"
-                             r"/certificates/[a-z][a-z0-9-]{0,62}$",
-                             f"a Certificate Manager certificate id in {region.location}")
-        if not re.match(pattern, ref):
-            problems.append(f"{field}: must be {want}; got {ref!r}")
     return problems
+
+
+def _traffic_problems(cfg: RolloutConfig) -> list[str]:
+    traffic = cfg.traffic
+    if traffic.zone_id and not traffic.zone_name:
+        return ["traffic.zoneName: give the name of the existing zone traffic.zoneId names"]
+    zone = traffic.zone_name
+    if zone and cfg.domain != zone and not cfg.domain.endswith("." + zone):
+        return [f"traffic.zoneName: the domain {cfg.domain!r} is not inside zone {zone!r}; "
+                "no zone would hold its records"]
+    return []
 
 
 def _rollout_problems(cfg: RolloutConfig, region_names: set[str]) -> list[str]:

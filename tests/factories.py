@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +21,7 @@ BASE: dict[str, Any] = {
     "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3", "throughputRps": {"A10G": 1.5, "L4": 1.2}},
     "demand": [{"geography": "us-east", "rps": 4}],
     "latency": {"normalMs": 120, "failoverMs": 250},
-    "serving": {"certificates": {
-        "use1": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001",
-        "euw4": "projects/rollout-test-000/locations/europe-west4/certificates/euw4-endpoint",
-    }},
 }
-
-
-def fake_certificate(cloud: str, location: str, name: str) -> str:
-    """A well-formed certificate reference for a region's HTTPS endpoint (tests and generated stacks)."""
-    if cloud == "aws":
-        serial = int(hashlib.sha256(name.encode()).hexdigest()[:10], 16) % 10**12
-        return f"arn:aws:acm:{location}:123456789012:certificate/00000000-0000-4000-8000-{serial:012d}"
-    return f"projects/rollout-test-000/locations/{location}/certificates/{name}-endpoint"
 
 
 def raw_config(**changes: Any) -> dict[str, Any]:

@@ -159,7 +159,8 @@ def test_aws_routes_to_the_least_outstanding_pod_weighted_by_pool_capacity_over_
     (listener,) = of(run, "aws:lb/listener:Listener")
     assert listener.inputs["protocol"] == "HTTPS" and listener.inputs["port"] == 443
     assert listener.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    assert listener.inputs["certificateArn"] == plan.serving["use1"].certificate
+    (validated,) = of(run, "aws:acm/certificateValidation:CertificateValidation")
+    assert listener.property_dependencies["certificateArn"] == (validated.urn,)  # the traffic layer's, once issued
     forward = listener.inputs["defaultActions"][0]["forward"]["targetGroups"]
     weights = {f["weight"] for f in forward}
     assert weights == {p.listener_weight for p in pools.values()} and len(forward) == len(pools)
@@ -189,10 +190,12 @@ def test_gcp_routes_to_the_least_requested_endpoint_of_named_negs_over_tls():
         zone = group["group"].split("/zones/")[1].split("/")[0]
         pool = next(p for p in pools if group["group"].endswith(p.name))
         assert zone in pool.zones and group["maxRatePerEndpoint"] == pytest.approx(pool.rps_per_replica)
-    (policy,) = of(run, "gcp:compute/regionSslPolicy:RegionSslPolicy")
+    (policy,) = of(run, "gcp:compute/regionSslPolicy:RegionSslPolicy")  # the traffic layer's, used as is
     assert policy.inputs["minTlsVersion"] == "TLS_1_2"
     (proxy,) = of(run, "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy")
-    assert proxy.inputs["certificateManagerCertificates"] == [plan.serving["euw4"].certificate]
+    (certificate,) = of(run, "gcp:certificatemanager/certificate:Certificate")
+    assert "/locations/europe-west4/certificates/" in proxy.inputs["certificateManagerCertificates"][0]
+    assert proxy.property_dependencies["certificateManagerCertificates"] == (certificate.urn,)
     (rule,) = of(run, "gcp:compute/forwardingRule:ForwardingRule")
     assert rule.inputs["portRange"] == "443" and rule.inputs["loadBalancingScheme"] == "EXTERNAL_MANAGED"
     (subnet,) = [r for r in of(run, "gcp:compute/subnetwork:Subnetwork") if r.inputs.get("purpose")]

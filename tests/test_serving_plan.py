@@ -47,7 +47,7 @@ def dev_plan():
 def test_servers_follow_the_cluster_plan_pool_by_pool(case, load_seconds):
     plan, replicas, burst = case
     clusters = plan_clusters(plan, replicas, burst)
-    serving = plan_serving(clusters, THROUGHPUT, load_seconds, require_certificates=False)
+    serving = plan_serving(clusters, THROUGHPUT, load_seconds)
     for name, cluster in clusters.items():
         pools = {p.pool: p for p in serving[name].pools}
         assert set(pools) == {p.name for p in cluster.gpu_pools}
@@ -78,7 +78,7 @@ def test_an_8_gpu_replica_weighs_eight_times_a_1_gpu_replica_of_the_same_gpu():
     plan = dev_plan()
     replicas = {"use1": {"g5.xlarge": 1, "g5.48xlarge": 1}}  # 1x A10G and 8x A10G
     clusters = plan_clusters(plan, replicas, 0)
-    pools = {p.instance_type: p for p in plan_serving(clusters, THROUGHPUT, 600, require_certificates=False)[
+    pools = {p.instance_type: p for p in plan_serving(clusters, THROUGHPUT, 600)[
         "use1"].pools}
     assert pools["g5.48xlarge"].rps_per_replica == 8 * pools["g5.xlarge"].rps_per_replica
     assert pools["g5.48xlarge"].tensor_parallel == 8
@@ -92,11 +92,10 @@ def test_the_startup_probe_outlasts_the_model_load_by_less_than_one_period(secon
     assert seconds <= probes.startup_budget_seconds < seconds + probes.startup_period
 
 
-def test_the_dev_plan_serves_every_pool_with_a_certificate():
+def test_the_dev_plan_serves_every_gpu_pool():
     plan = dev_plan()
     for name, cluster in plan.clusters.items():
         assert [p.pool for p in plan.serving[name].pools] == [p.name for p in cluster.gpu_pools]
-        assert plan.serving[name].certificate
     assert {s.server.image for s in plan.serving.values()} == {"vllm/vllm-openai:v0.6.3"}  # model.image: no pins
 
 
@@ -147,29 +146,10 @@ def test_an_instance_type_whose_gpu_has_no_throughput_names_both():
 def test_a_pool_whose_gpu_has_no_throughput_is_an_error_of_the_serving_plan():
     plan = dev_plan()
     with pytest.raises(ConfigError) as caught:
-        plan_serving(plan.clusters, {"L4": 1.2}, 600, require_certificates=False)
+        plan_serving(plan.clusters, {"L4": 1.2}, 600)
     assert caught.value.problems == (
         "model.throughputRps.A10G: region use1 runs g5.xlarge (A10G) but the model has no throughput for it; "
         "add the measured requests/s per GPU",)
-
-
-def test_a_serving_region_without_a_certificate_names_the_field():
-    raw = raw_config()
-    del raw["serving"]["certificates"]["euw4"]
-    (problem,) = problems_of(raw)
-    assert problem.startswith("serving.certificates.euw4:") and "Certificate Manager" in problem
-
-
-@pytest.mark.parametrize("region, ref", [
-    ("use1", "arn:aws:acm:eu-west-1:123456789012:certificate/0000"),  # an ALB takes only its region's
-    ("euw4", "projects/p-000000/locations/global/certificates/x"),
-    ("nope", "arn:aws:acm:us-east-1:123456789012:certificate/0000"),
-])
-def test_a_certificate_of_another_region_or_an_unknown_region_names_the_field(region, ref):
-    raw = raw_config()
-    raw["serving"]["certificates"][region] = ref
-    problems = problems_of(raw)
-    assert any(p.startswith(f"serving.certificates.{region}:") for p in problems), problems
 
 
 def test_the_hugging_face_fallback_reads_the_token_secret_and_skips_the_bucket_loader():

@@ -38,6 +38,7 @@ class AwsServingEntryArgs:
     oidc_issuer: pulumi.Input[str]
     certificate_arn: pulumi.Input[str]
     tags: dict[str, str]
+    ssl_policy: pulumi.Input[str] | None = None  # the traffic layer's choice; default SSL_POLICY
     protect_data: bool = False
 
 
@@ -132,7 +133,7 @@ class AwsServingEntry(pulumi.ComponentResource):
                                                                               weight=pool.listener_weight))
         aws.lb.Listener(
             f"{name}-https", region=loc, load_balancer_arn=alb.arn, port=443, protocol="HTTPS",
-            ssl_policy=SSL_POLICY, certificate_arn=args.certificate_arn,
+            ssl_policy=args.ssl_policy or SSL_POLICY, certificate_arn=args.certificate_arn,
             default_actions=[aws.lb.ListenerDefaultActionArgs(
                 type="forward", forward=aws.lb.ListenerDefaultActionForwardArgs(target_groups=groups))],
             tags=tags("https"), opts=child)

@@ -35,6 +35,7 @@ class GcpServingEntryArgs:
     neg_names: dict[str, str]  # pool -> standalone NEG name (ServingWorkload.neg_names)
     certificate_id: pulumi.Input[str]
     tags: dict[str, str]
+    ssl_policy: pulumi.Input[str] | None = None  # the traffic layer's RegionSslPolicy; None: one made here
 
 
 def server_account_id(cluster_name: str) -> str:
@@ -134,10 +135,10 @@ class GcpServingEntry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=neg_dependencies or []))
         url_map = gcp.compute.RegionUrlMap(f"{name}-urls", project=project, region=loc, default_service=backend.id,
                                            opts=child)
-        ssl_policy = gcp.compute.RegionSslPolicy(f"{name}-tls", project=project, region=loc,
-                                                 min_tls_version="TLS_1_2", profile="MODERN", opts=child)
+        ssl_policy = args.ssl_policy or gcp.compute.RegionSslPolicy(
+            f"{name}-tls", project=project, region=loc, min_tls_version="TLS_1_2", profile="MODERN", opts=child).id
         proxy = gcp.compute.RegionTargetHttpsProxy(
-            f"{name}-https", project=project, region=loc, url_map=url_map.id, ssl_policy=ssl_policy.id,
+            f"{name}-https", project=project, region=loc, url_map=url_map.id, ssl_policy=ssl_policy,
             certificate_manager_certificates=[args.certificate_id], opts=child)
         address = gcp.compute.Address(f"{name}-ip", project=project, region=loc, address_type="EXTERNAL",
                                       network_tier="PREMIUM", labels=labels, opts=child)

@@ -37,7 +37,8 @@ class RegionServingArgs:
     domain: str
     tags: dict[str, str]
     k8s_provider: k8s.Provider
-    certificate: pulumi.Input[str]  # AWS: ACM certificate ARN; GCP: Certificate Manager certificate id
+    certificate: pulumi.Input[str] | None  # AWS: ACM certificate ARN; GCP: Certificate Manager certificate id
+    tls_policy: pulumi.Input[str] | None = None  # AWS: listener ssl_policy; GCP: RegionSslPolicy; None: our own
     protect_data: bool = False
     # AWS
     vpc_id: pulumi.Input[str] | None = None
@@ -71,7 +72,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 serving=plan, location=region.location, cluster_name=cluster.name, vpc_id=args.vpc_id,
                 vpc_cidr=region.addresses.network, public_subnet_ids=args.public_subnet_ids,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
-                certificate_arn=args.certificate, tags=args.tags, protect_data=args.protect_data), opts=child)
+                certificate_arn=args.certificate, ssl_policy=args.tls_policy, tags=args.tags,
+                protect_data=args.protect_data), opts=child)
             ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"eks.amazonaws.com/role-arn": entry.role_arn},
@@ -101,7 +103,7 @@ class RegionServingStack(pulumi.ComponentResource):
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,
                 network_self_link=args.network_self_link, proxy_only_cidr=proxy_only_range(region.addresses.network),
                 neg_names={p.pool: neg_name(cluster.name, p) for p in plan.pools},
-                certificate_id=args.certificate, tags=args.tags), opts=child,
+                certificate_id=args.certificate, ssl_policy=args.tls_policy, tags=args.tags), opts=child,
                 neg_dependencies=list(workload.services.values()))
             self.endpoint = RegionalEndpoint(region=region.name, cloud="gcp", hostname=hostname,
                                              ip_address=entry.ip_address)

@@ -4,6 +4,7 @@
     python -m infra.preview --stack-file PATH --json
     python -m infra.preview --stack dev --policy-pack policies   # + the policy verdict (exit 1: mandatory)
     python -m infra.preview --stack prod --diagram               # Mermaid graph of regions and links
+    python -m infra.preview --stack prod --lose use1             # where traffic goes while use1 is lost
 
 Exit codes: 0 ok, 1 program error, 2 bad configuration (one message listing every problem).
 """
@@ -116,6 +117,24 @@ def render_text(run, console, plan=None) -> None:
     console.print_json(json.dumps(run.outputs))
 
 
+def lose_region(path: Path, region: str) -> int:
+    """`--lose REGION`: the plan's view of one region loss (each planner adds its lines here)."""
+    try:
+        plan = plan_for_stack_file(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if region not in {r.name for r in plan.regions}:
+        print(f"error: --lose: no region {region!r}; regions: {', '.join(r.name for r in plan.regions)}",
+              file=sys.stderr)
+        return 2
+    if plan.traffic is not None:
+        from infra.planning.resolver import describe_loss
+
+        print("\n".join(describe_loss(plan.traffic, region)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.preview", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group()
@@ -124,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     parser.add_argument("--diagram", action="store_true",
                         help="print the regions and their private links as a Mermaid graph (for a PR comment)")
+    parser.add_argument("--lose", metavar="REGION",
+                        help="show what happens while REGION is lost (global traffic: where each geography goes)")
     parser.add_argument("--policy-pack", type=Path, metavar="DIR",
                         help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
                              "exit 1 on any mandatory violation")
@@ -134,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     path = args.stack_file or stack_file_path(args.stack)
     stack = args.stack if args.stack_file is None else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    if args.lose:
+        return lose_region(path, args.lose)
     if args.diagram:
         from infra.offline.diagram import render_mermaid
 

@@ -13,10 +13,12 @@ from infra.config import RolloutConfig, config_from_stack_file
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.regions import RegionPlan
+from infra.planning.resolver import check_traffic
 from infra.planning.serving import RegionServing, ServerSettings, plan_serving
 from infra.planning.sizing import SizingPlan, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
+from infra.planning.traffic import TrafficPlan, traffic_from_config
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class RolloutPlan:
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
     serving: dict[str, RegionServing] = field(default_factory=dict)  # region name -> its model servers
     server: ServerSettings | None = None  # the model section's release (regions: RegionServing.server)
+    traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
     def region(self, name: str) -> RegionPlan:
@@ -119,11 +122,14 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
     releases = plan_releases(cfg)
-    serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds,
-                           cfg.serving.certificates)
+    serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds)
     # Each region's servers run its release (model and image: the model section or the region's pin).
     serving = {name: replace(rs, server=server_settings(cfg, releases[name])) for name, rs in serving.items()}
-    return replace(plan, clusters=clusters, releases=releases, serving=serving,
+    traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
+    wrong = check_traffic(traffic)
+    if wrong:  # the planner's own invariants: a bug, not bad input
+        raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
+    return replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving,
                    server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)))
 
 

@@ -124,7 +124,6 @@ class RegionServing:
     region: str
     cloud: str
     pools: tuple[ServingPool, ...]
-    certificate: str | None = None  # the HTTPS endpoint's certificate (ACM ARN / Certificate Manager id)
     server: ServerSettings | None = None  # the region's release: model, image, shared server settings
 
     @property
@@ -171,13 +170,8 @@ def _pool(cluster: ClusterPlan, pool: NodePoolPlan, throughput: Mapping[str, flo
 
 
 def plan_serving(clusters: Mapping[str, ClusterPlan], throughput_rps: Mapping[str, float],
-                 model_load_seconds: int, certificates: Mapping[str, str] | None = None,
-                 require_certificates: bool = True) -> dict[str, RegionServing]:
-    """Region name -> its serving plan. Raises ConfigError listing every problem.
-
-    Every region that serves needs a certificate for its HTTPS endpoint (there is no plain-HTTP
-    listener); `require_certificates=False` when the traffic layer issues them instead."""
-    certificates = certificates or {}
+                 model_load_seconds: int) -> dict[str, RegionServing]:
+    """Region name -> its serving plan. Raises ConfigError listing every problem."""
     problems: list[str] = []
     out: dict[str, RegionServing] = {}
     for name, cluster in clusters.items():
@@ -185,12 +179,7 @@ def plan_serving(clusters: Mapping[str, ClusterPlan], throughput_rps: Mapping[st
                              for gp in cluster.gpu_pools) if p is not None]
         weights = listener_weights({p.pool: p.capacity_rps for p in pools})
         pools = [replace(p, listener_weight=weights[p.pool]) for p in pools]
-        certificate = certificates.get(name)
-        if pools and certificate is None and require_certificates:
-            kind = "ACM certificate ARN" if cluster.cloud == "aws" else "Certificate Manager certificate id"
-            problems.append(f"serving.certificates.{name}: the region serves the model over HTTPS and needs the "
-                            f"{kind} of its endpoint (it covers the regional name and the service name)")
-        out[name] = RegionServing(region=name, cloud=cluster.cloud, pools=tuple(pools), certificate=certificate)
+        out[name] = RegionServing(region=name, cloud=cluster.cloud, pools=tuple(pools))
     if problems:
         raise ConfigError(problems, title="invalid serving plan")
     return out
