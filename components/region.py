@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
+from components.endpoint import RegionalEndpoint
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
-from components.endpoint import RegionalEndpoint
 from components.serving import RegionServingArgs, RegionServingStack
 from components.traffic.certificates import ServingTls
 from infra.planning.cluster_plan import ClusterPlan

@@ -91,11 +91,11 @@ def main() -> None:
     pulumi.export("rollout", rollout_output(plan))
     pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key
     pulumi.export("serving", serving_output(rollout))
+    if plan.traffic is not None and rollout.zone is not None:
+        pulumi.export("serviceUrl", f"https://{plan.domain}/")
+        pulumi.export("traffic", traffic_output(plan, rollout))
 
 
 def serving_output(rollout: GlobalRollout) -> dict[str, Any]:
     """Each serving region's public endpoint (hostname, load balancer address) and its pools."""
     return {name: r.serving.summary for name, r in rollout.regions.items() if r.serving is not None}
-    if plan.traffic is not None and rollout.zone is not None:
-        pulumi.export("serviceUrl", f"https://{plan.domain}/")
-        pulumi.export("traffic", traffic_output(plan, rollout))
