@@ -131,8 +131,7 @@ def test_an_unpinned_server_image_names_the_field(image):
 
 
 def test_an_unknown_serving_option_names_the_field():
-    raw = raw_config()
-    raw["serving"]["maxModelLength"] = 4096
+    raw = raw_config(serving={"maxModelLength": 4096})
     assert problems_of(raw) == ["serving.maxModelLength: unknown field (check the spelling; keys are camelCase)"]
 
 
@@ -155,9 +154,8 @@ def test_a_pool_whose_gpu_has_no_throughput_is_an_error_of_the_serving_plan():
 def test_the_hugging_face_fallback_reads_the_token_secret_and_skips_the_bucket_loader():
     from components.serving.manifests import container
 
-    raw = raw_config()
-    raw["serving"]["weights"] = {"source": "huggingface", "huggingFaceModel": "meta-llama/Llama-3.1-8B-Instruct",
-                                 "huggingFaceTokenSecret": "hf"}
+    raw = raw_config(serving={"weights": {"source": "huggingface", "huggingFaceTokenSecret": "hf",
+                                          "huggingFaceModel": "meta-llama/Llama-3.1-8B-Instruct"}})
     plan = build_plan(parse_config(raw))
     pool = plan.serving["use1"].pools[0]
     server = container(pool, plan.serving["use1"].server, bucket_uri=None)
@@ -168,7 +166,6 @@ def test_the_hugging_face_fallback_reads_the_token_secret_and_skips_the_bucket_l
 
 
 def test_the_hugging_face_fallback_needs_the_repo_id():
-    raw = raw_config()
-    raw["serving"]["weights"] = {"source": "huggingface"}
+    raw = raw_config(serving={"weights": {"source": "huggingface"}})
     (problem,) = problems_of(raw)
     assert problem.startswith("serving.weights:") and "huggingFaceModel" in problem
