@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: preview policy docs test lint fmt bench-preview bench-sizing bench-links sizing clean
+.PHONY: preview policy docs test lint fmt bench-preview bench-sizing bench-links bench-routing sizing clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,6 @@ clean:
 
 bench-links: $(VENV)/.installed  ## link resources for generated stacks of 2..20 regions
 	$(PY) bench/bench_links.py 2 5 10 20
+
+bench-routing: $(VENV)/.installed  ## in-region routing policies: p50/p99 queueing delay (STACK=prod)
+	$(PY) -m infra.routing_sim --stack $(STACK)

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 import pulumi
 
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
+from components.endpoint import RegionalEndpoint
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
+from components.serving import RegionServingArgs, RegionServingStack
+from components.traffic.certificates import ServingTls
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.regions import RegionPlan
+from infra.planning.serving import RegionServing, ServerSettings
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,10 @@ class RegionArgs:
     gcp_network_self_link: pulumi.Input[str] | None = None  # GCP regions
     cluster: ClusterPlan | None = None  # None: network only
     advertised_ranges: tuple[str, ...] = ()  # GCP: what the Cloud Router advertises besides the subnets
+    serving: RegionServing | None = None  # None or no pools: no model servers
+    server: ServerSettings | None = None
+    domain: str | None = None
+    tls: ServingTls | None = None  # the regional HTTPS endpoint's certificate and TLS policy (traffic layer)
 
 
 class Region(pulumi.ComponentResource):
@@ -29,6 +37,8 @@ class Region(pulumi.ComponentResource):
 
     network: AwsNetwork | GcpRegionalNetwork
     cluster: RegionCluster | None
+    serving: RegionServingStack | None
+    endpoint: RegionalEndpoint | None  # the public HTTPS endpoint global traffic points at (None: not serving)
     summary: dict[str, pulumi.Output[str]]  # ids worth a stack output
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -59,5 +69,32 @@ class Region(pulumi.ComponentResource):
             self.cluster = RegionCluster(f"{plan.name}-k8s", cluster_args,
                                          opts=pulumi.ResourceOptions(parent=self, depends_on=[self.network]))
             outputs["cluster"] = self.cluster.summary
+        self.serving = None
+        if self.cluster is not None and args.serving is not None and args.serving.pools:
+            self.serving = self._serving(plan, args)
+        self.endpoint = self.serving.endpoint if self.serving is not None else None
         self.summary = outputs
         self.register_outputs(outputs)
+
+    def _serving(self, plan: RegionPlan, args: RegionArgs) -> RegionServingStack:
+        from components.cluster.eks_cluster import EksCluster
+        from components.cluster.gke_cluster import gcp_project
+
+        assert self.cluster is not None and args.serving is not None and args.cluster is not None
+        if args.server is None or args.domain is None:
+            raise ValueError(f"region {plan.name}: serving needs the server settings and the domain")
+        common = dict(region=plan, cluster=args.cluster, serving=args.serving, server=args.server, domain=args.domain,
+                      tags=args.tags, k8s_provider=self.cluster.k8s_provider,
+                      certificate=args.tls.certificate if args.tls else None,
+                      tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys)
+        if isinstance(self.cluster.cluster, EksCluster):
+            assert isinstance(self.network, AwsNetwork)
+            serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,
+                                             public_subnet_ids=self.network.public_subnet_ids,
+                                             oidc_provider_arn=self.cluster.cluster.oidc_provider_arn,
+                                             oidc_issuer=self.cluster.cluster.oidc_issuer)
+        else:
+            serving_args = RegionServingArgs(**common, project=gcp_project(),
+                                             network_self_link=args.gcp_network_self_link)
+        return RegionServingStack(f"{plan.name}-serving", serving_args,
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))

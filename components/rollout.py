@@ -81,6 +81,9 @@ class GlobalRollout(pulumi.ComponentResource):
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
                 advertised_ranges=advertised_ranges(plan) if r.cloud == "gcp" else (),
+                serving=plan.serving.get(r.name), domain=plan.domain,
+                server=plan.serving[r.name].server if r.name in plan.serving else None,
+                tls=self.certificates.by_region.get(r.name) if self.certificates else None,
             ), opts=child)
             for r in plan.regions
         }

@@ -276,6 +276,50 @@ class ClusterConfig(_Model):
         description="IAM roles given EKS cluster-admin access entries (besides the deployer)")
 
 
+def _check_image_pinned(value: str) -> str:
+    last = value.rsplit("/", 1)[-1]
+    if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+        raise ValueError("pin the image by tag or digest (not :latest)")
+    return value
+
+
+class WeightsConfig(_Model):
+    """Where model servers read the weights: a bucket the program creates in each region's cloud
+    (read through workload identity), or Hugging Face with a token Secret (documented fallback)."""
+
+    source: Literal["bucket", "huggingface"] = Field(default="bucket")
+    path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._/-]+$",
+                             description="prefix inside the bucket; default: model.name")
+    hugging_face_model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$",
+                                           description="repo id, e.g. meta-llama/Llama-3.1-8B-Instruct")
+    hugging_face_token_secret: str = Field(default="hf-token", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+                                           description="Kubernetes Secret (key `token`) made out of band")
+
+    @model_validator(mode="after")
+    def _huggingface_named(self) -> WeightsConfig:
+        if self.source == "huggingface" and self.hugging_face_model is None:
+            raise ValueError("source huggingface needs huggingFaceModel (the repo id)")
+        return self
+
+
+class AutoscalingConfig(_Model):
+    """KEDA on vLLM's queue depth: one more replica per `targetWaitingPerReplica` waiting requests."""
+
+    target_waiting_per_replica: float = Field(default=4.0, gt=0, le=1000)
+    polling_interval_seconds: int = Field(default=15, ge=5, le=300)
+    cooldown_seconds: int = Field(default=600, ge=60, le=3600)
+
+
+class ServingConfig(_Model):
+    """The model server (vLLM OpenAI server) in every region."""
+
+    weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    max_model_len: int = Field(default=8192, ge=256, le=1_048_576)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.98)
+    model_load_seconds: int = Field(default=900, ge=30, le=7200,
+                                    description="worst-case load time; sizes the startup probe")
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+
 class HealthCheckConfig(_Model):
     """Route 53 health checks of each region's public endpoint (HTTPS, SNI on).
 
@@ -350,6 +394,8 @@ class RolloutConfig(_Model):
     utilization: UtilizationConfig = Field(default_factory=UtilizationConfig)
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
 
@@ -422,6 +468,25 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
     if not served & set(cfg.model.throughput_rps):
         problems.append("model.throughputRps: no catalogued GPU model has a throughput")
+    problems += _serving_checks(cfg)
+    return problems
+
+
+def _serving_checks(cfg: RolloutConfig) -> list[str]:
+    """An instance type the stack names must have a throughput for its GPU model, else the sizing
+    would drop it silently and the serving plan could not weigh its replicas."""
+    catalog = load_catalog()
+    problems = []
+    for i, itype in enumerate(cfg.sizing.instance_types or ()):
+        models = {t.gpu_model for (_, n), t in catalog.instance_types.items() if n == itype}
+        for gpu in sorted(models - set(cfg.model.throughput_rps)):
+            problems.append(f"sizing.instanceTypes[{i}]: {itype} carries GPU model {gpu}, which has no entry in "
+                            f"model.throughputRps; add model.throughputRps.{gpu} (requests/s per GPU)")
+    for rname, pin in cfg.rollout.pins.items():
+        try:
+            _check_image_pinned(pin.image)
+        except ValueError as error:
+            problems.append(f"rollout.pins.{rname}.image: {error}")
     return problems
 
 

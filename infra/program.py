@@ -111,6 +111,12 @@ def main() -> None:
     pulumi.export("links", links_output(plan))
     pulumi.export("rollout", rollout_output(plan))
     pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key
+    pulumi.export("serving", serving_output(rollout))
     if plan.traffic is not None and rollout.zone is not None:
         pulumi.export("serviceUrl", f"https://{plan.domain}/")
         pulumi.export("traffic", traffic_output(plan, rollout))
+
+
+def serving_output(rollout: GlobalRollout) -> dict[str, Any]:
+    """Each serving region's public endpoint (hostname, load balancer address) and its pools."""
+    return {name: r.serving.summary for name, r in rollout.regions.items() if r.serving is not None}

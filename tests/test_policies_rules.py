@@ -258,6 +258,16 @@ def test_privileged_only_in_a_reviewed_namespace_that_says_why():
     assert rule.evaluate(ns("tools", reason))  # not a reviewed exception
 
 
+@pytest.mark.parametrize("name", ["gcp-subnetwork-flow-logs", "gcp-subnetwork-private-google-access"])
+def test_proxy_only_subnets_are_exempt_from_subnet_logging_and_google_access(name):
+    """The API rejects flow logs and Private Google Access on a load balancer's proxy-only subnet; the
+    same subnet without that purpose still violates."""
+    proxy = {"ipCidrRange": "10.0.64.0/23", "purpose": "REGIONAL_MANAGED_PROXY", "role": "ACTIVE"}
+    assert RESOURCE_RULES[name].evaluate(Resource(type="gcp:compute/subnetwork:Subnetwork", props=proxy)) == []
+    plain_subnet = {k: v for k, v in proxy.items() if k not in ("purpose", "role")}
+    assert RESOURCE_RULES[name].evaluate(Resource(type="gcp:compute/subnetwork:Subnetwork", props=plain_subnet))
+
+
 def test_stack_rules_are_stack_rules():
     assert {r.name for r in ALL_RULES if isinstance(r, StackRule)} >= {
         "vpc-flow-logs-on", "regions-have-cluster", "regions-linked", "gpu-capacity-meets-sizing",

@@ -4,6 +4,8 @@ the stack, certificates are DNS-validated in the zone for the service name and t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from components.endpoint import RegionalEndpoint
@@ -186,7 +188,10 @@ def test_global_rollout_adds_records_once_every_region_has_an_endpoint():
     from components.rollout import GlobalRollout, GlobalRolloutArgs
 
     plan = build_plan(config_from_stack_file(ROOT / "Pulumi.dev.yaml"))
-    without = run_mocked(lambda: GlobalRollout("r", GlobalRolloutArgs(plan)), stack="dev")
+    # The regions' serving stacks supply every endpoint (components/serving), so records follow by themselves.
+    served = run_mocked(lambda: GlobalRollout("r", GlobalRolloutArgs(plan)), stack="dev")
+    assert len(served.of_type(HEALTH_CHECK)) == len(plan.regions) and served.of_type("aws:route53/zone:Zone")
+    without = run_mocked(lambda: GlobalRollout("r", GlobalRolloutArgs(replace(plan, serving={}))), stack="dev")
     assert without.of_type(HEALTH_CHECK) == [] and without.of_type("aws:route53/zone:Zone")
     with_endpoints = run_mocked(lambda: GlobalRollout("r", GlobalRolloutArgs(plan, endpoints=fake_endpoints(plan))),
                                 stack="dev")
@@ -214,4 +219,4 @@ def test_the_program_exports_the_service_url_zone_and_certificates():
     assert set(traffic["certificates"]) == {r.name for r in plan.regions}
     assert traffic["weights"] == {g: dict(w) for g, w in plan.traffic.normal_weights.items()}
     assert "US-NY" in traffic["geolocations"]["us-east"]
-    assert traffic["records"] == 0  # no regional endpoints in the program yet: no health checks or records
+    assert traffic["records"] > 0  # every region's serving stack has its endpoint: records and health checks

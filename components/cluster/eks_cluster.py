@@ -66,6 +66,13 @@ def admin_principals(plan: ClusterPlan, deployer_role_arn: str | None) -> list[s
     return out + [arn for arn in plan.admin_role_arns if arn not in out]
 
 
+def autoscaler_discovery_tags(cluster_name: str) -> dict[str, str]:
+    """The tags the cluster autoscaler's auto-discovery selects node groups by (EKS also puts them on
+    the managed node groups' Auto Scaling groups):
+    https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md"""
+    return {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+
+
 class EksCluster(pulumi.ComponentResource):
     """EKS control plane, IAM, KMS, OIDC/IRSA, add-ons and node groups of one region."""
 
@@ -73,6 +80,7 @@ class EksCluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]  # secret
     oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]  # https://oidc.eks.<region>.amazonaws.com/id/<id> (IRSA trust policies)
     node_groups: dict[str, aws.eks.NodeGroup]
     api_ready: list[pulumi.Resource]  # the Kubernetes provider waits for these (admin access, API reachability)
 
@@ -203,6 +211,7 @@ class EksCluster(pulumi.ComponentResource):
         self.cluster_name = cluster.name
         self.endpoint = cluster.endpoint
         self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer = issuer
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
             lambda v: eks_kubeconfig(v[0], v[1], v[2], loc, profile=identity.profile, role_arn=identity.role_arn)))
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
@@ -240,5 +249,5 @@ class EksCluster(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            tags=tags(pool.name),
+            tags={**tags(pool.name), **autoscaler_discovery_tags(plan.name)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=NODE_GROUP_IGNORE))

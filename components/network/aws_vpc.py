@@ -30,6 +30,7 @@ class AwsNetwork(pulumi.ComponentResource):
     transit_gateway_id: pulumi.Output[str]
     transit_gateway_route_table_id: pulumi.Output[str]  # default association table: links add static routes
     private_subnet_ids: list[pulumi.Output[str]]
+    public_subnet_ids: list[pulumi.Output[str]]  # internet-facing load balancers (serving endpoint)
     intra_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
     # Routes to the Transit Gateway must wait for this (else AWS answers InvalidTransitGatewayID.NotFound).
@@ -121,6 +122,7 @@ class AwsNetwork(pulumi.ComponentResource):
         self.transit_gateway_id = tgw.id
         self.transit_gateway_route_table_id = tgw.association_default_route_table_id
         self.private_subnet_ids = private_ids
+        self.public_subnet_ids = public_ids
         self.intra_subnet_ids = intra_ids
         self.private_route_table_ids = private_rts
         self.transit_gateway_attachment = attachment

@@ -16,6 +16,7 @@ from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresse
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.regions import RegionPlan
 from infra.planning.resolver import check_traffic
+from infra.planning.serving import RegionServing, ServerSettings, plan_serving
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
@@ -34,6 +35,8 @@ class RolloutPlan:
     sizing: SizingPlan
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
+    serving: dict[str, RegionServing] = field(default_factory=dict)  # region name -> its model servers
+    server: ServerSettings | None = None  # the model section's release (regions: RegionServing.server)
     traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
@@ -185,11 +188,28 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              **cluster_access(cfg))
     releases = plan_releases(cfg)
+    serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds)
+    # Each region's servers run its release (model and image: the model section or the region's pin).
+    serving = {name: replace(rs, server=server_settings(cfg, releases[name])) for name, rs in serving.items()}
     traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
     wrong = check_traffic(traffic)
     if wrong:  # the planner's own invariants: a bug, not bad input
         raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
-    return replace(plan, clusters=clusters, releases=releases, traffic=traffic)
+    return replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving,
+                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)))
+
+
+def server_settings(cfg: RolloutConfig, release: RegionRelease) -> ServerSettings:
+    """The servers' settings for one release; the weights prefix follows the release's model."""
+    s = cfg.serving
+    return ServerSettings(
+        model_name=release.model, image=release.image, weights_source=s.weights.source,
+        weights_path=s.weights.path or release.model, hugging_face_model=s.weights.hugging_face_model,
+        hugging_face_token_secret=s.weights.hugging_face_token_secret, max_model_len=s.max_model_len,
+        gpu_memory_utilization=s.gpu_memory_utilization,
+        target_waiting_per_replica=s.autoscaling.target_waiting_per_replica,
+        polling_interval_seconds=s.autoscaling.polling_interval_seconds,
+        cooldown_seconds=s.autoscaling.cooldown_seconds)
 
 
 def stack_name(stack_file: Path | str) -> str:

@@ -198,6 +198,9 @@ def _peer_blocks(peers: list[Any]) -> tuple[list[Any], list[Any]]:
     return cidrs, excepts
 
 
+METADATA_EGRESS_ANNOTATION = "global-ai-rollout/metadata-egress"
+
+
 @rule("k8s-network-policy-narrow",
       "NetworkPolicy rules never admit every source or the whole internet, and egress never reaches the cloud "
       "metadata endpoint (169.254.169.254).",
@@ -214,12 +217,17 @@ def network_policy_narrow(r: Resource, config) -> Iterator[str]:
             yield f"ingress[{i}] admits the whole internet (ipBlock)"
         elif any(isinstance(p, dict) and p.get("namespaceSelector") == {} and "podSelector" not in p for p in peers):
             yield f"ingress[{i}] admits every namespace"
+    metadata = r.props.get("metadata") if isinstance(r.props.get("metadata"), dict) else {}
+    annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+    documented = bool(str(annotations.get(METADATA_EGRESS_ANNOTATION, "")).strip())
     for i, entry in enumerate(as_list(spec.get("egress"))):
         if not isinstance(entry, dict):
             continue
         cidrs, excepts = _peer_blocks(as_list(entry.get("to")))
-        if reaches_metadata(cidrs, excepts):
-            yield f"egress[{i}] reaches the instance metadata endpoint"
+        if reaches_metadata(cidrs, excepts) and not (
+                documented and as_list(entry.get("ports")) and all(str(c).endswith("/32") for c in cidrs)):
+            yield (f"egress[{i}] reaches the instance metadata endpoint (allowed only as a /32 with ports, in a "
+                   f"policy annotated `{METADATA_EGRESS_ANNOTATION}` with the reason)")
         if not as_list(entry.get("to")) and not as_list(entry.get("ports")):
             yield f"egress[{i}] allows everything to everywhere"
 

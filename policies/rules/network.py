@@ -292,10 +292,22 @@ def flow_log_all_traffic(r: Resource, config) -> Iterator[str]:
         yield f"trafficType is {traffic!r}, not 'ALL'"
 
 
+# Proxy-only subnets (Envoy load balancers) take neither flow logs nor Private Google Access: "This field
+# isn't supported if the subnet purpose field is set to REGIONAL_MANAGED_PROXY"
+# (https://cloud.google.com/compute/docs/reference/rest/v1/subnetworks, enableFlowLogs).
+PROXY_ONLY_PURPOSES = ("REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER")
+
+
+def _proxy_only(r: Resource) -> bool:
+    return r.props.get("purpose") in PROXY_ONLY_PURPOSES
+
+
 @rule("gcp-subnetwork-flow-logs",
       "Every GCP subnetwork has VPC flow logs on (logConfig with a sampling rate above zero).",
       enforcement=MANDATORY, severity=MEDIUM, types=("gcp:compute/subnetwork:Subnetwork",))
 def gcp_subnetwork_flow_logs(r: Resource, config) -> Iterator[str]:
+    if _proxy_only(r):
+        return
     log_config = r.props.get("logConfig")
     if log_config is None:
         yield "logConfig is not set: flow logs are off"
@@ -309,6 +321,8 @@ def gcp_subnetwork_flow_logs(r: Resource, config) -> Iterator[str]:
       "GCP subnetworks reach Google APIs privately (no NAT or public IP needed for image pulls and APIs).",
       enforcement=ADVISORY, severity=LOW, types=("gcp:compute/subnetwork:Subnetwork",))
 def gcp_private_google_access(r: Resource, config) -> Iterator[str]:
+    if _proxy_only(r):
+        return
     if r.props.get("privateIpGoogleAccess") is not True and not is_unknown(r.props.get("privateIpGoogleAccess")):
         yield "privateIpGoogleAccess is not true"
 

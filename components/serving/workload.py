@@ -1,0 +1,124 @@
+"""The in-cluster half of one region's serving stack: the metrics pipeline and queue-depth autoscaler
+(pinned Helm releases: Prometheus, KEDA), the servers' ServiceAccount, and per GPU pool a Deployment,
+Service, PodDisruptionBudget, KEDA ScaledObject and, on EKS, a TargetGroupBinding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.serving import manifests
+from infra.planning.serving import RegionServing, ServerSettings
+from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
+
+
+def prometheus_values() -> dict[str, Any]:
+    """Only the server: the chart's default `kubernetes-pods` job scrapes the servers' annotations."""
+    return {
+        "alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False},
+        "prometheus-node-exporter": {"enabled": False}, "kube-state-metrics": {"enabled": False},
+        "server": {"retention": "2d", "persistentVolume": {"enabled": False},
+                   "global": {"scrape_interval": "15s"}},
+    }
+
+
+def keda_values() -> dict[str, Any]:
+    return {"podSecurityContext": {"operator": {"runAsNonRoot": True}},
+            "resources": {"operator": {"requests": {"cpu": "100m", "memory": "128Mi"}}}}
+
+
+def _release(name: str, chart: Chart, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    return k8s.helm.v3.Release(
+        name, name=chart.name, chart=chart.name, version=chart.version, namespace=chart.namespace,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo), values=values,
+        atomic=True, cleanup_on_fail=True, opts=opts)
+
+
+@dataclass(frozen=True)
+class ServingWorkloadArgs:
+    serving: RegionServing
+    server: ServerSettings
+    cluster_name: str
+    service_account_annotations: Mapping[str, pulumi.Input[str]]
+    bucket_uri: pulumi.Input[str] | None = None  # bucket weights: s3://name or gs://name
+    # AWS: pool name -> target group ARN, and the ALB's security group the pods admit.
+    target_group_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    alb_security_group_id: pulumi.Input[str] | None = None
+    # Where the load balancer's connections and health checks come from (AWS: the VPC, where the ALB
+    # lives; GCP: the proxy-only subnet and Google's health checkers).
+    load_balancer_sources: tuple[str, ...] = ()
+
+
+class ServingWorkload(pulumi.ComponentResource):
+    """Kubernetes objects of one region's model servers (the parent's provider targets its cluster)."""
+
+    deployments: dict[str, k8s.apps.v1.Deployment]
+    services: dict[str, k8s.core.v1.Service]
+    neg_names: dict[str, str]  # GKE: pool -> standalone NEG name
+
+    def __init__(self, name: str, args: ServingWorkloadArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollout:serving:ServingWorkload", name, None, opts)
+        # Fixed object names: a replacement must delete the old object first (the API refuses a duplicate).
+        child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        plan, server, gke = args.serving, args.server, args.serving.cloud == "gcp"
+        prometheus = _release(f"{name}-prometheus", PROMETHEUS, prometheus_values(), child)
+        keda = _release(f"{name}-keda", KEDA, keda_values(), child)
+        sa = manifests.service_account(dict(args.service_account_annotations))
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata=sa["metadata"],
+            automount_service_account_token=sa["automountServiceAccountToken"], opts=child)
+
+        def server_args(pool):
+            if server.weights_source != "bucket":
+                return server.server_args(pool, None)
+            if args.bucket_uri is None:
+                raise ValueError(f"region {plan.region}: bucket weights need the bucket")
+            return pulumi.Output.from_input(args.bucket_uri).apply(lambda uri: server.server_args(pool, uri))
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol", **_body(manifests.network_policy(list(args.load_balancer_sources),
+                                                               PROMETHEUS.namespace, plan.cloud)), opts=child)
+        self.deployments, self.services, self.neg_names = {}, {}, {}
+        for pool in plan.pools:
+            body = manifests.deployment(pool, server, bucket_uri="s3://placeholder")
+            body["spec"]["template"]["spec"]["containers"][0]["args"] = server_args(pool)
+            # KEDA's HPA owns `replicas` after creation: the plan sets the first value only.
+            self.deployments[pool.pool] = k8s.apps.v1.Deployment(
+                f"{name}-{pool.name}", **_body(body),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[account], ignore_changes=["spec.replicas"],
+                                            delete_before_replace=True))
+            neg = manifests.neg_name(args.cluster_name, pool) if gke else None
+            if neg:
+                self.neg_names[pool.pool] = neg
+            self.services[pool.pool] = k8s.core.v1.Service(
+                f"{name}-{pool.name}", **_body(manifests.service(pool, neg)), opts=child)
+            k8s.policy.v1.PodDisruptionBudget(f"{name}-{pool.name}", **_body(manifests.pod_disruption_budget(pool)),
+                                              opts=child)
+            scaled = manifests.scaled_object(pool, server, PROMETHEUS_URL)
+            k8s.apiextensions.CustomResource(
+                f"{name}-{pool.name}-scaler", api_version=scaled["apiVersion"], kind=scaled["kind"],
+                metadata=scaled["metadata"], spec=scaled["spec"],
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                            depends_on=[keda, prometheus, self.deployments[pool.pool]]))
+            if not gke:
+                arn = args.target_group_arns.get(pool.pool)
+                if arn is None or args.alb_security_group_id is None:
+                    raise ValueError(f"region {plan.region}: pool {pool.pool} has no target group")
+                binding = manifests.target_group_binding(pool, arn, args.alb_security_group_id)
+                # The AWS Load Balancer Controller (installed with the cluster) owns this kind.
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{pool.name}-tgb", api_version=binding["apiVersion"], kind=binding["kind"],
+                    metadata=binding["metadata"], spec=binding["spec"],
+                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                                depends_on=[self.services[pool.pool]]))
+        self.register_outputs({"deployments": list(self.deployments), "negs": self.neg_names})
+
+
+def _body(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of a typed Kubernetes resource: everything but apiVersion/kind."""
+    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
