@@ -11,6 +11,7 @@ from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
+from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.regions import RegionPlan
 from infra.planning.sizing import SizingPlan, plan_sizing
 from infra.planning.topology import Topology, topology_of
@@ -28,6 +29,7 @@ class RolloutPlan:
     sizing: SizingPlan
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
+    database: DatabasePlan | None = None  # the MongoDB replica set; None without a `mongodb` section
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -82,4 +84,7 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
-    return replace(plan, clusters=clusters)
+    database = None
+    if cfg.mongodb is not None:
+        database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
+    return replace(plan, clusters=clusters, database=database)
