@@ -49,7 +49,8 @@ class Region(pulumi.ComponentResource):
         if args.cluster is not None:
             if plan.cloud == "aws":
                 cluster_args = RegionClusterArgs(plan, args.cluster, args.tags,
-                                                 private_subnet_ids=self.network.private_subnet_ids)
+                                                 private_subnet_ids=self.network.private_subnet_ids,
+                                                 vpc_id=self.network.vpc_id)
             else:
                 cluster_args = RegionClusterArgs(plan, args.cluster, args.tags,
                                                  network_self_link=args.gcp_network_self_link,

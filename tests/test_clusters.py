@@ -37,7 +37,8 @@ def run(public_api_cidrs: tuple[str, ...] = ()):
         for region in rollout.regions:
             if region.cloud == "aws":
                 args = RegionClusterArgs(region, clusters[region.name], rollout.tags,
-                                         private_subnet_ids=[f"subnet-{z.zone}" for z in region.addresses.zones])
+                                         private_subnet_ids=[f"subnet-{z.zone}" for z in region.addresses.zones],
+                                         vpc_id="vpc-0123456789abcdef0")
             else:
                 args = RegionClusterArgs(region, clusters[region.name], rollout.tags,
                                          network_self_link="projects/p/global/networks/vpc",
@@ -209,7 +210,7 @@ def test_one_kubernetes_provider_per_cluster_with_a_secret_exec_kubeconfig():
 
 def test_device_plugin_is_pinned_tolerates_the_taint_and_only_runs_on_eks():
     captured, _ = run()
-    (release,) = of(captured, "kubernetes:helm.sh/v3:Release")
+    (release,) = [r for r in of(captured, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "nvidia-device-plugin"]
     inputs = release.inputs
     assert inputs["chart"] == "nvidia-device-plugin" and inputs["version"] == DEVICE_PLUGIN_VERSION
     assert inputs["repositoryOpts"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"

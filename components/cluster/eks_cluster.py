@@ -54,6 +54,7 @@ class EksCluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]  # secret
     oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]  # https URL of the cluster's OIDC issuer (IRSA trust policies)
     node_groups: dict[str, aws.eks.NodeGroup]
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -142,6 +143,7 @@ class EksCluster(pulumi.ComponentResource):
         self.cluster_name = cluster.name
         self.endpoint = cluster.endpoint
         self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer = issuer
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
             lambda v: eks_kubeconfig(v[0], v[1], v[2], loc)))
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
