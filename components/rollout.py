@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_random as random
 
+from components.cluster.gke_cluster import gcp_project
+from components.database.region_database import ADMIN_SECRET
+from components.database.replica_set import ReplicaSet, ReplicaSetArgs
 from components.links import PrivateLinks, PrivateLinksArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
@@ -27,6 +31,7 @@ class GlobalRollout(pulumi.ComponentResource):
     regions: dict[str, Region]
     links: PrivateLinks
     ca: RootCa
+    database: ReplicaSet | None
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -36,12 +41,23 @@ class GlobalRollout(pulumi.ComponentResource):
         gcp_network = GcpGlobalNetwork(
             f"{name}-gcp", GcpGlobalNetworkArgs(f"global-ai-rollout {pulumi.get_stack()}"), opts=child) \
             if plan.gcp_regions else None
+        # The private CA that internal services (database members, internal APIs) get leaf certificates from.
+        self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
+                                                  organization=plan.tags["owner"]), opts=child)
+        db = plan.database
+        # Letters and digits only: the password goes into connection strings unescaped.
+        db_password = random.RandomPassword(f"{name}-mongodb-admin", length=32, special=False,
+                                            opts=child) if db else None
         self.regions = {
             r.name: Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
+                database=db, environment=plan.stack_environment,
+                ca_cert_pem=self.ca.cert_pem if db else None,
+                ca_private_key_pem=self.ca.private_key_pem if db else None,
+                db_admin_password=db_password.result if db_password else None,
             ), opts=child)
             for r in plan.regions
         }
@@ -50,7 +66,16 @@ class GlobalRollout(pulumi.ComponentResource):
         self.links = PrivateLinks(f"{name}-links", PrivateLinksArgs(
             plan=plan, topology=plan.topology, aws_networks=aws_networks, gcp_network=gcp_network,
             gcp_regions=gcp_networks or None), opts=child)
-        # The private CA that internal services (database members, internal APIs) get leaf certificates from.
-        self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
-                                                  organization=plan.tags["owner"]), opts=child)
+        self.database = None
+        primary = self.regions[db.primary_region] if db else None
+        if db and primary is not None and primary.cluster is not None:
+            members = [r.database for r in self.regions.values() if r.database is not None]
+            self.database = ReplicaSet(f"{name}-mongodb", ReplicaSetArgs(
+                plan=db, environment=plan.stack_environment, tags=plan.tags,
+                aws_vpcs={n: (net.vpc_id, plan.region(n).location) for n, net in aws_networks.items()},
+                gcp_network_self_link=gcp_network.self_link if gcp_network else None,
+                gcp_project=gcp_project() if gcp_network else None,
+                ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
+                admin_password_secret=ADMIN_SECRET),
+                primary.cluster.k8s_provider, members, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.links]))
         self.register_outputs({"caCertificate": self.ca.cert_pem})

@@ -60,4 +60,6 @@ def main() -> None:
     pulumi.export("networks", {name: r.summary for name, r in rollout.regions.items()})
     pulumi.export("sizing", sizing_output(plan))
     pulumi.export("links", links_output(plan))
-    pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key
+    pulumi.export("caCertificate", rollout.ca.cert_pem)
+    if plan.database is not None:
+        pulumi.export("mongodb", plan.database.output(plan.stack_environment))  # the CA certificate only, never a key

@@ -144,6 +144,16 @@ class DatabasePlan:
             out += [(region, z) for z in dict.fromkeys(m.zone for m in self.in_region(region))]
         return out
 
+    def backup_regions(self) -> tuple[str, ...]:
+        """Per cloud, the highest-priority region: it dumps the set to a bucket in that cloud."""
+        best: dict[str, Member] = {}
+        for m in self.members:
+            if m.region == self.tie_breaker_region:
+                continue
+            if m.cloud not in best or m.priority > best[m.cloud].priority:
+                best[m.cloud] = m
+        return tuple(sorted(m.region for m in best.values()))
+
     def dns_records(self) -> list[tuple[str, str]]:
         """(fully qualified name, address): the same records go into the Route 53 and Cloud DNS zones."""
         return [(m.host, m.address) for m in self.members]
