@@ -179,7 +179,7 @@ class RegionDatabase(pulumi.ComponentResource):
                     "ca.pem": args.ca_cert_pem},
                 opts=kube)
             self.stateful_sets[m.name] = self._stateful_set(name, plan, m, region, tls_secret, headless, storage,
-                                                            k8s_provider, protect)
+                                                            k8s_provider)
             self.services[m.name] = k8s.core.v1.Service(
                 f"{name}-{m.name}-lb",
                 metadata={"name": f"{m.name}-lb", "namespace": ns, "labels": labels(region.name, m.name),
@@ -198,7 +198,7 @@ class RegionDatabase(pulumi.ComponentResource):
         self.register_outputs({"members": [m.name for m in members]})
 
     def _stateful_set(self, name: str, plan: DatabasePlan, m: Member, region: RegionPlan, tls_secret,
-                      headless, storage, k8s_provider, protect: bool) -> k8s.apps.v1.StatefulSet:
+                      headless, storage, k8s_provider) -> k8s.apps.v1.StatefulSet:
         pod_labels = labels(region.name, m.name)
         probe_exec = {"exec": {"command": mongosh_ping()}}
         return k8s.apps.v1.StatefulSet(
@@ -250,7 +250,9 @@ class RegionDatabase(pulumi.ComponentResource):
                              "resources": {"requests": {"storage": f"{plan.storage_gib}Gi"}}},
                 }],
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, protect=protect,
+            # Protected in every stack (policy stateful-resources-protected); its volumes are also
+            # retained by the StatefulSet's PVC retention policy and the StorageClass.
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, protect=True,
                                         depends_on=[tls_secret, headless, storage]))
 
     def _network_policies(self, name: str, plan: DatabasePlan, region: RegionPlan, kube) -> None:
