@@ -56,6 +56,13 @@ def detail(resource) -> str:
         return f"Kubernetes {i.get('version')}"
     if resource.type == "gcp:container/cluster:Cluster":
         return f"Kubernetes {i.get('minMasterVersion')}"
+    if resource.type == "kubernetes:apps/v1:StatefulSet":
+        spec = i.get("spec", {}).get("template", {}).get("spec", {})
+        terms = spec.get("affinity", {}).get("nodeAffinity", {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", [])
+        zones = [v for t in terms for e in t.get("matchExpressions", []) for v in e.get("values", [])]
+        image = next((c.get("image") for c in spec.get("containers", [])), "")
+        return " ".join(x for x in (image, f"zone {','.join(zones)}" if zones else "") if x)
     if resource.type == "kubernetes:helm.sh/v3:Release":
         return f"{i.get('chart')} {i.get('version')}"
     return ""
@@ -116,6 +123,17 @@ def render_text(run, console, plan=None) -> None:
     console.print_json(json.dumps(run.outputs))
 
 
+def lose_region_report(plan, region: str) -> str:
+    """`--lose REGION`: every planner's section about losing REGION (one function per section)."""
+    from infra.planning.database import drill_section
+
+    if region not in {r.name for r in plan.regions}:
+        raise ConfigError([f"--lose: no such region {region!r}; regions: "
+                           f"{', '.join(r.name for r in plan.regions)}"], title="invalid failure drill")
+    sections = [drill_section(plan.database, region)]
+    return "\n\n".join(s for s in sections if s)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.preview", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group()
@@ -127,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-pack", type=Path, metavar="DIR",
                         help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
                              "exit 1 on any mandatory violation")
+    parser.add_argument("--lose", metavar="REGION",
+                        help="failure drill: what the plan promises when REGION is lost, then exit")
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -134,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     path = args.stack_file or stack_file_path(args.stack)
     stack = args.stack if args.stack_file is None else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    if args.lose:
+        try:
+            plan = build_plan(config_from_stack_file(path))
+            print(lose_region_report(plan, args.lose))
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.diagram:
         from infra.offline.diagram import render_mermaid
 

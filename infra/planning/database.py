@@ -253,8 +253,21 @@ def render_drill(plan: DatabasePlan, region: str) -> str:
     lines = [f"MongoDB replica set {plan.replica_set}: losing region {region}"]
     for zone in (None, *dict.fromkeys(m.zone for m in plan.in_region(region))):
         result = plan.lose(region, zone)
-        verdict = (f"new primary in {result.new_primary_region}" if result.new_primary_region
-                   else "no majority: no primary, writes stop until the region returns")
+        if result.new_primary_region is None:
+            verdict = "no majority: no primary, writes stop until the region returns"
+        elif result.new_primary_region == plan.primary_region and region != plan.primary_region:
+            verdict = f"the primary stays in {result.new_primary_region}"
+        else:
+            verdict = f"new primary in {result.new_primary_region}"
         what = f"zone {zone} only" if zone else "whole region"
         lines.append(f"  {what}: {result.remaining_votes} of {result.total_votes} votes remain; {verdict}")
     return "\n".join(lines)
+
+
+def drill_section(plan: DatabasePlan | None, region: str) -> str:
+    """The database's part of `python -m infra.preview --lose REGION`."""
+    if plan is None:
+        return "MongoDB: this stack declares no replica set (no `mongodb` section)"
+    if region not in plan.regions:
+        return f"MongoDB: no member in {region}; the set keeps all {plan.total_votes} votes"
+    return render_drill(plan, region)
