@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 
+from infra.offline.mockcloud_database import database_outputs
 from infra.offline.mockcloud_links import link_outputs
 
 ACCOUNT_ID = "123456789012"
@@ -183,8 +184,10 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     factory = _BY_PACKAGE.get(typ.split(":", 1)[0], _generic)
     rid, computed = factory(typ, name, inputs)
     cluster_rid, cluster_computed = _cluster_outputs(typ, name, inputs)
-    rid = cluster_rid or rid
-    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), "id": rid}
+    database_rid, database_computed = database_outputs(typ, name, inputs)
+    rid = database_rid or cluster_rid or rid
+    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), **database_computed,
+                 "id": rid}
 
 
 class MockCloud(pulumi.runtime.Mocks):
