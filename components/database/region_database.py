@@ -38,9 +38,10 @@ TLS_DIR = "/etc/mongodb/tls"
 # Same O and OU in every member subject: mongod treats a peer with these attributes as a member
 # (net.tls.clusterAuthX509, https://www.mongodb.com/docs/manual/core/security-x.509/#member-certificate-requirements).
 MEMBER_ORG = "global-ai-rollout mongodb members"
-# Pinned tool images for the backup upload: https://hub.docker.com/r/amazon/aws-cli/tags,
-# https://console.cloud.google.com/artifacts/docker/google.com:cloudsdktool/us/gcr.io/google-cloud-cli
-AWS_CLI_IMAGE = "amazon/aws-cli:2.27.50"
+# Pinned tool images for the backup upload (re-check the tags before deploying): AWS CLI versions
+# https://github.com/aws/aws-cli/blob/v2/CHANGELOG.rst (image https://hub.docker.com/r/amazon/aws-cli);
+# Google Cloud CLI image tags <version>-slim https://cloud.google.com/sdk/docs/downloads-docker
+AWS_CLI_IMAGE = "amazon/aws-cli:2.28.23"
 GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:529.0.0-slim"
 MONGO_UID = 999  # the `mongodb` user of the official image
 RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
