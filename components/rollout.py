@@ -77,5 +77,6 @@ class GlobalRollout(pulumi.ComponentResource):
                 gcp_project=gcp_project() if gcp_network else None,
                 ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
                 admin_password_secret=ADMIN_SECRET),
-                primary.cluster.k8s_provider, members, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.links]))
+                primary.cluster.k8s_provider, members,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.links]))
         self.register_outputs({"caCertificate": self.ca.cert_pem})

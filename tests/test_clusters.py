@@ -210,7 +210,8 @@ def test_one_kubernetes_provider_per_cluster_with_a_secret_exec_kubeconfig():
 
 def test_device_plugin_is_pinned_tolerates_the_taint_and_only_runs_on_eks():
     captured, _ = run()
-    (release,) = [r for r in of(captured, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "nvidia-device-plugin"]
+    releases = of(captured, "kubernetes:helm.sh/v3:Release")
+    (release,) = [r for r in releases if r.inputs["chart"] == "nvidia-device-plugin"]
     inputs = release.inputs
     assert inputs["chart"] == "nvidia-device-plugin" and inputs["version"] == DEVICE_PLUGIN_VERSION
     assert inputs["repositoryOpts"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"

@@ -57,8 +57,10 @@ _MUTATE_OWNED = [
     "elasticloadbalancing:ModifyIpPools",
 ]
 _OWNED = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
-_NEW_ONLY = {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "true", "aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
-_ELB_ARNS = ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*", "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
+_NEW_ONLY = {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "true",
+                      "aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+_ELB_ARNS = ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
+             "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
              "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*"]
 
 
@@ -90,7 +92,8 @@ def controller_policy() -> dict:
                "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule"]),
         allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], _ELB_ARNS, _NEW_ONLY),
         allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], [
-            "arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*", "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
+            "arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*",
+            "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
             "arn:aws:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
             "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*"]),
         allow(_MUTATE_OWNED, condition=_OWNED),

@@ -113,6 +113,7 @@ class RegionDatabase(pulumi.ComponentResource):
     """The region's members and everything they need in the region."""
 
     services: dict[str, k8s.core.v1.Service]  # member name -> its load balancer Service
+    admin_secret: k8s.core.v1.Secret
     stateful_sets: dict[str, k8s.apps.v1.StatefulSet]
     backup_bucket: pulumi.Output[str] | None
 
@@ -156,7 +157,7 @@ class RegionDatabase(pulumi.ComponentResource):
             provisioner=provisioner, parameters=params, reclaim_policy="Retain",
             volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True, opts=kube)
 
-        admin = k8s.core.v1.Secret(
+        self.admin_secret = k8s.core.v1.Secret(
             f"{name}-admin", metadata={"name": ADMIN_SECRET, "namespace": ns, "labels": labels(region.name)},
             type="Opaque", string_data={"username": ADMIN_USER, "password": pulumi.Output.secret(args.admin_password)},
             opts=kube)
@@ -389,5 +390,5 @@ class RegionDatabase(pulumi.ComponentResource):
                                                                  "items": [{"key": "ca.pem", "path": "ca.pem"}],
                                                                  "defaultMode": 0o400}}],
                       }}}}},
-            opts=pulumi.ResourceOptions(parent=self, provider=kube.provider, depends_on=[account]))
+            opts=pulumi.ResourceOptions(parent=self, provider=kube.provider, depends_on=[account, self.admin_secret]))
         return bucket_name
