@@ -71,7 +71,7 @@ def test_highest_traffic_region_gets_the_highest_priority_and_every_region_a_mem
     assert {m.region for m in db.members if m.priority == top} == {db.primary_region}
     if db.tie_breaker_region:
         tb = db.in_region(db.tie_breaker_region)
-        assert [(m.votes, m.priority) for m in tb] == [(1, 0)]
+        assert [m.votes for m in tb if m.votes] == [1] and all(m.priority == 0 for m in tb)
 
 
 @settings(max_examples=60, deadline=None)
@@ -194,3 +194,20 @@ def test_bad_mongodb_config_names_the_field(mongodb, environment, field):
 def test_two_region_stack_without_opt_out_fails_at_plan_time():
     with pytest.raises(ConfigError, match="add a third region"):
         build_plan(parse_config(raw_config(mongodb={})))
+
+
+@pytest.mark.parametrize(("mongodb", "field"), [
+    ({"tieBreakerRegion": "mars1"}, "mongodb.tieBreakerRegion: no such region 'mars1'"),
+    ({}, "add a third region"),
+])
+def test_the_preview_cli_exits_2_naming_the_field(tmp_path, mongodb, field):
+    import subprocess
+    import sys
+
+    from tests.factories import write_stack_file
+
+    path = write_stack_file(tmp_path / "Pulumi.bad.yaml", raw_config(mongodb=mongodb))
+    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack-file", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, done.stderr
+    assert field in done.stderr and "Traceback" not in done.stderr
