@@ -25,7 +25,7 @@ import pulumi  # noqa: E402
 from infra.catalog import load_catalog  # noqa: E402
 from infra.config import config_from_stack_file  # noqa: E402
 from infra.offline.mock_runtime import run_mocked  # noqa: E402
-from infra.offline.preview import run_stack  # noqa: E402
+from infra.offline.run import run_stack  # noqa: E402
 from tests.factories import raw_config, write_stack_file  # noqa: E402
 
 
