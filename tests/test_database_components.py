@@ -143,9 +143,26 @@ def test_reconcile_job_runs_in_the_primary_region_after_every_member():
     (job,) = run.of_type("kubernetes:batch/v1:Job")
     assert db.primary_region in job.provider
     lb_urns = {s.urn for s in run.of_type("kubernetes:core/v1:Service") if s.inputs["metadata"]["name"].endswith("-lb")}
-    # depends on the RegionDatabase components, which contain every member's Service
-    components = {r.urn for r in run.resources if r.type == "rollout:database:RegionDatabase"}
-    assert components <= set(job.dependencies) or lb_urns <= set(job.dependencies)
+    members = {s.urn for s in run.of_type("kubernetes:apps/v1:StatefulSet")}
+    records = {r.urn for r in run.of_type("aws:route53/record:Record") + run.of_type("gcp:dns/recordSet:RecordSet")}
+    assert len(lb_urns) == len(members) == len(db.members) and len(records) == 2 * len(db.members)
+    assert lb_urns | members | records <= set(job.dependencies)
+
+
+def test_the_preview_tree_and_the_diagram_show_the_members():
+    from rich.console import Console
+
+    from infra.offline.diagram import render_mermaid
+    from infra.offline.preview import render_text
+
+    run, plan, db = prod()
+    console = Console(record=True, width=250)
+    render_text(run, console)
+    text = console.export_text()
+    for m in db.members:
+        assert f"StatefulSet {m.region}-mongodb-{m.name} {db.image} zone {m.zone}" in text
+    diagram = render_mermaid(plan, plan.topology)
+    assert all(f"{m.name} v{m.votes} p{m.priority}" in diagram for m in db.members)
 
 
 def test_backups_go_to_versioned_encrypted_buckets_once_per_cloud():

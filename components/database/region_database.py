@@ -155,7 +155,10 @@ class RegionDatabase(pulumi.ComponentResource):
         storage = k8s.storage.v1.StorageClass(
             f"{name}-storage", metadata={"name": STORAGE_CLASS, "labels": labels(region.name)},
             provisioner=provisioner, parameters=params, reclaim_policy="Retain",
-            volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True, opts=kube)
+            volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True,
+            # Parameters are immutable and the name is fixed: replace by delete first (bound volumes keep
+            # their PersistentVolumes; only new claims read the class).
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, delete_before_replace=True))
 
         self.admin_secret = k8s.core.v1.Secret(
             f"{name}-admin", metadata={"name": ADMIN_SECRET, "namespace": ns, "labels": labels(region.name)},

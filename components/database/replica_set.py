@@ -69,7 +69,8 @@ class ReplicaSet(pulumi.ComponentResource):
                 private_visibility_config=gcp.dns.ManagedZonePrivateVisibilityConfigArgs(
                     networks=[gcp.dns.ManagedZonePrivateVisibilityConfigNetworkArgs(
                         network_url=args.gcp_network_self_link)]),
-                labels=gcp_labels(args.tags), opts=child)
+                labels=gcp_labels(args.tags),
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))  # fixed name
             records += [gcp.dns.RecordSet(f"{name}-cdns-{m.name}", managed_zone=managed.name, project=args.gcp_project,
                                           name=f"{m.host}.", type="A", ttl=RECORD_TTL, rrdatas=[m.address], opts=child)
                         for m in plan.members]
