@@ -58,7 +58,10 @@ def labels(region: str, member: str | None = None) -> dict[str, str]:
 def mongod_args(plan: DatabasePlan) -> list[str]:
     return ["--replSet", plan.replica_set, "--bind_ip_all", "--port", str(PORT),
             "--tlsMode", "requireTLS", "--tlsCertificateKeyFile", f"{TLS_DIR}/tls.pem",
-            "--tlsCAFile", f"{TLS_DIR}/ca.pem", "--clusterAuthMode", "x509", "--dbpath", "/data/db"]
+            "--tlsCAFile", f"{TLS_DIR}/ca.pem", "--clusterAuthMode", "x509",
+            # Members always present their certificate (x.509 membership); application clients and the
+            # backup authenticate with a password over TLS and need no client certificate.
+            "--tlsAllowConnectionsWithoutCertificates", "--dbpath", "/data/db"]
 
 
 def mongosh_ping() -> list[str]:
