@@ -233,6 +233,35 @@ class MongoDbConfig(_Model):
         return value
 
 
+class GateConfig(_Model):
+    """The health gate a region passes before it gets traffic (docs/rollout.md)."""
+
+    health_path: str = Field(default="/health", pattern=r"^/", description="path probed on the regional endpoint")
+    probes: int = Field(default=20, ge=1, le=1000, description="probes per gate")
+    interval_seconds: float = Field(default=15.0, ge=0, le=3600, description="pause between probes")
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="highest failed fraction that passes")
+
+
+class ReleasePinConfig(_Model):
+    """What one region runs: set by `python -m infra.ops.deploy` wave by wave, not by hand."""
+
+    model: str = Field(min_length=1)
+    image: str = Field(min_length=1)
+    traffic: bool = Field(default=True, description="false: the region takes no user traffic (drained)")
+
+
+class RolloutSettingsConfig(_Model):
+    """Progressive rollout: a canary region first, then these groups, with a health gate between."""
+
+    canary: str | None = Field(default=None, description="first region; default: the least-loaded one")
+    groups: list[list[str]] = Field(default_factory=list,
+                                    description="waves after the canary; unnamed regions form a last wave")
+    gate: GateConfig = Field(default_factory=GateConfig)
+    pins: dict[str, ReleasePinConfig] = Field(
+        default_factory=dict, description="region -> deployed release; absent = the model section's release"
+    )
+
+
 class RolloutConfig(_Model):
     """The whole stack configuration, validated and immutable."""
 
@@ -248,6 +277,7 @@ class RolloutConfig(_Model):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     mongodb: MongoDbConfig | None = Field(default=None, description="the replica set; absent: none")
+    rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)
@@ -311,6 +341,7 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
             if not any(n == itype for _, n in catalog.instance_types):
                 problems.append(f"sizing.instanceTypes[{i}]: unknown instance type {itype!r}")
     problems += _mongodb_checks(cfg, region_names)
+    problems += _rollout_problems(cfg, region_names)
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
     if not served & set(cfg.model.throughput_rps):
         problems.append("model.throughputRps: no catalogued GPU model has a throughput")
@@ -338,6 +369,32 @@ def _mongodb_checks(cfg: RolloutConfig, region_names: set[str]) -> list[str]:
     if not db.survive_region_loss and cfg.environment != "dev":
         problems.append(f"mongodb.surviveRegionLoss: false is allowed only in dev (this stack is "
                         f"{cfg.environment}); add a third region or set mongodb.tieBreakerRegion")
+    return problems
+
+
+def _rollout_problems(cfg: RolloutConfig, region_names: set[str]) -> list[str]:
+    """The rollout section names only configured regions, each at most once."""
+    problems: list[str] = []
+    rollout = cfg.rollout
+    seen: dict[str, str] = {}
+    if rollout.canary is not None:
+        if rollout.canary not in region_names:
+            problems.append(f"rollout.canary: no such region {rollout.canary!r}; regions: "
+                            f"{', '.join(sorted(region_names))}")
+        seen[rollout.canary] = "rollout.canary"
+    for i, group in enumerate(rollout.groups):
+        if not group:
+            problems.append(f"rollout.groups[{i}]: an empty wave")
+        for j, name in enumerate(group):
+            path = f"rollout.groups[{i}][{j}]"
+            if name not in region_names:
+                problems.append(f"{path}: no such region {name!r}")
+            elif name in seen:
+                problems.append(f"{path}: {name!r} is already in {seen[name]}")
+            seen.setdefault(name, path)
+    for name in rollout.pins:
+        if name not in region_names:
+            problems.append(f"rollout.pins.{name}: no such region")
     return problems
 
 

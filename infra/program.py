@@ -5,15 +5,22 @@ Runs the same under `pulumi up` and under the offline mocks (`infra.offline.prev
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.rollout import GlobalRollout, GlobalRolloutArgs
-from infra.config import RolloutConfig, config_from_engine
+from infra.config import RolloutConfig, config_from_engine, stack_file_path
 from infra.errors import ConfigError
 from infra.planning.plan import RolloutPlan, build_plan
+from infra.planning.sizing.lock import SizingLock, lock_path, read_lock
+
+# Where the sizing lock is when it is not beside the stack file in the project (the offline runner
+# sets it to the lock beside the stack file it previews).
+SIZING_LOCK_ENV = "GLOBAL_AI_ROLLOUT_SIZING_LOCK"
 
 
 def engine_config_values() -> dict[str, Any]:
@@ -21,11 +28,17 @@ def engine_config_values() -> dict[str, Any]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
+def sizing_lock() -> SizingLock | None:
+    """The stack's pinned sizing plan: `Pulumi.<stack>.sizing.json` beside the stack file, if present."""
+    path = os.environ.get(SIZING_LOCK_ENV) or lock_path(stack_file_path(pulumi.get_stack()))
+    return read_lock(Path(path))
+
+
 def plan_stack() -> tuple[RolloutConfig, RolloutPlan]:
     """Load and plan; a ConfigError becomes a RunError so `pulumi up` prints the text, no traceback."""
     try:
         cfg = config_from_engine(engine_config_values())
-        return cfg, build_plan(cfg)
+        return cfg, build_plan(cfg, sizing_lock(), stack=pulumi.get_stack())
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
 
@@ -46,6 +59,11 @@ def sizing_output(plan: RolloutPlan) -> dict[str, Any]:
                                           "status", "routing")}
 
 
+def rollout_output(plan: RolloutPlan) -> dict[str, Any]:
+    """What each region runs and whether it takes traffic: the deploy reads it back between waves."""
+    return {name: {"model": r.model, "image": r.image, "traffic": r.traffic} for name, r in plan.releases.items()}
+
+
 def links_output(plan: RolloutPlan) -> dict[str, Any]:
     topology = plan.topology
     return {"awsMode": topology.mode,
@@ -60,6 +78,7 @@ def main() -> None:
     pulumi.export("networks", {name: r.summary for name, r in rollout.regions.items()})
     pulumi.export("sizing", sizing_output(plan))
     pulumi.export("links", links_output(plan))
-    pulumi.export("caCertificate", rollout.ca.cert_pem)
+    pulumi.export("rollout", rollout_output(plan))
+    pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key
     if plan.database is not None:
-        pulumi.export("mongodb", plan.database.output(plan.stack_environment))  # the CA certificate only, never a key
+        pulumi.export("mongodb", plan.database.output(plan.stack_environment))  # no credentials

@@ -11,10 +11,9 @@ import kubernetes_validate
 
 from components.cluster.aws_load_balancer_controller import CHART_VERSION, SERVICE_ACCOUNT
 from components.database.region_database import member_dns_names
-from infra.config import config_from_stack_file
 from infra.offline.mock_runtime import SECRET
 from infra.offline.run import run_stack_with_plan
-from infra.planning.plan import build_plan
+from infra.planning.plan import plan_for_stack_file
 from tests.factories import ROOT
 
 DB_COMPONENTS = ("rollout:database:RegionDatabase", "rollout:database:ReplicaSet")
@@ -23,7 +22,7 @@ DB_COMPONENTS = ("rollout:database:RegionDatabase", "rollout:database:ReplicaSet
 @cache
 def prod():
     run, plan = run_stack_with_plan(ROOT / "Pulumi.prod.yaml", "prod")
-    return run, plan, build_plan(config_from_stack_file(ROOT / "Pulumi.prod.yaml")).database
+    return run, plan, plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
 
 
 def under_database(run):

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.config import MongoDbConfig, config_from_stack_file, parse_config
+from infra.config import MongoDbConfig, parse_config
 from infra.errors import ConfigError
 from infra.planning.addressing import all_ranges
 from infra.planning.database import MAX_VOTING, plan_database, render_drill
-from infra.planning.plan import build_plan
+from infra.planning.plan import build_plan, plan_for_stack_file
 from tests.factories import ROOT, raw_config
 from tests.topology_plans import region_mixes, regions_plan
 
@@ -153,7 +153,7 @@ def test_too_many_members_for_the_address_slots_is_a_config_error():
 
 
 def test_replica_set_config_uses_member_names_never_addresses():
-    db = build_plan(config_from_stack_file(ROOT / "Pulumi.prod.yaml")).database
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
     doc = db.replica_set_config()
     assert doc["_id"] == "rs0"
     hosts = [m["host"] for m in doc["members"]]
@@ -163,7 +163,7 @@ def test_replica_set_config_uses_member_names_never_addresses():
 
 
 def test_prod_layout_survives_every_region_and_zone_loss():
-    db = build_plan(config_from_stack_file(ROOT / "Pulumi.prod.yaml")).database
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
     assert db is not None and db.survive_region_loss
     failures = db.failures()
     assert {r for r, z in failures if z is None} == {"use1", "usw2", "euc1", "euw4", "ane1"}
@@ -172,7 +172,7 @@ def test_prod_layout_survives_every_region_and_zone_loss():
 
 
 def test_dev_documents_its_opt_out():
-    db = build_plan(config_from_stack_file(ROOT / "Pulumi.dev.yaml")).database
+    db = plan_for_stack_file(ROOT / "Pulumi.dev.yaml").database
     assert db is not None and not db.survive_region_loss and db.total_votes == 3
     assert "surviveRegionLoss: false" in (ROOT / "Pulumi.dev.yaml").read_text()
 

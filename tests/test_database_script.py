@@ -12,8 +12,7 @@ import sys
 import pytest
 
 from components.database.replica_set import SCRIPT
-from infra.config import config_from_stack_file
-from infra.planning.plan import build_plan
+from infra.planning.plan import plan_for_stack_file
 from tests.factories import ROOT
 
 NODE = shutil.which("node")
@@ -48,7 +47,7 @@ def member(host, votes=1, priority=1, _id=0, **tags):
 
 
 def prod_document() -> dict:
-    return build_plan(config_from_stack_file(ROOT / "Pulumi.prod.yaml")).database.replica_set_config()
+    return plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database.replica_set_config()
 
 
 @needs_node

@@ -87,11 +87,11 @@ def test_json_form_uses_engine_keys_and_hides_secrets(previewed):
 
 
 def test_the_sizing_summary_is_a_stack_output_and_matches_the_plan(previewed):
-    from infra.planning.plan import build_plan
+    from infra.planning.plan import plan_for_stack_file
 
     cfg, run = previewed
     sizing = run.outputs["sizing"]
-    assert sizing["replicas"] == build_plan(cfg).sizing.replicas
+    assert sizing["replicas"] == plan_for_stack_file(ROOT / f"Pulumi.{run.stack}.yaml").sizing.replicas
     assert set(sizing["replicas"]) == {r.name for r in cfg.regions}  # every region serves
     assert sizing["lower_bound"] <= sizing["hourly_cost"] and 0 <= sizing["gap"] <= 0.005
     assert "solve_seconds" not in sizing  # would change on every run and show as a diff
@@ -116,10 +116,10 @@ def test_bad_config_fails_the_program_itself_with_the_same_text():
 
 
 def test_gpu_pools_in_every_region_are_sized_by_the_plan(previewed):
-    from infra.planning.plan import build_plan
+    from infra.planning.plan import plan_for_stack_file
 
     cfg, run = previewed
-    replicas = build_plan(cfg).sizing.replicas
+    replicas = plan_for_stack_file(ROOT / f"Pulumi.{run.stack}.yaml").sizing.replicas
     sized: dict[str, dict[str, int]] = defaultdict(dict)
     for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
         if group.inputs.get("taints"):

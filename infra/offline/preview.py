@@ -18,10 +18,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from infra.config import config_from_stack_file, stack_file_path
+from infra.config import stack_file_path
 from infra.errors import ConfigError
 from infra.offline.run import run_stack_with_plan
-from infra.planning.plan import build_plan
+from infra.planning.plan import plan_for_stack_file
 
 
 def _region_of(resource, by_urn) -> str:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = args.stack if args.stack_file is None else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     if args.lose:
         try:
-            plan = build_plan(config_from_stack_file(path))
+            plan = plan_for_stack_file(path)
             print(lose_region_report(plan, args.lose))
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         from infra.offline.diagram import render_mermaid
 
         try:
-            plan = build_plan(config_from_stack_file(path))
+            plan = plan_for_stack_file(path)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

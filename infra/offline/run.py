@@ -5,14 +5,17 @@ Shared by the preview CLI and the policy check (both depend on this module, neve
 
 from __future__ import annotations
 
+import os
 import runpy
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from infra.config import PROJECT, config_from_stack_file
-from infra.planning.plan import build_plan
+from infra.config import PROJECT
+from infra.planning.plan import plan_for_stack_file
+from infra.planning.sizing.lock import lock_path
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "infra" / "__main__.py"
@@ -32,10 +35,25 @@ def run_stack(path: Path, stack: str):
 def run_stack_with_plan(path: Path, stack: str):
     """(CapturedRun, RolloutPlan): the plan is computed first, so bad config fails before anything runs."""
     from infra.offline.mock_runtime import run_mocked  # pulumi imports are slow: only after config is valid
+    from infra.program import SIZING_LOCK_ENV
 
-    plan = build_plan(config_from_stack_file(path))
-    run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
-                     project=PROJECT, config=stack_config(path))
+    plan = plan_for_stack_file(path)
+    with _env(SIZING_LOCK_ENV, str(lock_path(path))):  # the lock beside this stack file, wherever it is
+        run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack,
+                         project=PROJECT, config=stack_config(path))
     return run, plan
+
+
+@contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 

@@ -6,14 +6,16 @@ Pure: no pulumi import. Components translate a `RolloutPlan` into resources and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from infra.catalog import CloudRegion, load_catalog
-from infra.config import RolloutConfig
+from infra.config import RolloutConfig, config_from_stack_file
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.regions import RegionPlan
-from infra.planning.sizing import SizingPlan, plan_sizing
+from infra.planning.sizing import SizingPlan, plan_sizing, problem_from_config
+from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
 
 
@@ -30,6 +32,7 @@ class RolloutPlan:
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
     database: DatabasePlan | None = None  # the MongoDB replica set; None without a `mongodb` section
+    releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -41,6 +44,36 @@ class RolloutPlan:
     @property
     def gcp_regions(self) -> tuple[RegionPlan, ...]:
         return tuple(r for r in self.regions if r.cloud == "gcp")
+
+
+@dataclass(frozen=True)
+class RegionRelease:
+    """What one region serves and whether it takes user traffic (moved wave by wave by the deploy).
+
+    Serving components take `model` and `image` from here, never from the model section directly,
+    and global routing gives a region with `traffic=False` weight 0 (docs/rollout.md).
+    """
+
+    model: str
+    image: str
+    traffic: bool = True
+
+
+def plan_releases(cfg: RolloutConfig) -> dict[str, RegionRelease]:
+    """Each region's pinned release (`rollout.pins`), else the model section's release with traffic."""
+    out = {}
+    for r in cfg.regions:
+        pin = cfg.rollout.pins.get(r.name)
+        out[r.name] = (RegionRelease(pin.model, pin.image, pin.traffic) if pin is not None
+                       else RegionRelease(cfg.model.name, cfg.model.image, True))
+    return out
+
+
+def plan_fleet(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>") -> SizingPlan:
+    """The pinned plan when the stack has a lock (checked against the current inputs), else a solve."""
+    if sizing_lock is None:
+        return plan_sizing(cfg)
+    return pinned_plan(problem_from_config(cfg), sizing_lock, stack=stack)
 
 
 def cloud_ordinal(region: CloudRegion) -> int:
@@ -60,10 +93,10 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
     return out
 
 
-def build_plan(cfg: RolloutConfig) -> RolloutPlan:
-    """config -> plan: addresses, sizing, private links, clusters. Raises ConfigError."""
+def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>") -> RolloutPlan:
+    """config (+ the stack's sizing lock) -> plan: addresses, sizing, links, clusters. Raises ConfigError."""
     catalog = load_catalog()
-    sizing = plan_sizing(cfg)
+    sizing = plan_fleet(cfg, sizing_lock, stack=stack)
     addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
                                cfg.network.region_prefix_length)
     regions = []
@@ -87,4 +120,14 @@ def build_plan(cfg: RolloutConfig) -> RolloutPlan:
     database = None
     if cfg.mongodb is not None:
         database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
-    return replace(plan, clusters=clusters, database=database)
+    return replace(plan, clusters=clusters, releases=plan_releases(cfg), database=database)
+
+
+def stack_name(stack_file: Path | str) -> str:
+    """`Pulumi.prod.yaml` -> `prod`."""
+    return Path(stack_file).name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def plan_for_stack_file(path: Path | str) -> RolloutPlan:
+    """Plan a stack file offline with its sizing lock (`Pulumi.<stack>.sizing.json` beside it), if any."""
+    return build_plan(config_from_stack_file(path), read_lock(lock_path(path)), stack=stack_name(path))

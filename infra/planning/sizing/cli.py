@@ -1,4 +1,7 @@
-"""`python -m infra.sizing --stack prod [--json]`: size a stack offline and print the plan.
+"""`python -m infra.sizing --stack prod [--json | --write | --diff]`: size a stack offline and print the plan.
+
+    --write   solve and pin the plan in Pulumi.<stack>.sizing.json (beside the stack file; reviewed in PRs)
+    --diff    what a re-solve would change against the pinned plan: nodes and $/h per region and type
 
 Exit codes: 0 plan printed, 2 bad config or no feasible plan (the message says why, no traceback).
 """
@@ -15,6 +18,7 @@ from rich.table import Table
 
 from infra.config import config_from_stack_file, stack_file_path
 from infra.errors import ConfigError
+from infra.planning.sizing.lock import DiffRow, lock_of, lock_path, read_lock, sizing_diff, write_lock
 from infra.planning.sizing.plan import SizingPlan
 from infra.planning.sizing.problem import problem_from_config
 from infra.planning.sizing.solver import SolveOptions, solve
@@ -25,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     where.add_argument("--stack-file", help="path to a Pulumi.<stack>.yaml")
-    p.add_argument("--json", action="store_true", help="print the plan summary as JSON")
+    p.add_argument("--json", action="store_true", help="print the plan summary (or the --diff) as JSON")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--write", action="store_true", help="solve and pin the plan in Pulumi.<stack>.sizing.json")
+    what.add_argument("--diff", action="store_true", help="compare a re-solve with the pinned plan")
     p.add_argument("--time-limit", type=float, default=SolveOptions.time_limit_s, help="solver seconds")
     return p
 
@@ -69,16 +76,60 @@ def render_routing_table(plan: SizingPlan, console: Console) -> None:
     console.print(routes)
 
 
+def diff_document(rows: Sequence[DiffRow]) -> dict:
+    return {
+        "rows": [{"region": r.region, "instance_type": r.instance_type, "pinned_nodes": r.pinned_nodes,
+                  "resolved_nodes": r.resolved_nodes, "pinned_usd_per_hour_written": round(r.pinned_usd_written, 4),
+                  "pinned_usd_per_hour_now": round(r.pinned_usd_now, 4),
+                  "resolved_usd_per_hour": round(r.resolved_usd, 4), "changed": r.changed} for r in rows],
+        "pinned_usd_per_hour_written": round(sum(r.pinned_usd_written for r in rows), 4),
+        "pinned_usd_per_hour_now": round(sum(r.pinned_usd_now for r in rows), 4),
+        "resolved_usd_per_hour": round(sum(r.resolved_usd for r in rows), 4),
+    }
+
+
+def render_diff(rows: Sequence[DiffRow], console: Console, title: str) -> None:
+    table = Table(title=title)
+    for col in ("region", "instance type", "nodes (pinned -> re-solve)", "$/h pinned when written",
+                "$/h pinned now", "$/h re-solve", ""):
+        table.add_column(col, justify="left" if col in ("region", "instance type", "") else "right")
+    for r in rows:
+        nodes = str(r.pinned_nodes) if r.pinned_nodes == r.resolved_nodes else f"{r.pinned_nodes} -> {r.resolved_nodes}"
+        table.add_row(r.region, r.instance_type, nodes, f"{r.pinned_usd_written:,.4f}", f"{r.pinned_usd_now:,.4f}",
+                      f"{r.resolved_usd:,.4f}", "changed" if r.changed else "")
+    table.add_row("[bold]total[/]", "", "", f"{sum(r.pinned_usd_written for r in rows):,.4f}",
+                  f"{sum(r.pinned_usd_now for r in rows):,.4f}", f"{sum(r.resolved_usd for r in rows):,.4f}", "")
+    console.print(table)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.stack_file or stack_file_path(args.stack)
+    stack = str(path).rsplit("/", 1)[-1].removeprefix("Pulumi.").removesuffix(".yaml")
     try:
-        plan = solve(
-            problem_from_config(config_from_stack_file(path)), SolveOptions(time_limit_s=args.time_limit)
-        )
+        problem = problem_from_config(config_from_stack_file(path))
+        plan = solve(problem, SolveOptions(time_limit_s=args.time_limit))
+        lock = read_lock(lock_path(path)) if args.diff else None
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.write:
+        write_lock(lock_path(path), lock_of(plan), stack)
+        print(f"pinned {sum(g.nodes for g in plan.node_groups)} nodes, ${plan.hourly_cost:,.2f}/h "
+              f"in {lock_path(path).name}")
+        return 0
+    if args.diff:
+        if lock is None:
+            print(f"error: {lock_path(path).name} does not exist: pin a plan with --write first", file=sys.stderr)
+            return 2
+        rows = sizing_diff(problem, lock, plan)
+        if args.json:
+            print(json.dumps(diff_document(rows), indent=2))
+        else:
+            changed = sum(r.changed for r in rows)
+            render_diff(rows, Console(width=160), f"Sizing diff for {stack}: re-solve vs {lock.source} "
+                        f"({changed} of {len(rows)} rows changed)")
+        return 0
     if args.json:
         print(json.dumps(plan.summary(), indent=2))
     else:

@@ -1,0 +1,220 @@
+"""The pinned fleet: a reviewed sizing plan in `Pulumi.<stack>.sizing.json`, beside the stack file.
+
+`python -m infra.sizing --stack S --write` solves and writes the lock; the program then deploys the
+lock, not a fresh solve, so a price, catalog or solver change never moves GPU nodes by itself. Each
+run checks the pinned replicas and routing tables with the independent checker (`check.py`) against
+the current inputs; when they no longer meet demand, latency or N-1 the run fails with a ConfigError
+that lists the violations and shows the re-solved plan to review and pin. `--diff` compares the lock
+with a re-solve, per region and instance type (docs/rollout.md).
+
+Pure planning: reads and writes JSON, no pulumi import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.errors import ConfigError
+from infra.planning.sizing.check import check_plan, region_capacity
+from infra.planning.sizing.plan import NodeGroup, RegionHeadroom, Routing, SizingPlan
+from infra.planning.sizing.problem import SizingProblem
+from infra.planning.sizing.solver import SolveOptions, solve
+
+LOCK_VERSION = 1
+_DIGITS = 6  # routing rps in the lock; the checker's tolerance (1e-3 rps) absorbs the rounding
+
+
+def lock_path(stack_file: Path | str) -> Path:
+    """`Pulumi.prod.yaml` -> `Pulumi.prod.sizing.json` in the same directory."""
+    path = Path(stack_file)
+    return path.with_name(path.name.removesuffix(".yaml") + ".sizing.json")
+
+
+@dataclass(frozen=True)
+class SizingLock:
+    """A pinned plan as written: replicas, the routing they imply, and $/h per group when written."""
+
+    replicas: Mapping[str, Mapping[str, int]]
+    routing: Routing
+    failover: Mapping[str, Routing]
+    usd_per_hour: Mapping[str, Mapping[str, float]]  # region -> type -> $/h of the group when written
+    source: str = "sizing lock"
+
+    @property
+    def hourly_cost(self) -> float:
+        return sum(v for per in self.usd_per_hour.values() for v in per.values())
+
+
+def lock_of(plan: SizingPlan) -> SizingLock:
+    usd: dict[str, dict[str, float]] = {}
+    for g in plan.node_groups:
+        usd.setdefault(g.region, {})[g.instance_type] = g.usd_per_hour
+    return SizingLock(replicas=plan.replicas, routing=plan.routing, failover=plan.failover, usd_per_hour=usd)
+
+
+def lock_document(lock: SizingLock, stack: str) -> dict[str, Any]:
+    def plain(routing: Routing) -> dict[str, dict[str, float]]:
+        return {geo: {r: round(v, _DIGITS) for r, v in sorted(per.items())} for geo, per in routing.items()}
+
+    return {
+        "version": LOCK_VERSION,
+        "stack": stack,
+        "comment": "Pinned sizing plan: written by `python -m infra.sizing --stack "
+        f"{stack} --write`, reviewed in pull requests. The program deploys it after checking it.",
+        "hourly_cost": round(lock.hourly_cost, 4),
+        "replicas": {r: dict(sorted(per.items())) for r, per in lock.replicas.items()},
+        "usd_per_hour": {r: {t: round(v, 4) for t, v in sorted(per.items())} for r, per in lock.usd_per_hour.items()},
+        "routing": plain(lock.routing),
+        "failover": {lost: plain(t) for lost, t in lock.failover.items()},
+    }
+
+
+def write_lock(path: Path, lock: SizingLock, stack: str) -> None:
+    path.write_text(json.dumps(lock_document(lock, stack), indent=2) + "\n")
+
+
+def _table(value: Any, where: str, leaf: type) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigError([f"{where}: expected a mapping of mappings"], title="invalid sizing lock")
+    out: dict[str, dict[str, Any]] = {}
+    for k, per in value.items():
+        for k2, v in per.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (leaf is int and not isinstance(v, int)):
+                kind = "an integer" if leaf is int else "a number"
+                raise ConfigError([f"{where}.{k}.{k2}: expected {kind}, got {v!r}"], title="invalid sizing lock")
+        out[str(k)] = {str(k2): leaf(v) for k2, v in per.items()}
+    return out
+
+
+def read_lock(path: Path) -> SizingLock | None:
+    """The lock beside a stack file, or None when the stack is not pinned."""
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path.name}: not valid JSON: {exc}"], title="invalid sizing lock") from None
+    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
+        raise ConfigError([f"{path.name}: version must be {LOCK_VERSION}"], title="invalid sizing lock")
+    failover = doc.get("failover", {})
+    if not isinstance(failover, dict):
+        raise ConfigError([f"{path.name}: failover must be a mapping"], title="invalid sizing lock")
+    return SizingLock(
+        replicas=_table(doc.get("replicas"), f"{path.name}: replicas", int),
+        routing=_table(doc.get("routing"), f"{path.name}: routing", float),
+        failover={lost: _table(t, f"{path.name}: failover.{lost}", float) for lost, t in failover.items()},
+        usd_per_hour=_table(doc.get("usd_per_hour", {}), f"{path.name}: usd_per_hour", float),
+        source=path.name,
+    )
+
+
+def _headroom(
+    problem: SizingProblem, plan_capacity: Mapping[str, float], lock: SizingLock
+) -> tuple[RegionHeadroom, ...]:
+    def load(table: Routing, region: str) -> float:
+        return sum(per.get(region, 0.0) for per in table.values())
+
+    out = []
+    for region in problem.regions:
+        cap = plan_capacity[region]
+        normal = load(lock.routing, region)
+        worst, worst_lost = 0.0, None
+        for lost, table in lock.failover.items():
+            if lost != region and cap > 0 and load(table, region) / cap > worst:
+                worst, worst_lost = load(table, region) / cap, lost
+        out.append(RegionHeadroom(region, cap, normal, normal / cap if cap else 0.0, worst, worst_lost))
+    return tuple(out)
+
+
+def plan_from_lock(problem: SizingProblem, lock: SizingLock, lower_bound: float = 0.0) -> SizingPlan:
+    """The pinned plan priced at the current inputs (not yet checked; see `pinned_plan`)."""
+    by_key = {(c.region, c.instance_type): c for c in problem.candidates}
+    groups = tuple(
+        NodeGroup(region=r, instance_type=t, gpu_model=by_key[r, t].gpu_model, nodes=k,
+                  gpus=k * by_key[r, t].gpu_count, capacity_rps=k * by_key[r, t].rps_per_node,
+                  usd_per_hour=k * by_key[r, t].usd_per_hour)
+        for r in problem.regions
+        for t, k in sorted(lock.replicas.get(r, {}).items())
+        if k > 0 and (r, t) in by_key
+    )
+    cost = sum(g.usd_per_hour for g in groups)
+    return SizingPlan(node_groups=groups, routing=lock.routing, failover=lock.failover, hourly_cost=cost,
+                      lower_bound=min(cost, max(0.0, lower_bound)), solve_seconds=0.0,
+                      headroom=_headroom(problem, region_capacity(problem, lock.replicas), lock),
+                      status="pinned")
+
+
+def describe_plan(plan: SizingPlan) -> str:
+    """One line per node group, for error messages."""
+    rows = [f"{g.region}: {g.nodes} x {g.instance_type} (${g.usd_per_hour:,.2f}/h)" for g in plan.node_groups]
+    return "; ".join(rows) + f"; total ${plan.hourly_cost:,.2f}/h"
+
+
+def pinned_plan(problem: SizingProblem, lock: SizingLock, options: SolveOptions | None = None,
+                *, stack: str = "<stack>") -> SizingPlan:
+    """The lock as the stack's plan, after the independent checker accepts it at the current inputs.
+
+    Raises ConfigError listing what the pin violates (demand, latency, N-1, quotas, candidates) and
+    the re-solved plan. The re-solve also supplies the lower bound the pinned plan's gap is quoted
+    against.
+    """
+    unknown = [f"{lock.source}: replicas.{r}.{t}: not a candidate now (no price, not offered, or filtered)"
+               for r, per in lock.replicas.items() for t, n in per.items()
+               if n > 0 and not any(c.region == r and c.instance_type == t for c in problem.candidates)]
+    unknown += [f"{lock.source}: replicas.{r}: no such region in the stack" for r in lock.replicas
+                if r not in problem.regions]
+    violations = list(unknown)
+    if not unknown:
+        violations += [f"{lock.source}: {v}" for v in check_plan(problem, plan_from_lock(problem, lock))]
+    try:
+        resolved = solve(problem, options)
+    except ConfigError as exc:
+        raise ConfigError([*violations, *exc.problems] if violations else exc.problems,
+                          title="the pinned sizing plan cannot be checked") from None
+    if violations:
+        violations.append(f"re-solved plan: {describe_plan(resolved)}. Review it with "
+                          f"`python -m infra.sizing --stack {stack} --diff`, pin it with `--write`")
+        raise ConfigError(violations, title=f"the pinned sizing plan ({lock.source}) no longer holds")
+    return plan_from_lock(problem, lock, lower_bound=resolved.lower_bound)
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One region and instance type: the pin (as written and at today's prices) vs a re-solve."""
+
+    region: str
+    instance_type: str
+    pinned_nodes: int
+    resolved_nodes: int
+    pinned_usd_written: float
+    pinned_usd_now: float
+    resolved_usd: float
+
+    @property
+    def changed(self) -> bool:
+        return (self.pinned_nodes != self.resolved_nodes
+                or abs(self.pinned_usd_written - self.pinned_usd_now) > 5e-5
+                or abs(self.pinned_usd_now - self.resolved_usd) > 5e-5)
+
+
+def sizing_diff(problem: SizingProblem, lock: SizingLock, resolved: SizingPlan) -> list[DiffRow]:
+    """Every region and type in the lock or the re-solve, in stack region order."""
+    now = {(c.region, c.instance_type): c.usd_per_hour for c in problem.candidates}
+    new = {(g.region, g.instance_type): g for g in resolved.node_groups}
+    keys = {(r, t) for r, per in lock.replicas.items() for t, n in per.items() if n > 0} | set(new)
+    order = {r: i for i, r in enumerate(problem.regions)}
+    rows = []
+    for r, t in sorted(keys, key=lambda k: (order.get(k[0], len(order)), k[0], k[1])):
+        pinned = lock.replicas.get(r, {}).get(t, 0)
+        g = new.get((r, t))
+        rows.append(DiffRow(
+            region=r, instance_type=t, pinned_nodes=pinned, resolved_nodes=g.nodes if g else 0,
+            pinned_usd_written=lock.usd_per_hour.get(r, {}).get(t, 0.0),
+            pinned_usd_now=pinned * now.get((r, t), float("nan")) if pinned else 0.0,
+            resolved_usd=g.usd_per_hour if g else 0.0,
+        ))
+    return rows
