@@ -26,6 +26,7 @@ from infra.catalog import load_catalog  # noqa: E402
 from infra.config import config_from_stack_file  # noqa: E402
 from infra.offline.mock_runtime import run_mocked  # noqa: E402
 from infra.offline.run import run_stack  # noqa: E402
+from infra.planning.geolocations import COUNTRIES  # noqa: E402
 from tests.factories import raw_config, write_stack_file  # noqa: E402
 
 
@@ -44,8 +45,12 @@ def generated_stack(regions: int, directory: Path) -> Path:
               for r in picked]
     model = {"name": "m", "image": "vllm/vllm-openai:v0.6.3",
              "throughputRps": {"A10G": 1.5, "L4": 1.2, "A100-40GB": 5.0, "A100-80GB": 5.5, "H100-80GB": 10.0}}
+    # Global traffic needs Route 53 locations for geographies given by coordinates: one stand-in
+    # country each (the benchmark measures scale, not geography).
+    countries = sorted(COUNTRIES - {"US"})
+    traffic = {"geolocations": {d["geography"]: [countries[i]] for i, d in enumerate(demand)}}
     raw = raw_config(regions=entries, demand=demand, latency={"normalMs": 150, "failoverMs": 400},
-                     environment="prod", network={"natPerZone": True}, model=model)
+                     environment="prod", network={"natPerZone": True}, model=model, traffic=traffic)
     return write_stack_file(directory / f"Pulumi.gen{regions}.yaml", raw)
 
 

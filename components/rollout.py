@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -10,18 +11,28 @@ import pulumi_random as random
 from components.cluster.gke_cluster import gcp_project
 from components.database.region_database import ADMIN_SECRET
 from components.database.replica_set import ReplicaSet, ReplicaSetArgs
+from components.endpoint import RegionalEndpoint
 from components.links import PrivateLinks, PrivateLinksArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
 from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
 from components.pki import RootCa, RootCaArgs
 from components.region import Region, RegionArgs
+from components.traffic import (
+    GlobalRecords,
+    GlobalRecordsArgs,
+    PublicZone,
+    PublicZoneArgs,
+    RegionalCertificates,
+    RegionalCertificatesArgs,
+)
 from infra.planning.plan import RolloutPlan
 
 
 @dataclass(frozen=True)
 class GlobalRolloutArgs:
     plan: RolloutPlan
+    endpoints: Mapping[str, RegionalEndpoint] | None = None  # overrides/adds regional endpoints (tests)
 
 
 class GlobalRollout(pulumi.ComponentResource):
@@ -32,6 +43,9 @@ class GlobalRollout(pulumi.ComponentResource):
     links: PrivateLinks
     ca: RootCa
     database: ReplicaSet | None
+    zone: PublicZone | None
+    certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
+    records: GlobalRecords | None  # once every region has a public endpoint
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -41,6 +55,14 @@ class GlobalRollout(pulumi.ComponentResource):
         gcp_network = GcpGlobalNetwork(
             f"{name}-gcp", GcpGlobalNetworkArgs(f"global-ai-rollout {pulumi.get_stack()}"), opts=child) \
             if plan.gcp_regions else None
+        # Global traffic, part 1 (before the regions: their HTTPS listeners need the certificates).
+        self.zone = self.certificates = self.records = None
+        if plan.traffic is not None:
+            self.zone = PublicZone(f"{name}-zone", PublicZoneArgs(
+                zone_name=plan.traffic.zone_name, existing_zone_id=plan.traffic.existing_zone_id,
+                protect=plan.stack_environment == "prod", tags=plan.tags), opts=child)
+            self.certificates = RegionalCertificates(f"{name}-certs", RegionalCertificatesArgs(
+                domain=plan.domain, regions=plan.regions, zone_id=self.zone.zone_id, tags=plan.tags), opts=child)
         # The private CA that internal services (database members, internal APIs) get leaf certificates from.
         self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
                                                   organization=plan.tags["owner"]), opts=child)
@@ -79,4 +101,10 @@ class GlobalRollout(pulumi.ComponentResource):
                 admin_password_secret=ADMIN_SECRET),
                 primary.cluster.k8s_provider, members,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.links]))
+        # Global traffic, part 2: health checks and records, pointed at the regions' public endpoints.
+        endpoints = {n: r.endpoint for n, r in self.regions.items() if getattr(r, "endpoint", None) is not None}
+        endpoints.update(args.endpoints or {})
+        if plan.traffic is not None and self.zone is not None and set(plan.traffic.regions) <= set(endpoints):
+            self.records = GlobalRecords(f"{name}-dns", GlobalRecordsArgs(
+                plan=plan.traffic, zone_id=self.zone.zone_id, endpoints=endpoints, tags=plan.tags), opts=child)
         self.register_outputs({"caCertificate": self.ca.cert_pem})

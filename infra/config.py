@@ -233,6 +233,31 @@ class MongoDbConfig(_Model):
         return value
 
 
+class HealthCheckConfig(_Model):
+    """Route 53 health checks of each region's public endpoint (HTTPS, SNI on).
+
+    Route 53 accepts a request interval of 10 or 30 s and a failure threshold of 1-10
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html)."""
+
+    path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9._~/-]*$", description="HTTPS path probed")
+    request_interval: Literal[10, 30] = Field(default=30, description="seconds between probes")
+    failure_threshold: int = Field(default=3, ge=1, le=10, description="failed probes before unhealthy")
+
+
+class TrafficConfig(_Model):
+    """Global traffic: the Route 53 public zone, health checks, geolocation of user geographies."""
+
+    zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]{1,31}$",
+                                description="an existing public hosted zone to use instead of creating one")
+    zone_name: str | None = Field(default=None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+                                  description="that zone's name (the domain must be inside it)")
+    health_check: HealthCheckConfig = Field(default_factory=HealthCheckConfig)
+    geolocations: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="geography -> Route 53 locations (DE, US-NY, continent:EU); built-in geographies have defaults")
+    endpoint_ttl: int = Field(default=60, ge=0, le=86400, description="TTL of the GCP endpoints' A records")
+
+
 class GateConfig(_Model):
     """The health gate a region passes before it gets traffic (docs/rollout.md)."""
 
@@ -277,6 +302,7 @@ class RolloutConfig(_Model):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     mongodb: MongoDbConfig | None = Field(default=None, description="the replica set; absent: none")
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
 
     def region(self, name: str) -> RegionConfig:
@@ -341,6 +367,7 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
             if not any(n == itype for _, n in catalog.instance_types):
                 problems.append(f"sizing.instanceTypes[{i}]: unknown instance type {itype!r}")
     problems += _mongodb_checks(cfg, region_names)
+    problems += _traffic_problems(cfg)
     problems += _rollout_problems(cfg, region_names)
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
     if not served & set(cfg.model.throughput_rps):
@@ -370,6 +397,17 @@ def _mongodb_checks(cfg: RolloutConfig, region_names: set[str]) -> list[str]:
         problems.append(f"mongodb.surviveRegionLoss: false is allowed only in dev (this stack is "
                         f"{cfg.environment}); add a third region or set mongodb.tieBreakerRegion")
     return problems
+
+
+def _traffic_problems(cfg: RolloutConfig) -> list[str]:
+    traffic = cfg.traffic
+    if traffic.zone_id and not traffic.zone_name:
+        return ["traffic.zoneName: give the name of the existing zone traffic.zoneId names"]
+    zone = traffic.zone_name
+    if zone and cfg.domain != zone and not cfg.domain.endswith("." + zone):
+        return [f"traffic.zoneName: the domain {cfg.domain!r} is not inside zone {zone!r}; "
+                "no zone would hold its records"]
+    return []
 
 
 def _rollout_problems(cfg: RolloutConfig, region_names: set[str]) -> list[str]:

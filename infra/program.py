@@ -71,6 +71,16 @@ def links_output(plan: RolloutPlan) -> dict[str, Any]:
             "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns]}
 
 
+def traffic_output(plan: RolloutPlan, rollout: GlobalRollout) -> dict[str, Any]:
+    """The zone to delegate to, each region's certificate, and whether the records exist yet."""
+    certs = rollout.certificates.by_region if rollout.certificates else {}
+    return {"zoneId": rollout.zone.zone_id, "nameServers": rollout.zone.name_servers,
+            "certificates": {r: t.certificate for r, t in certs.items()},
+            "records": len(plan.traffic.records) if rollout.records else 0,
+            "weights": {geo: dict(w) for geo, w in plan.traffic.normal_weights.items()},
+            "geolocations": {geo: [loc.code for loc in locs] for geo, locs in plan.traffic.locations.items()}}
+
+
 def main() -> None:
     _, plan = plan_stack()
     rollout = GlobalRollout("rollout", GlobalRolloutArgs(plan))
@@ -80,5 +90,8 @@ def main() -> None:
     pulumi.export("links", links_output(plan))
     pulumi.export("rollout", rollout_output(plan))
     pulumi.export("caCertificate", rollout.ca.cert_pem)  # the CA certificate only, never a key
+    if plan.traffic is not None and rollout.zone is not None:
+        pulumi.export("serviceUrl", f"https://{plan.domain}/")
+        pulumi.export("traffic", traffic_output(plan, rollout))
     if plan.database is not None:
         pulumi.export("mongodb", plan.database.output(plan.stack_environment))  # no credentials

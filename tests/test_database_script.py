@@ -111,4 +111,4 @@ def test_failure_drill_cli_prints_votes_and_the_new_primary():
     assert "whole region: 5 of 7 votes remain; new primary in use1" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "mars1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=180)
-    assert bad.returncode == 2 and "--lose: no such region 'mars1'" in bad.stderr
+    assert bad.returncode == 2 and "--lose: no region 'mars1'" in bad.stderr

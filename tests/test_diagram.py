@@ -38,3 +38,17 @@ def test_the_hub_is_marked_and_a_single_cloud_has_one_box():
     assert "subgraph gcp" not in text
     assert text.count("(hub)") == 1 and f"{topology.hub} (hub)" in text
     assert text.count("|TGW peering|") == 7 and "HA VPN" not in text
+
+
+def test_geographies_point_at_regions_with_their_weights():
+    from infra.config import config_from_stack_file
+    from infra.planning.plan import build_plan
+    from tests.factories import ROOT
+
+    plan = build_plan(config_from_stack_file(ROOT / "Pulumi.prod.yaml"))
+    text = render_mermaid(plan, plan.topology)
+    edges = re.findall(r"(g_\w+) -->\|w (\d+) = ([\d.]+)%\| (r_\w+)", text)
+    expected = {(f"g_{geo.replace('-', '_')}", str(w), f"r_{r}")
+                for geo, ws in plan.traffic.normal_weights.items() for r, w in ws.items()}
+    assert {(g, w, r) for g, w, _, r in edges} == expected
+    assert ('g_us_east', '255', '93.4', 'r_use1') in edges

@@ -10,6 +10,7 @@ import pytest
 
 from policies.rules import ALL_RULES
 from policies.rules.core import UNKNOWN, Resource, Rule, StackRule, plain
+from tests.policy_cases_traffic import TRAFFIC_CASES
 
 TAGS = {"owner": "platform-team", "cost-center": "cc-1001", "stack": "prod"}
 LABELS = dict(TAGS)
@@ -159,6 +160,7 @@ CASES: dict[str, tuple] = {
                               {"nodeConfig": {"machineType": "g2-standard-4"}, "autoscaling": {"maxNodeCount": 500}},
                               {"nodeConfig": {"machineType": "g2-standard-4"}, "autoscaling": {"maxNodeCount": 8}}),
 }
+CASES.update(TRAFFIC_CASES)
 RESOURCE_RULES = {r.name: r for r in ALL_RULES if isinstance(r, Rule)}
 
 

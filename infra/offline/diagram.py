@@ -1,4 +1,5 @@
-"""A Mermaid picture of the private links, for PR comments: regions grouped by cloud, every link labelled.
+"""A Mermaid picture of the private links, for PR comments: regions grouped by cloud, every link labelled;
+with a traffic plan, the user geographies and the weighted edges Route 53 sends them along.
 
 Pure: it draws what `infra.planning.topology` decided and nothing else.
 """
@@ -9,6 +10,7 @@ import re
 
 from infra.planning.regions import PlannedRegions
 from infra.planning.topology import Topology
+from infra.planning.traffic import TrafficPlan
 
 
 def _id(name: str) -> str:
@@ -36,4 +38,24 @@ def render_mermaid(plan: PlannedRegions, topology: Topology) -> str:
         lines.append(f"  {_id(p.requester)} <-->|TGW peering| {_id(p.accepter)}")
     for v in topology.vpns:
         lines.append(f"  {_id(v.aws_region)} <-->|HA VPN x4, BGP {v.aws_asn}/{v.gcp_asn}| {_id(v.gcp_region)}")
+    traffic = getattr(plan, "traffic", None)
+    if traffic is not None:
+        lines += traffic_lines(traffic)
     return "\n".join(lines) + "\n"
+
+
+def traffic_lines(traffic: TrafficPlan) -> list[str]:
+    """Geographies -> regions, each edge with its Route 53 weight and the share it gives."""
+    lines = ['  subgraph users["User geographies (Route 53 geolocation)"]']
+    for geo, rps in traffic.demand.items():
+        lines.append(f'    {_geo_id(geo)}(["{geo}<br/>{rps:g} rps"])')
+    lines.append("  end")
+    for geo, weights in traffic.normal_weights.items():
+        total = sum(weights.values())
+        for region, weight in weights.items():
+            lines.append(f"  {_geo_id(geo)} -->|w {weight} = {weight / total * 100:.1f}%| {_id(region)}")
+    return lines
+
+
+def _geo_id(name: str) -> str:
+    return "g_" + re.sub(r"[^A-Za-z0-9_]", "_", name)

@@ -16,6 +16,7 @@ import pulumi
 
 from infra.offline.mockcloud_database import database_outputs
 from infra.offline.mockcloud_links import link_outputs
+from infra.offline.mockcloud_traffic import traffic_outputs
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_AWS_REGION = "us-east-1"
@@ -185,8 +186,10 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     rid, computed = factory(typ, name, inputs)
     cluster_rid, cluster_computed = _cluster_outputs(typ, name, inputs)
     database_rid, database_computed = database_outputs(typ, name, inputs)
-    rid = database_rid or cluster_rid or rid
-    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), **database_computed,
+    traffic_rid, traffic_computed = traffic_outputs(typ, name, inputs)
+    rid = database_rid or cluster_rid or traffic_rid or rid
+    return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), **traffic_computed,
+                 **database_computed,
                  "id": rid}
 
 

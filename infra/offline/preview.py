@@ -4,6 +4,7 @@
     python -m infra.preview --stack-file PATH --json
     python -m infra.preview --stack dev --policy-pack policies   # + the policy verdict (exit 1: mandatory)
     python -m infra.preview --stack prod --diagram               # Mermaid graph of regions and links
+    python -m infra.preview --stack prod --lose use1             # where traffic goes while use1 is lost
 
 Exit codes: 0 ok, 1 program error, 2 bad configuration (one message listing every problem).
 """
@@ -123,15 +124,26 @@ def render_text(run, console, plan=None) -> None:
     console.print_json(json.dumps(run.outputs))
 
 
-def lose_region_report(plan, region: str) -> str:
-    """`--lose REGION`: every planner's section about losing REGION (one function per section)."""
+def lose_region(path: Path, region: str) -> int:
+    """`--lose REGION`: the plan's view of one region loss (each planner adds its lines here)."""
+    try:
+        plan = plan_for_stack_file(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if region not in {r.name for r in plan.regions}:
+        print(f"error: --lose: no region {region!r}; regions: {', '.join(r.name for r in plan.regions)}",
+              file=sys.stderr)
+        return 2
+    if plan.traffic is not None:
+        from infra.planning.resolver import describe_loss
+
+        print("\n".join(describe_loss(plan.traffic, region)))
+        print()
     from infra.planning.database import drill_section
 
-    if region not in {r.name for r in plan.regions}:
-        raise ConfigError([f"--lose: no such region {region!r}; regions: "
-                           f"{', '.join(r.name for r in plan.regions)}"], title="invalid failure drill")
-    sections = [drill_section(plan.database, region)]
-    return "\n\n".join(s for s in sections if s)
+    print(drill_section(plan.database, region))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,11 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     parser.add_argument("--diagram", action="store_true",
                         help="print the regions and their private links as a Mermaid graph (for a PR comment)")
+    parser.add_argument("--lose", metavar="REGION",
+                        help="show what happens while REGION is lost (global traffic: where each geography goes; "
+                             "MongoDB: votes left and the new primary's region)")
     parser.add_argument("--policy-pack", type=Path, metavar="DIR",
                         help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
                              "exit 1 on any mandatory violation")
-    parser.add_argument("--lose", metavar="REGION",
-                        help="failure drill: what the plan promises when REGION is lost, then exit")
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -155,13 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.stack_file or stack_file_path(args.stack)
     stack = args.stack if args.stack_file is None else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     if args.lose:
-        try:
-            plan = plan_for_stack_file(path)
-            print(lose_region_report(plan, args.lose))
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return lose_region(path, args.lose)
     if args.diagram:
         from infra.offline.diagram import render_mermaid
 

@@ -14,9 +14,11 @@ from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresse
 from infra.planning.cluster_plan import ClusterPlan, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.regions import RegionPlan
+from infra.planning.resolver import check_traffic
 from infra.planning.sizing import SizingPlan, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
+from infra.planning.traffic import TrafficPlan, traffic_from_config
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class RolloutPlan:
     topology: Topology
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
     database: DatabasePlan | None = None  # the MongoDB replica set; None without a `mongodb` section
+    traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
     def region(self, name: str) -> RegionPlan:
@@ -117,10 +120,15 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              public_api_cidrs=cfg.cluster.public_api_cidrs)
+    releases = plan_releases(cfg)
+    traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
+    wrong = check_traffic(traffic)
+    if wrong:  # the planner's own invariants: a bug, not bad input
+        raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
     database = None
     if cfg.mongodb is not None:
         database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
-    return replace(plan, clusters=clusters, releases=plan_releases(cfg), database=database)
+    return replace(plan, clusters=clusters, releases=releases, traffic=traffic, database=database)
 
 
 def stack_name(stack_file: Path | str) -> str:

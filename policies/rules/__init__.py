@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from . import clusters, cost, data, dns, links, network, secrets, stack, tagging, tls, workloads
+from . import certificates, clusters, cost, data, dns, links, network, secrets, stack, tagging, tls, workloads
 from .core import Rule, StackRule
 
 PACK_NAME = "global-ai-rollout"
@@ -18,6 +18,7 @@ ALL_RULES: list[Rule | StackRule] = [
     *workloads.RULES,
     *data.RULES,
     *dns.RULES,
+    *certificates.RULES,
     *cost.RULES,
     *stack.RULES,
 ]
