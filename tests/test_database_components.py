@@ -25,6 +25,13 @@ def prod():
     return run, plan, plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
 
 
+def ours(resources):
+    """Only what the database components declared (the traffic layer has Route 53 zones and records
+    too, the serving stack Services): resources with a RegionDatabase or ReplicaSet ancestor."""
+    mine = {r.urn for r in under_database(prod()[0])}
+    return [r for r in resources if r.urn in mine]
+
+
 def under_database(run):
     by_urn = {r.urn: r for r in run.resources}
 
@@ -56,7 +63,7 @@ def test_every_database_kubernetes_object_validates_strictly():
 
 def test_one_protected_zone_pinned_stateful_set_per_member_with_retained_volumes():
     run, _, db = prod()
-    sets = {s.inputs["metadata"]["name"]: s for s in run.of_type("kubernetes:apps/v1:StatefulSet")}
+    sets = {s.inputs["metadata"]["name"]: s for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet"))}
     assert set(sets) == {m.name for m in db.members}
     for m in db.members:
         s = sets[m.name]
@@ -73,8 +80,8 @@ def test_one_protected_zone_pinned_stateful_set_per_member_with_retained_volumes
 
 def test_member_certificates_cover_every_name_and_both_uses():
     run, _, db = prod()
-    requests = {r.name: r.inputs for r in run.of_type("tls:index/certRequest:CertRequest")}
-    certs = {r.name: r.inputs for r in run.of_type("tls:index/locallySignedCert:LocallySignedCert")}
+    requests = {r.name: r.inputs for r in ours(run.of_type("tls:index/certRequest:CertRequest"))}
+    certs = {r.name: r.inputs for r in ours(run.of_type("tls:index/locallySignedCert:LocallySignedCert"))}
     for m in db.members:
         (name,) = [n for n in requests if n.endswith(f"-{m.name}-tls-csr")]
         assert set(requests[name]["dnsNames"]) == set(member_dns_names(db, m)) and m.host in requests[name]["dnsNames"]
@@ -85,7 +92,7 @@ def test_member_certificates_cover_every_name_and_both_uses():
 
 def test_load_balancers_sit_at_the_planned_addresses_and_admit_only_member_ranges():
     run, _, db = prod()
-    services = {s.inputs["metadata"]["name"]: s.inputs for s in run.of_type("kubernetes:core/v1:Service")}
+    services = {s.inputs["metadata"]["name"]: s.inputs for s in ours(run.of_type("kubernetes:core/v1:Service"))}
     for m in db.members:
         svc = services[f"{m.name}-lb"]
         assert svc["spec"]["selector"] == {"statefulset.kubernetes.io/pod-name": m.pod}
@@ -99,33 +106,33 @@ def test_load_balancers_sit_at_the_planned_addresses_and_admit_only_member_range
             assert svc["spec"]["loadBalancerIP"] == m.address
             assert notes["networking.gke.io/internal-load-balancer-allow-global-access"] == "true"
     assert services["mongodb"]["spec"]["publishNotReadyAddresses"] is True
-    gcp_addresses = {a.inputs["address"] for a in run.of_type("gcp:compute/address:Address")}
+    gcp_addresses = {a.inputs["address"] for a in ours(run.of_type("gcp:compute/address:Address"))}
     assert gcp_addresses == {m.address for m in db.members if m.cloud == "gcp"}
-    reservations = run.of_type("aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+    reservations = ours(run.of_type("aws:ec2/subnetCidrReservation:SubnetCidrReservation"))
     assert reservations and all(r.inputs["reservationType"] == "explicit" for r in reservations)
 
 
 def test_both_private_zones_hold_the_same_records_and_every_aws_vpc_is_associated():
     run, _, db = prod()
-    (zone,) = run.of_type("aws:route53/zone:Zone")
+    (zone,) = ours(run.of_type("aws:route53/zone:Zone"))
     assert len(zone.inputs["vpcs"]) == sum(1 for r in ("use1", "usw2", "euc1"))
-    r53 = {(r.inputs["name"], tuple(r.inputs["records"])) for r in run.of_type("aws:route53/record:Record")}
+    r53 = {(r.inputs["name"], tuple(r.inputs["records"])) for r in ours(run.of_type("aws:route53/record:Record"))}
     cdns = {(r.inputs["name"].rstrip("."), tuple(r.inputs["rrdatas"]))
-            for r in run.of_type("gcp:dns/recordSet:RecordSet")}
+            for r in ours(run.of_type("gcp:dns/recordSet:RecordSet"))}
     assert r53 == cdns == {(h, (a,)) for h, a in db.dns_records()}
-    (managed,) = run.of_type("gcp:dns/managedZone:ManagedZone")
+    (managed,) = ours(run.of_type("gcp:dns/managedZone:ManagedZone"))
     assert managed.inputs["visibility"] == "private"
 
 
 def test_no_credential_in_plain_text_in_objects_or_outputs():
     run, _, _ = prod()
-    for secret in run.of_type("kubernetes:core/v1:Secret"):
+    for secret in ours(run.of_type("kubernetes:core/v1:Secret")):
         if secret.inputs["metadata"]["name"].startswith("mongodb"):
             data = secret.inputs["stringData"]
             assert data == SECRET or all(v == SECRET for k, v in data.items() if k != "ca.pem"), secret.name
     text = json.dumps(run.outputs["mongodb"])
     assert "password" not in text.lower() and "@" not in run.outputs["mongodb"]["connectionString"]
-    for job in run.of_type("kubernetes:batch/v1:Job") + run.of_type("kubernetes:batch/v1:CronJob"):
+    for job in ours(run.of_type("kubernetes:batch/v1:Job")) + ours(run.of_type("kubernetes:batch/v1:CronJob")):
         assert "PASSWORD" in json.dumps(job.inputs) and "secretKeyRef" in json.dumps(job.inputs)
 
 
@@ -139,11 +146,13 @@ def test_stack_output_lists_members_and_the_connection_string():
 
 def test_reconcile_job_runs_in_the_primary_region_after_every_member():
     run, _, db = prod()
-    (job,) = run.of_type("kubernetes:batch/v1:Job")
+    (job,) = ours(run.of_type("kubernetes:batch/v1:Job"))
     assert db.primary_region in job.provider
-    lb_urns = {s.urn for s in run.of_type("kubernetes:core/v1:Service") if s.inputs["metadata"]["name"].endswith("-lb")}
-    members = {s.urn for s in run.of_type("kubernetes:apps/v1:StatefulSet")}
-    records = {r.urn for r in run.of_type("aws:route53/record:Record") + run.of_type("gcp:dns/recordSet:RecordSet")}
+    services = ours(run.of_type("kubernetes:core/v1:Service"))
+    lb_urns = {s.urn for s in services if s.inputs["metadata"]["name"].endswith("-lb")}
+    members = {s.urn for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet"))}
+    records = {r.urn for r in ours(run.of_type("aws:route53/record:Record"))
+               + ours(run.of_type("gcp:dns/recordSet:RecordSet"))}
     assert len(lb_urns) == len(members) == len(db.members) and len(records) == 2 * len(db.members)
     assert lb_urns | members | records <= set(job.dependencies)
 
@@ -166,12 +175,12 @@ def test_the_preview_tree_and_the_diagram_show_the_members():
 
 def test_backups_go_to_versioned_encrypted_buckets_once_per_cloud():
     run, _, db = prod()
-    assert len(run.of_type("kubernetes:batch/v1:CronJob")) == len(db.backup_regions()) == 2
-    (versioning,) = run.of_type("aws:s3/bucketVersioning:BucketVersioning")
+    assert len(ours(run.of_type("kubernetes:batch/v1:CronJob"))) == len(db.backup_regions()) == 2
+    (versioning,) = ours(run.of_type("aws:s3/bucketVersioning:BucketVersioning"))
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-    (sse,) = run.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    (sse,) = ours(run.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"))
     assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
-    (gcs,) = run.of_type("gcp:storage/bucket:Bucket")
+    (gcs,) = ours(run.of_type("gcp:storage/bucket:Bucket"))
     assert gcs.inputs["versioning"]["enabled"] is True and gcs.protect
     ages = [r["condition"].get("age") for r in gcs.inputs["lifecycleRules"]]
     assert db.backup_retention_days in ages
