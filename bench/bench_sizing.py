@@ -9,6 +9,7 @@ infra.catalog.estimated_rtt_ms, and prices follow the catalog's on-demand number
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -33,6 +34,9 @@ GPU_TYPES = (
     ("a2-ultragpu-1g", "A100-80GB", 1, 5.07, 5.5),
     ("p4d.24xlarge", "A100-40GB", 8, 21.96, 5.0),
     ("p5.48xlarge", "H100-80GB", 8, 55.04, 10.0),
+    # two more from the catalog (infra/data/gpu_prices.csv, skypilot-catalog v8): 4x L4 and GCP's 1x A100
+    ("g6.12xlarge", "L4", 4, 4.6016, 1.2),
+    ("a2-highgpu-1g", "A100-40GB", 1, 3.67339, 5.0),
 )
 # Regional price factor relative to us-east-1, from the catalog's g5.xlarge rows: eu-west-1 1.12,
 # eu-central-1 1.25, ap-northeast-1 1.45; other continents assumed similar to Asia.
@@ -45,7 +49,7 @@ CONTINENT_FACTOR = {
     "middle-east": 1.35,
     "africa": 1.45,
 }
-SIZES = ((5, 10, 3), (12, 30, 4), (30, 50, 6))
+SIZES = ((5, 10, 3), (12, 30, 4), (30, 50, 6), (30, 50, 8), (50, 100, 6), (50, 100, 8))
 NORMAL_MS, FAILOVER_MS = 80.0, 150.0
 
 
@@ -161,30 +165,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sizes", nargs="*", metavar="RxGxT",
+                        help="only these sizes, e.g. 50x100x8 (default: all of SIZES)")
     args = parser.parse_args()
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes] if args.sizes else SIZES
     options = SolveOptions()
     print(
         f"normal {NORMAL_MS:g} ms, failover {FAILOVER_MS:g} ms, util 0.7 / 0.9, min 2 replicas, full N-1; "
-        f"median of {args.runs} runs, seed {args.seed}\n"
+        f"median of {args.runs} runs, seed {args.seed}; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs (wall time inflates "
+        "under load; CPU s is this process's CPU time)\n"
     )
     print(
-        "| regions x geos x types | geos kept | candidates | median solve s | max solve s | gap | "
+        "| regions x geos x types | geos kept | candidates | median solve s | max solve s | median CPU s | gap | "
         "cost $/h | hand $/h | vs hand | best single type $/h | vs single |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for n_reg, n_geo, n_types in SIZES:
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n_reg, n_geo, n_types in sizes:
         problem = generate(n_reg, n_geo, n_types, args.seed)
-        times, plan = [], None
+        times, cpu, plan = [], [], None
         for _ in range(args.runs):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             plan = solve(problem, options)
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
         assert plan is not None
         hand = cost_of(problem, hand_method(problem))
         single, single_name = best_single_type(problem, options)
         print(
             f"| {n_reg} x {n_geo} x {n_types} | {len(problem.geos)} | {len(problem.candidates)} | "
-            f"{statistics.median(times):.2f} | {max(times):.2f} | {plan.gap:.2%} | {plan.hourly_cost:,.2f} | "
+            f"{statistics.median(times):.2f} | {max(times):.2f} | {statistics.median(cpu):.2f} | {plan.gap:.2%} | "
+            f"{plan.hourly_cost:,.2f} | "
             f"{hand:,.2f} | {plan.hourly_cost / hand - 1:+.1%} | {single:,.2f} ({single_name}) | "
             f"{plan.hourly_cost / single - 1:+.1%} |"
         )

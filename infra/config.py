@@ -12,9 +12,8 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +26,31 @@ from pydantic.alias_generators import to_camel
 
 from infra.catalog import GEOGRAPHIES, load_catalog
 from infra.errors import ConfigError
+from infra.stack_yaml import StackFileError, load_stack_yaml
+from infra.tag_rules import tag_problems
+
+# Bounds on numbers (docs/validation.md): every number is finite (no .inf/.nan) and within reach of
+# a real deployment; past these the input is a typo, not a plan.
+MAX_RPS = 1e7  # per geography; 10 million requests/s
+MIN_RPS = 1e-3  # one request per 1000 s: the sizing's resolution
+MAX_THROUGHPUT_RPS = 1e4  # per GPU
+MIN_THROUGHPUT_RPS = 1e-2  # per GPU: one request per 100 s
+MIN_UTILIZATION = 0.05  # target utilisation below 5% is a typo (a fleet 20x its load)
+MAX_USD_PER_HOUR = 1e4  # per node
+MAX_QUOTA_NODES = 1_000_000  # per region and instance type
+MAX_REPLICAS = 1_000  # minReplicasPerRegion, burstReplicas
+MAX_LATENCY_MS = 2_000.0  # a round trip budget or measured RTT
+MAX_REGIONS = 64  # the tunnel grid holds fewer per cloud anyway (infra/planning/addressing.py)
+MAX_GEOGRAPHIES = 1_000
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays:
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
+CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                             2192, 2557, 2922, 3288, 3653)
+
+Rps = Annotated[float, Field(ge=MIN_THROUGHPUT_RPS, le=MAX_THROUGHPUT_RPS)]
+Price = Annotated[float, Field(gt=0, le=MAX_USD_PER_HOUR)]
+Quota = Annotated[int, Field(ge=0, le=MAX_QUOTA_NODES)]
+Rtt = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS)]
 
 PROJECT = "global-ai-rollout"
 
@@ -34,8 +58,11 @@ PROJECT = "global-ai-rollout"
 class _Model(BaseModel):
     """Strict, immutable, camelCase-in-YAML base for every config section."""
 
+    # strict: "4" is not a number and `true` is not 1 (a quoted number in YAML is a typo to report);
+    # allow_inf_nan=False: .inf and .nan never reach the planners.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, strict=True,
+        allow_inf_nan=False,
     )
 
 
@@ -45,9 +72,9 @@ class RegionConfig(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$",
                       description="short name, 3-16 chars, lowercase letters, digits, dashes")
     cloud: Literal["aws", "gcp"]
-    location: str = Field(description="provider region, e.g. us-east-1 or europe-west4")
+    location: str = Field(max_length=64, description="provider region, e.g. us-east-1 or europe-west4")
     zones: int = Field(default=3, ge=1, le=6, description="zones (AZs) to spread over")
-    cidr: str | None = Field(default=None, description="region block; default from the address plan")
+    cidr: str | None = Field(default=None, max_length=18, description="region block; default from the address plan")
     nat_per_zone: bool | None = Field(
         default=None, description="one NAT gateway per zone (AWS); default: network.natPerZone"
     )
@@ -68,7 +95,8 @@ class RegionConfig(_Model):
 class NetworkConfig(_Model):
     supernet: str = Field(default="10.0.0.0/8", description="where default region blocks come from")
     nat_per_zone: bool = Field(default=False, description="AWS: one NAT gateway per zone (prod) or one in all")
-    flow_log_retention_days: int = Field(default=30, ge=1, le=3653)
+    flow_log_retention_days: int = Field(default=30, ge=1, le=3653,
+                                         description="one of the CloudWatch Logs retention periods")
     region_prefix_length: int = Field(default=15, ge=14, le=18,
                                       description="size of each default region block")
 
@@ -76,9 +104,26 @@ class NetworkConfig(_Model):
     @classmethod
     def _supernet_private(cls, value: str) -> str:
         net = ipaddress.ip_network(value, strict=True)
-        if net.version != 4 or not net.is_private:
-            raise ValueError("must be a private IPv4 block (RFC 1918)")
+        if net.version != 4 or not net.is_private or net.subnet_of(ipaddress.ip_network("169.254.0.0/16")):
+            raise ValueError("must be a private IPv4 block (RFC 1918), not link-local")
+        if net.prefixlen > 16:
+            raise ValueError("the supernet must be /16 or larger (it holds every region's block)")
         return value
+
+    @field_validator("flow_log_retention_days")
+    @classmethod
+    def _cloudwatch_retention(cls, value: int) -> int:
+        if value not in CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(f"CloudWatch Logs accepts only {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}; "
+                             f"got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _prefix_fits(self) -> NetworkConfig:
+        if self.region_prefix_length < ipaddress.ip_network(self.supernet).prefixlen:
+            raise ValueError(f"regionPrefixLength /{self.region_prefix_length} is larger than the supernet "
+                             f"{self.supernet}")
+        return self
 
 
 class TagsConfig(_Model):
@@ -86,25 +131,38 @@ class TagsConfig(_Model):
 
     owner: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9_-]+$")
     cost_center: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9_-]+$")
-    extra: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, str] = Field(default_factory=dict, description="more tags: valid AWS tags and GCP labels")
+
+    @field_validator("extra")
+    @classmethod
+    def _valid_on_both_clouds(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = tag_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+
+def _pinned_image(value: str) -> str:
+    last = value.rsplit("/", 1)[-1]
+    if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+        raise ValueError("pin the image by tag or digest (not :latest)")
+    return value
 
 
 class ModelConfig(_Model):
     """The served model and its measured throughput per GPU model (requests/s at the latency target)."""
 
-    name: str = Field(min_length=1)
-    image: str = Field(min_length=1, description="container image, pinned by tag or digest")
-    throughput_rps: dict[str, float] = Field(
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    image: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]*$",
+                       description="container image, pinned by tag or digest")
+    throughput_rps: dict[str, Rps] = Field(
         min_length=1, description="requests/s one GPU of this model sustains at the latency target"
     )
 
     @field_validator("image")
     @classmethod
     def _image_pinned(cls, value: str) -> str:
-        last = value.rsplit("/", 1)[-1]
-        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
-            raise ValueError("pin the image by tag or digest (not :latest)")
-        return value
+        return _pinned_image(value)
 
     @field_validator("throughput_rps")
     @classmethod
@@ -121,8 +179,9 @@ class ModelConfig(_Model):
 class DemandConfig(_Model):
     """Peak demand from one user geography: a built-in name or explicit coordinates."""
 
-    geography: str = Field(description="built-in geography name, or a label when coordinates are given")
-    rps: float = Field(gt=0, description="peak requests per second")
+    geography: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+                           description="built-in geography name, or a label when coordinates are given")
+    rps: float = Field(ge=MIN_RPS, le=MAX_RPS, description="peak requests per second")
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
@@ -148,9 +207,10 @@ class DemandConfig(_Model):
 
 
 class LatencyConfig(_Model):
-    normal_ms: float = Field(gt=0, description="round trip budget from a geography to its serving region")
-    failover_ms: float = Field(gt=0, description="budget while any one region is lost")
-    measured_rtt_ms: dict[str, dict[str, float]] = Field(
+    normal_ms: float = Field(gt=0, le=MAX_LATENCY_MS,
+                             description="round trip budget from a geography to its serving region")
+    failover_ms: float = Field(gt=0, le=MAX_LATENCY_MS, description="budget while any one region is lost")
+    measured_rtt_ms: dict[str, dict[str, Rtt]] = Field(
         default_factory=dict, description="geography -> region name -> measured RTT overriding estimates"
     )
 
@@ -162,8 +222,8 @@ class LatencyConfig(_Model):
 
 
 class UtilizationConfig(_Model):
-    normal: float = Field(default=0.7, gt=0, le=1)
-    failover_ceiling: float = Field(default=0.9, gt=0, le=1)
+    normal: float = Field(default=0.7, ge=MIN_UTILIZATION, le=1)
+    failover_ceiling: float = Field(default=0.9, ge=MIN_UTILIZATION, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> UtilizationConfig:
@@ -173,16 +233,17 @@ class UtilizationConfig(_Model):
 
 
 class SizingConfig(_Model):
-    min_replicas_per_region: int = Field(default=2, ge=0)
-    burst_replicas: int = Field(default=2, ge=0, description="node pool max above the plan")
-    quotas: dict[str, dict[str, int]] = Field(
+    min_replicas_per_region: int = Field(default=2, ge=1, le=MAX_REPLICAS,
+                                         description="every region serves: at least one GPU node")
+    burst_replicas: int = Field(default=2, ge=0, le=MAX_REPLICAS, description="node pool max above the plan")
+    quotas: dict[str, dict[str, Quota]] = Field(
         default_factory=dict, description="region name -> instance type -> max nodes"
     )
-    prices: dict[str, dict[str, float]] = Field(
+    prices: dict[str, dict[str, Price]] = Field(
         default_factory=dict, description="region name -> instance type -> USD/h (overrides catalog)"
     )
     instance_types: list[str] | None = Field(
-        default=None, description="restrict the candidates to these instance types"
+        default=None, min_length=1, description="restrict the candidates to these instance types"
     )
 
 
@@ -191,7 +252,7 @@ class ClusterConfig(_Model):
 
     kubernetes_version: str = Field(default="1.33", description="EKS and GKE minor version")
     public_api_cidrs: list[str] = Field(
-        default_factory=list, description="allow-list for a public API endpoint; empty = private only"
+        default_factory=list, max_length=50, description="allow-list for a public API endpoint; empty = private only"
     )
 
 
@@ -261,7 +322,8 @@ class TrafficConfig(_Model):
 class GateConfig(_Model):
     """The health gate a region passes before it gets traffic (docs/rollout.md)."""
 
-    health_path: str = Field(default="/health", pattern=r"^/", description="path probed on the regional endpoint")
+    health_path: str = Field(default="/health", max_length=512, pattern=r"^/[\x21-\x7e]*$",
+                             description="path probed on the regional endpoint")
     probes: int = Field(default=20, ge=1, le=1000, description="probes per gate")
     interval_seconds: float = Field(default=15.0, ge=0, le=3600, description="pause between probes")
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="highest failed fraction that passes")
@@ -270,9 +332,14 @@ class GateConfig(_Model):
 class ReleasePinConfig(_Model):
     """What one region runs: set by `python -m infra.ops.deploy` wave by wave, not by hand."""
 
-    model: str = Field(min_length=1)
-    image: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    image: str = Field(min_length=1, max_length=255, pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]*$")
     traffic: bool = Field(default=True, description="false: the region takes no user traffic (drained)")
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str) -> str:
+        return _pinned_image(value)
 
 
 class RolloutSettingsConfig(_Model):
@@ -291,12 +358,12 @@ class RolloutConfig(_Model):
     """The whole stack configuration, validated and immutable."""
 
     environment: Literal["dev", "staging", "prod"]
-    domain: str = Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    domain: str = Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
     tags: TagsConfig
-    regions: list[RegionConfig] = Field(min_length=1)
+    regions: list[RegionConfig] = Field(min_length=1, max_length=MAX_REGIONS)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     model: ModelConfig
-    demand: list[DemandConfig] = Field(min_length=1)
+    demand: list[DemandConfig] = Field(min_length=1, max_length=MAX_GEOGRAPHIES)
     latency: LatencyConfig
     utilization: UtilizationConfig = Field(default_factory=UtilizationConfig)
     sizing: SizingConfig = Field(default_factory=SizingConfig)
@@ -452,6 +519,17 @@ _PATTERN_HINTS = {
 }
 
 
+_SHOW_INPUT = {"float_type", "int_type", "string_type", "bool_type", "finite_number", "greater_than",
+               "greater_than_equal", "less_than", "less_than_equal", "int_from_float", "dict_type", "list_type",
+               "model_type", "too_long", "too_short", "string_too_long", "string_too_short"}
+
+
+def _shown(value: Any) -> str:
+    """A short repr of a bad input for a message (inputs can be whole YAML documents)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _raw_region_problems(raw: Mapping[str, Any]) -> list[str]:
     """Catalog checks on the raw region list, so an unknown region is reported even when other
     fields fail validation (one error listing every problem)."""
@@ -484,7 +562,13 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> Rol
             elif err["type"] == "literal_error":
                 msg = f"{msg}; got {err.get('input')!r}"
             elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
-                msg = f"{_PATTERN_HINTS[str(loc[-1])]}; got {err.get('input')!r}"
+                msg = f"{_PATTERN_HINTS[str(loc[-1])]}; got {_shown(err.get('input'))}"
+            elif err["type"] in _SHOW_INPUT:
+                msg = f"{msg}; got {_shown(err.get('input'))}"
+                if isinstance(err.get("input"), str) and err["type"] in ("float_type", "int_type"):
+                    msg += " (a quoted value is text: write the number without quotes)"
+                elif isinstance(err.get("input"), (int, float)) and err["type"] == "string_type":
+                    msg += " (YAML reads it as a number: quote it)"
             problems.append(f"{path}: {msg}")
         raise ConfigError(problems + _raw_region_problems(raw), title=f"invalid {source}") from None
     problems = _cross_checks(cfg)
@@ -493,14 +577,26 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> Rol
     return cfg
 
 
-def _strip_namespace(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _strip_namespace(config: Mapping[Any, Any], source: str) -> dict[str, Any]:
     raw: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in config.items():
+        if not isinstance(key, str):
+            problems.append(f"config key {key!r}: keys are text such as '{PROJECT}:regions'")
+            continue
         namespace, _, name = key.partition(":")
+        if namespace == PROJECT and not name:
+            problems.append(f"config key {key!r}: no name after '{PROJECT}:'")
         if namespace == PROJECT and name:
             if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-                value = json.loads(value)  # the engine passes object values as JSON text
+                try:
+                    value = json.loads(value)  # the engine passes object values as JSON text
+                except ValueError as exc:
+                    problems.append(f"{name}: not valid JSON ({exc})")
+                    continue
             raw[name] = value
+    if problems:
+        raise ConfigError(problems, title=f"invalid {source}")
     if not raw:
         raise ConfigError([f"no '{PROJECT}:' keys found in {source}"], title=f"invalid {source}")
     return raw
@@ -514,20 +610,25 @@ def stack_file_path(stack: str, root: Path | None = None) -> Path:
 def config_from_stack_file(path: Path | str) -> RolloutConfig:
     """Load `Pulumi.<stack>.yaml` offline (no Pulumi CLI needed)."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such stack file"], title="cannot load stack config") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"], title="cannot load stack config") from None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError([f"{path}: no 'config:' mapping"], title="cannot load stack config")
+    config = stack_file_config(path)
     secure = [k for k, v in config.items() if isinstance(v, dict) and "secure" in v]
     if secure:
         # Nothing in this program reads a secret from config: secrets are generated in state.
         raise ConfigError([f"{k}: secret config values are not used by this program" for k in secure])
     return parse_config(_strip_namespace(config, path.name), source=path.name)
+
+
+def stack_file_config(path: Path | str) -> dict[Any, Any]:
+    """The stack file's whole `config:` map (every namespace), read strictly (infra/stack_yaml.py)."""
+    path = Path(path)
+    try:
+        document = load_stack_yaml(path)
+    except StackFileError as exc:
+        raise ConfigError([f"{path}: {p}" for p in exc.problems], title="cannot load stack config") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError([f"{path}: no 'config:' mapping"], title="cannot load stack config")
+    return config
 
 
 def config_from_engine(values: Mapping[str, Any]) -> RolloutConfig:

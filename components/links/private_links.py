@@ -18,6 +18,7 @@ from components.links.firewall import (
 )
 from components.links.ha_vpn import HaVpn, HaVpnArgs
 from components.links.tgw_peering import TgwEndpoint, TgwPeering, TgwPeeringArgs
+from infra.planning.peer_ranges import security_group_ranges
 from infra.planning.regions import PlannedRegions, RegionPlan
 from infra.planning.topology import Topology, collapse
 
@@ -87,7 +88,8 @@ class PrivateLinks(pulumi.ComponentResource):
         multi_region = len(plan.regions) > 1
         self.security_group_ids = {
             r: AwsPeerSecurityGroup(f"{name}-{r}-peers", AwsPeerSecurityGroupArgs(
-                location=regions[r].location, vpc_id=args.aws_networks[r].vpc_id, peer_ranges=topo.peer_ranges(r),
+                location=regions[r].location, vpc_id=args.aws_networks[r].vpc_id,
+                peer_ranges=security_group_ranges(topo, r, plan.addresses.supernet),
                 tags=plan.tags), opts=child).security_group_id
             for r in topo.aws_regions if multi_region
         }

@@ -400,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from infra.errors import ConfigError
     from infra.offline.run import run_stack
+    from infra.planning.plan import plan_stack_file
 
     parser = argparse.ArgumentParser(prog="python -m infra.policy_check", description=main.__doc__.splitlines()[0])
     parser.add_argument("stack_files", nargs="+", type=Path)
@@ -407,6 +408,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     console, worst, results = Console(), 0, {}
+    # Every file is validated (the same validation as the preview and the sizing) before anything
+    # runs or prints, so one bad file among several leaves no partial report on stdout.
+    invalid = []
+    for path in args.stack_files:
+        try:
+            plan_stack_file(path)
+        except ConfigError as exc:
+            invalid.append(f"error: {path}: {exc}")
+        except Exception as exc:  # a defect, not bad input: say what, without a traceback
+            print(f"error: {path}: planning failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+            return 1
+    if invalid:
+        print("\n".join(invalid), file=sys.stderr)
+        return 2
     for path in args.stack_files:
         stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         try:
@@ -417,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except PolicyPackError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:  # the program failed: say what, not where
+            print(f"error: {path}: the program failed: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
             return 1
         worst = max(worst, report.exit_code)
         if args.json:

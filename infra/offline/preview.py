@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:  # a defect, not bad input: say what, without a traceback
+            print(f"error: planning failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+            return 1
         print(render_mermaid(plan, plan.topology))
         return 0
     started = time.perf_counter()

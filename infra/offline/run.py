@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from infra.config import PROJECT
+from infra.config import PROJECT, stack_file_config
 from infra.planning.plan import plan_for_stack_file
 from infra.planning.sizing.lock import lock_path
 
@@ -23,8 +21,7 @@ PROGRAM = ROOT / "infra" / "__main__.py"
 
 def stack_config(path: Path) -> dict[str, Any]:
     """The stack file's whole `config:` map (every namespace), as the engine would pass it."""
-    document = yaml.safe_load(path.read_text()) or {}
-    return dict(document.get("config") or {})
+    return dict(stack_file_config(path))
 
 
 def run_stack(path: Path, stack: str):

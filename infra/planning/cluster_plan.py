@@ -184,19 +184,26 @@ def _check_cidrs(cidrs: Sequence[str], problems: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]], burst: int,
-                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
-                  public_api_cidrs: Sequence[str] = ()) -> dict[str, ClusterPlan]:
-    """Region name -> its cluster. Raises ConfigError listing every problem."""
+def cluster_setting_problems(kubernetes_version: str, public_api_cidrs: Sequence[str], burst: int) -> list[str]:
+    """The stack-wide cluster settings' problems (checked even when other stages fail)."""
     problems: list[str] = []
     if kubernetes_version not in SUPPORTED:
         problems.append(f"cluster.kubernetesVersion: {kubernetes_version!r} is not pinned; supported: "
                         f"{', '.join(sorted(SUPPORTED))} (add a row to infra/planning/cluster_versions.py)")
     if burst < 0:
         problems.append(f"sizing.burstReplicas: must be >= 0, got {burst}")
+    _check_cidrs(public_api_cidrs, problems)
+    return problems
+
+
+def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]], burst: int,
+                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+                  public_api_cidrs: Sequence[str] = ()) -> dict[str, ClusterPlan]:
+    """Region name -> its cluster. Raises ConfigError listing every problem."""
+    problems = cluster_setting_problems(kubernetes_version, public_api_cidrs, burst)
     known = {r.name for r in plan.regions}
     problems += [f"sizing.replicas.{name}: no such region in the plan" for name in replicas if name not in known]
-    cidrs = _check_cidrs(public_api_cidrs, problems)
+    cidrs = _check_cidrs(public_api_cidrs, [])
     out: dict[str, ClusterPlan] = {}
     for region in plan.regions:
         name = cluster_name(plan.stack_environment, region.name)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig, config_from_stack_file
+from infra.errors import ConfigError
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
-from infra.planning.cluster_plan import ClusterPlan, plan_clusters
+from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.regions import RegionPlan
 from infra.planning.resolver import check_traffic
-from infra.planning.sizing import SizingPlan, plan_sizing, problem_from_config
+from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
 from infra.planning.traffic import TrafficPlan, traffic_from_config
@@ -72,10 +73,11 @@ def plan_releases(cfg: RolloutConfig) -> dict[str, RegionRelease]:
     return out
 
 
-def plan_fleet(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>") -> SizingPlan:
+def plan_fleet(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>",
+               options: SolveOptions | None = None) -> SizingPlan:
     """The pinned plan when the stack has a lock (checked against the current inputs), else a solve."""
     if sizing_lock is None:
-        return plan_sizing(cfg)
+        return plan_sizing(cfg, options)
     return pinned_plan(problem_from_config(cfg), sizing_lock, stack=stack)
 
 
@@ -96,12 +98,17 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
     return out
 
 
-def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>") -> RolloutPlan:
-    """config (+ the stack's sizing lock) -> plan: addresses, sizing, links, clusters. Raises ConfigError."""
+@dataclass(frozen=True)
+class _Stage:
+    """The planned stack without sizing and clusters: what the cluster checks need before solving."""
+
+    stack_environment: str
+    regions: tuple[RegionPlan, ...]
+    addresses: AddressPlan
+
+
+def _region_plans(cfg: RolloutConfig, addresses: AddressPlan) -> tuple[RegionPlan, ...]:
     catalog = load_catalog()
-    sizing = plan_fleet(cfg, sizing_lock, stack=stack)
-    addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
-                               cfg.network.region_prefix_length)
     regions = []
     for r in cfg.regions:
         entry = catalog.region(r.cloud, r.location)
@@ -112,10 +119,64 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
             addresses=addresses.region(r.name),
             flow_log_retention_days=cfg.network.flow_log_retention_days, catalog=entry,
         ))
+    return tuple(regions)
+
+
+def plan_problems(cfg: RolloutConfig) -> list[str]:
+    """Every problem every planning stage finds in a parsed config, before anything is solved or built:
+    sizing inputs (prices, quotas, reach, capacity), GPU zones, the address plan and the cluster settings.
+    Empty list = `build_plan` will succeed. Shared by the program and every CLI through `build_plan`."""
+    catalog = load_catalog()
+    problems: list[str] = []
+    try:
+        problem = problem_from_config(cfg)
+    except ConfigError as error:
+        problems += error.problems
+    else:
+        problems += diagnose(problem)
+    for i, r in enumerate(cfg.regions):
+        entry = catalog.region(r.cloud, r.location)
+        zones = entry.zones[: r.zones]
+        if not set(zones) & set(entry.gpu_zones):
+            problems.append(
+                f"regions[{i}].zones: the first {r.zones} zone(s) of {r.location} ({', '.join(zones)}) offer no "
+                f"GPU instances (GPU zones: {', '.join(entry.gpu_zones) or 'none'}); raise zones")
+    try:
+        addresses = plan_addresses(address_requests(cfg), cfg.network.supernet, cfg.network.region_prefix_length)
+    except ConfigError as error:
+        problems += error.problems
+        problems += cluster_setting_problems(cfg.cluster.kubernetes_version, cfg.cluster.public_api_cidrs,
+                                             cfg.sizing.burst_replicas)
+    else:
+        stage = _Stage(cfg.environment, _region_plans(cfg, addresses), addresses)
+        try:
+            plan_clusters(stage, {}, cfg.sizing.burst_replicas, kubernetes_version=cfg.cluster.kubernetes_version,
+                          public_api_cidrs=cfg.cluster.public_api_cidrs)
+        except ConfigError as error:
+            problems += error.problems
+        if cfg.mongodb is not None:  # the layout's rules do not depend on the traffic order
+            try:
+                plan_database(stage.regions, {}, cfg.mongodb, cfg.domain)
+            except ConfigError as error:
+                problems += error.problems
+    return problems
+
+
+def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>",
+               options: SolveOptions | None = None) -> RolloutPlan:
+    """config (+ the stack's sizing lock) -> plan: addresses, sizing, links, clusters. Raises one
+    ConfigError listing every problem of every stage (`plan_problems`) before solving anything."""
+    problems = plan_problems(cfg)
+    if problems:
+        raise ConfigError(problems, title="invalid stack configuration")
+    sizing = plan_fleet(cfg, sizing_lock, stack=stack, options=options)
+    addresses = plan_addresses(address_requests(cfg), cfg.network.supernet,
+                               cfg.network.region_prefix_length)
+    regions = _region_plans(cfg, addresses)
     tags = {"owner": cfg.tags.owner, "cost-center": cfg.tags.cost_center,
             "environment": cfg.environment, "managed-by": "pulumi", **cfg.tags.extra}
     plan = RolloutPlan(stack_environment=cfg.environment, domain=cfg.domain, tags=tags,
-                       regions=tuple(regions), addresses=addresses, sizing=sizing,
+                       regions=regions, addresses=addresses, sizing=sizing,
                        topology=topology_of(regions, addresses))
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
@@ -136,6 +197,23 @@ def stack_name(stack_file: Path | str) -> str:
     return Path(stack_file).name.removeprefix("Pulumi.").removesuffix(".yaml")
 
 
+def validated_config(path: Path | str) -> RolloutConfig:
+    """The stack file's config after every check `build_plan` runs before solving (`plan_problems`):
+    for commands that need the inputs but not the deployed plan (the sizing CLI re-solving to pin)."""
+    cfg = config_from_stack_file(path)
+    problems = plan_problems(cfg)
+    if problems:
+        raise ConfigError(problems, title="invalid stack configuration")
+    return cfg
+
+
+def plan_stack_file(path: Path | str, options: SolveOptions | None = None) -> tuple[RolloutConfig, RolloutPlan]:
+    """Read, validate and plan one stack file with its sizing lock (`Pulumi.<stack>.sizing.json` beside
+    it), if any: the one validation the CLIs run before any output. Raises one ConfigError."""
+    cfg = config_from_stack_file(path)
+    return cfg, build_plan(cfg, read_lock(lock_path(path)), stack=stack_name(path), options=options)
+
+
 def plan_for_stack_file(path: Path | str) -> RolloutPlan:
-    """Plan a stack file offline with its sizing lock (`Pulumi.<stack>.sizing.json` beside it), if any."""
-    return build_plan(config_from_stack_file(path), read_lock(lock_path(path)), stack=stack_name(path))
+    """Plan a stack file offline with its sizing lock, if any."""
+    return plan_stack_file(path)[1]

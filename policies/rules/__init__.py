@@ -3,7 +3,21 @@
 
 from __future__ import annotations
 
-from . import certificates, clusters, cost, data, dns, links, network, secrets, stack, tagging, tls, workloads
+from . import (
+    certificates,
+    clusters,
+    cost,
+    data,
+    dns,
+    links,
+    network,
+    quotas,
+    secrets,
+    stack,
+    tagging,
+    tls,
+    workloads,
+)
 from .core import Rule, StackRule
 
 PACK_NAME = "global-ai-rollout"
@@ -21,6 +35,7 @@ ALL_RULES: list[Rule | StackRule] = [
     *certificates.RULES,
     *cost.RULES,
     *stack.RULES,
+    *quotas.RULES,
 ]
 
 

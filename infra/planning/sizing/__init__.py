@@ -7,7 +7,7 @@ benchmark build a `SizingProblem` directly and call `solve(problem)`. See docs/s
 from __future__ import annotations
 
 from infra.config import RolloutConfig
-from infra.planning.sizing.check import check_plan, check_replicas, check_routing
+from infra.planning.sizing.check import check_plan, check_replicas, check_routing, plan_still_valid
 from infra.planning.sizing.explain import diagnose
 from infra.planning.sizing.plan import NodeGroup, RegionHeadroom, SizingPlan
 from infra.planning.sizing.problem import Candidate, Geo, SizingProblem, problem_from_config
@@ -35,6 +35,7 @@ __all__ = [
     "check_routing",
     "diagnose",
     "plan_sizing",
+    "plan_still_valid",
     "problem_from_config",
     "solve",
 ]

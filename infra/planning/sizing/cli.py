@@ -3,6 +3,8 @@
     --write   solve and pin the plan in Pulumi.<stack>.sizing.json (beside the stack file; reviewed in PRs)
     --diff    what a re-solve would change against the pinned plan: nodes and $/h per region and type
 
+The stack is validated exactly as the preview and the program validate it (infra.planning.plan).
+
 Exit codes: 0 plan printed, 2 bad config or no feasible plan (the message says why, no traceback).
 """
 
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import config_from_stack_file, stack_file_path
+from infra.config import stack_file_path
 from infra.errors import ConfigError
 from infra.planning.sizing.lock import DiffRow, lock_of, lock_path, read_lock, sizing_diff, write_lock
 from infra.planning.sizing.plan import SizingPlan
@@ -105,14 +108,22 @@ def render_diff(rows: Sequence[DiffRow], console: Console, title: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.stack_file or stack_file_path(args.stack)
+    if not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        print(f"error: --time-limit must be a positive number of seconds, got {args.time_limit}", file=sys.stderr)
+        return 2
+    from infra.planning.plan import validated_config  # the same validation as the program and the preview
+
     stack = str(path).rsplit("/", 1)[-1].removeprefix("Pulumi.").removesuffix(".yaml")
     try:
-        problem = problem_from_config(config_from_stack_file(path))
+        problem = problem_from_config(validated_config(path))
         plan = solve(problem, SolveOptions(time_limit_s=args.time_limit))
         lock = read_lock(lock_path(path)) if args.diff else None
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a defect, not bad input: say what, without a traceback
+        print(f"error: sizing failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        return 1
     if args.write:
         write_lock(lock_path(path), lock_of(plan), stack)
         print(f"pinned {sum(g.nodes for g in plan.node_groups)} nodes, ${plan.hourly_cost:,.2f}/h "

@@ -45,7 +45,7 @@ class SizingPlan:
     lower_bound: float
     solve_seconds: float
     headroom: tuple[RegionHeadroom, ...]
-    status: str = "optimal"  # "optimal" (within the gap target) or "time limit"
+    status: str = "optimal"  # "optimal" (within the gap target), "time limit" or "previous" (kept, within the gap)
 
     @property
     def gap(self) -> float:

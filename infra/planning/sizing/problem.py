@@ -6,6 +6,7 @@ solver never needs to know where prices or RTTs came from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from infra.catalog import Catalog, estimated_rtt_ms, load_catalog
@@ -69,6 +70,9 @@ class SizingProblem:
         unknown = {c.region for c in self.candidates} - set(self.regions)
         if unknown:
             raise ValueError(f"candidates in unknown regions: {sorted(unknown)}")
+        bad = number_problems(self)
+        if bad:  # defence in depth: config validation rejects these first; the solver must never see them
+            raise ValueError("sizing problem with invalid numbers: " + "; ".join(bad[:5]))
 
     def label(self, region: str) -> str:
         if self.region_labels:
@@ -81,6 +85,34 @@ class SizingProblem:
     @property
     def total_rps(self) -> float:
         return sum(g.rps for g in self.geos)
+
+
+def number_problems(problem: SizingProblem) -> list[str]:
+    """Numbers the solver cannot take: non-finite, negative, or zero where a positive value is needed.
+    (HiGHS and the max-flow check crash or loop on .inf/.nan; config validation rejects them first.)"""
+
+    def ok(value: object, *, positive: bool) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                and (value > 0 if positive else value >= 0))
+
+    out = [f"geography {g.name}: rps {g.rps!r}" for g in problem.geos if not ok(g.rps, positive=True)]
+    for c in problem.candidates:
+        if not ok(c.rps_per_node, positive=True) or not ok(c.usd_per_hour, positive=True):
+            out.append(f"{c.region}.{c.instance_type}: rps {c.rps_per_node!r}, $/h {c.usd_per_hour!r}")
+        if c.max_nodes is not None and not (isinstance(c.max_nodes, int) and c.max_nodes >= 0):
+            out.append(f"{c.region}.{c.instance_type}: quota {c.max_nodes!r}")
+        if c.gpu_count < 1:
+            out.append(f"{c.region}.{c.instance_type}: gpu count {c.gpu_count!r}")
+    if any(not ok(v, positive=False) for row in problem.rtt_ms for v in row):
+        out.append("rtt_ms: every RTT must be a finite number >= 0")
+    for name in ("normal_budget_ms", "failover_budget_ms", "util_normal", "util_failover"):
+        if not ok(getattr(problem, name), positive=True):
+            out.append(f"{name}: {getattr(problem, name)!r}")
+    if not 0 < problem.util_normal <= 1 or not 0 < problem.util_failover <= 1:
+        out.append("utilisation must be in (0, 1]")
+    if not isinstance(problem.min_replicas, int) or problem.min_replicas < 0:
+        out.append(f"min_replicas: {problem.min_replicas!r}")
+    return out
 
 
 def _region_candidates(
@@ -162,6 +194,14 @@ def problem_from_config(
                 for r in cfg.regions
             )
         )
+    try:
+        return _problem(cfg, candidates, rtt, survive_region_loss)
+    except ValueError as error:  # numbers the solver must not see (config validation catches them first)
+        raise ConfigError([str(error)], title="cannot size the rollout") from None
+
+
+def _problem(cfg: RolloutConfig, candidates: list[Candidate], rtt: list[tuple[float, ...]],
+             survive_region_loss: bool) -> SizingProblem:
     return SizingProblem(
         regions=tuple(r.name for r in cfg.regions),
         candidates=tuple(candidates),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -13,7 +14,7 @@ from scipy.optimize import LinearConstraint, OptimizeResult, milp
 from scipy.sparse import csr_array
 
 from infra.planning.sizing import highs
-from infra.planning.sizing.check import check_plan, region_capacity
+from infra.planning.sizing.check import check_plan, plan_still_valid, region_capacity
 from infra.planning.sizing.cuts import AllStates, initial_cuts, merge_cut, scenarios, undominated
 from infra.planning.sizing.explain import raise_if_infeasible
 from infra.planning.sizing.model import Model, build_model
@@ -279,8 +280,19 @@ def _solve_flow(
     return res.x[model.n_cols], bound - model.tiebreak_max, (0 if res.status == 0 else 1)
 
 
-def solve(problem: SizingProblem, options: SolveOptions | None = None) -> SizingPlan:
-    """Cheapest integral plan meeting every rule; raises ConfigError explaining infeasible input."""
+def solve(
+    problem: SizingProblem,
+    options: SolveOptions | None = None,
+    *,
+    previous: Mapping[str, Mapping[str, int]] | None = None,
+) -> SizingPlan:
+    """Cheapest integral plan meeting every rule; raises ConfigError explaining infeasible input.
+
+    `previous` (region -> instance type -> nodes, e.g. the plan in effect) makes the result stable for
+    reviewers: when it still meets every rule (`plan_still_valid`) and its cost is within the gap target
+    of the proven lower bound, it is returned unchanged (status "previous") instead of a new plan that
+    moves nodes for a saving inside the gap. A 1% price cut then leaves the fleet as it is.
+    """
     options = options or SolveOptions()
     started = time.perf_counter()
     deadline = started + options.time_limit_s
@@ -294,10 +306,32 @@ def solve(problem: SizingProblem, options: SolveOptions | None = None) -> Sizing
         n, bound, code = found
     status = "optimal" if code == 0 else "time limit"
     replicas = _replicas(problem, n)
-    capacity = region_capacity(problem, replicas)
-    routing = normal_routing(problem, capacity)
-    failover = failover_routings(problem, capacity, routing) if problem.survive_region_loss else {}
-    by_key = {(c.region, c.instance_type): c for c in problem.candidates}
+    if previous is not None:
+        kept = {r: {t: int(k) for t, k in per.items() if k} for r, per in previous.items()}
+        kept = {r: per for r, per in kept.items() if per}
+        cost = _cost(given, kept)
+        if cost is not None and cost - max(0.0, bound) <= options.mip_rel_gap * cost + 1e-9 \
+                and not plan_still_valid(given, kept):
+            replicas, status = kept, "previous"
+    return _plan_of(given, replicas, bound, status, started)
+
+
+def _cost(problem: SizingProblem, replicas: Mapping[str, Mapping[str, int]]) -> float | None:
+    """Hourly cost of a replica table under this problem's prices; None if it names a non-candidate."""
+    price = {(c.region, c.instance_type): c.usd_per_hour for c in problem.candidates}
+    try:
+        return sum(price[r, t] * k for r, per in replicas.items() for t, k in per.items())
+    except KeyError:
+        return None
+
+
+def _plan_of(
+    given: SizingProblem, replicas: dict[str, dict[str, int]], bound: float, status: str, started: float
+) -> SizingPlan:
+    capacity = region_capacity(given, replicas)
+    routing = normal_routing(given, capacity)
+    failover = failover_routings(given, capacity, routing) if given.survive_region_loss else {}
+    by_key = {(c.region, c.instance_type): c for c in given.candidates}
     groups = tuple(
         NodeGroup(
             region=r,
@@ -308,7 +342,7 @@ def solve(problem: SizingProblem, options: SolveOptions | None = None) -> Sizing
             capacity_rps=k * by_key[r, t].rps_per_node,
             usd_per_hour=k * by_key[r, t].usd_per_hour,
         )
-        for r in problem.regions
+        for r in given.regions
         for t, k in sorted(replicas.get(r, {}).items())
     )
     cost = sum(g.usd_per_hour for g in groups)
@@ -319,7 +353,7 @@ def solve(problem: SizingProblem, options: SolveOptions | None = None) -> Sizing
         hourly_cost=cost,
         lower_bound=min(cost, max(0.0, bound)),
         solve_seconds=time.perf_counter() - started,
-        headroom=_headroom(problem, capacity, routing, failover),
+        headroom=_headroom(given, capacity, routing, failover),
         status=status,
     )
     violations = check_plan(given, plan)
