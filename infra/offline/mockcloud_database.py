@@ -1,7 +1,8 @@
-"""Mock outputs for the database's cloud resources: hosted zones, buckets, reserved addresses.
+"""Mock outputs for the database's cloud resources: buckets, reserved addresses, Cloud DNS zones.
 
-Deterministic and shaped like the real providers' (Route 53 zone ids, S3 bucket names and ARNs,
-Cloud DNS and Cloud Storage ids), so records, IAM policies and the backup Jobs receive real values.
+Deterministic and shaped like the real providers' (S3 bucket names and ARNs, Cloud DNS and Cloud
+Storage ids), so IAM policies and the backup Jobs receive real values. Route 53 zones and records
+come from infra/offline/mockcloud_traffic.py.
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ def _digest(*parts: str) -> str:
 def database_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """(id override or None, extra outputs) for the types components/database declares."""
     h = _digest(typ, name)
-    if typ == "aws:route53/zone:Zone":
-        zone_id = "Z" + h[:20].upper()
-        return zone_id, {"zoneId": zone_id, "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
-                         "nameServers": [f"ns-{int(h[i:i + 3], 16) % 2048}.awsdns-{i:02d}.com" for i in (0, 3)]}
-    if typ == "aws:route53/record:Record":
-        return f"{inputs.get('zoneId')}_{inputs.get('name')}_{inputs.get('type')}", {"fqdn": inputs.get("name")}
     if typ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or f"{name}-{h[:12]}".lower()
         return bucket, {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}",
