@@ -1,0 +1,342 @@
+"""`python -m infra.ops.verify --stack prod [--json]`: after `pulumi up`, does what runs match the plan?
+
+Compares live resources with the plan and prints the drift: per AWS region the VPC and its CIDR, the
+Transit Gateway peerings (accepted), the HA VPN connections (every tunnel UP with BGP routes accepted),
+the EKS node groups (sizes, instance type, status); per GCP region the subnetwork's ranges and the GKE
+node pools; the public DNS records against the traffic plan's records (`expected_dns_records`).
+Resources are found the way the program names and tags them: AWS `Name` and `stack` tags,
+EKS/GKE cluster names from the cluster plan, node pools by their `rollout.dev/pool` label.
+
+Exit codes: 0 no drift; 1 drift (or a cloud API error); 2 bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from infra.errors import ConfigError
+from infra.ops.clouds import AwsClients, GcpApi, GoogleRestApi
+from infra.ops.preflight import cloud_error, lazy_gcp
+from infra.ops.report import Check, Step, exit_code, failed, passed, render_table, run_steps, to_json
+from infra.ops.stack import StackTarget, add_stack_arguments, load_target
+from infra.planning.cluster_plan import POOL_LABEL, ClusterPlan
+from infra.planning.plan import RolloutPlan
+from infra.planning.regions import RegionPlan
+from infra.planning.topology import TgwPeering, VpnLink
+
+GONE = ("deleting", "deleted", "failed", "rejected", "rejecting")
+
+
+# ---- DNS: the records the traffic plan expects ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExpectedRecord:
+    """One public DNS record the stack should serve. `set_identifier` and `weight` for routed records
+    (weighted, geolocation, failover); `targets` are record values or the alias target's DNS name."""
+
+    name: str
+    type: str
+    set_identifier: str | None = None
+    weight: int | None = None
+    targets: tuple[str, ...] = ()
+
+
+def expected_dns_records(plan: RolloutPlan) -> tuple[ExpectedRecord, ...]:
+    """The seam to the traffic plan: the public records the zone should hold, one per record set.
+
+    Every record of `plan.traffic` is an A record (`components/traffic/records.py`). Routed records
+    (geolocation, weighted, failover) are aliases to another name of the plan, so their set identifier,
+    weight and target are checked. A regional endpoint record points at the load balancer or address
+    the cloud assigned, which the plan cannot know, so only its presence is checked."""
+    if plan.traffic is None:
+        return ()
+    out = []
+    for rec in plan.traffic.records:
+        if rec.kind == "endpoint":
+            out.append(ExpectedRecord(rec.name, "A"))
+        else:
+            out.append(ExpectedRecord(rec.name, "A", rec.set_identifier, rec.weight,
+                                      (rec.target,) if rec.target else ()))
+    return tuple(out)
+
+
+def dns_zone_name(plan: RolloutPlan) -> str:
+    """The public hosted zone holding the records: the traffic plan's zone (the domain or a parent)."""
+    return (plan.traffic.zone_name if plan.traffic and plan.traffic.zone_name else plan.domain)
+
+
+def _dns_name(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def check_dns(route53: Any, domain: str, expected: Sequence[ExpectedRecord]) -> list[Check]:
+    if not expected:
+        return [Check("dns-records", domain, "skip", "no expected records: the plan has no traffic plan")]
+    zones = [z for z in route53.list_hosted_zones_by_name(DNSName=domain)["HostedZones"]
+             if z["Name"] == _dns_name(domain) and not z.get("Config", {}).get("PrivateZone")]
+    if not zones:
+        return [failed("dns-records", domain, f"no public hosted zone {domain}", "run `pulumi up`")]
+    live: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zones[0]["Id"]):
+        for r in page["ResourceRecordSets"]:
+            live[(_dns_name(r["Name"]), r["Type"], r.get("SetIdentifier"))] = r
+    out: list[Check] = []
+    wanted = set()
+    for e in expected:
+        key = (_dns_name(e.name), e.type, e.set_identifier)
+        wanted.add(key)
+        label = f"{e.name} {e.type}" + (f" [{e.set_identifier}]" if e.set_identifier else "")
+        record = live.get(key)
+        if record is None:
+            out.append(failed("dns-records", label, "missing", "run `pulumi up`"))
+            continue
+        problems = []
+        if e.weight is not None and record.get("Weight") != e.weight:
+            problems.append(f"weight {record.get('Weight')} != planned {e.weight}")
+        if e.targets:
+            values = {_dns_name(v["Value"]) if e.type in ("CNAME",) else v["Value"]
+                      for v in record.get("ResourceRecords", [])}
+            if "AliasTarget" in record:
+                values.add(_dns_name(record["AliasTarget"]["DNSName"]))
+            want = {_dns_name(t) if e.type in ("CNAME",) or "AliasTarget" in record else t for t in e.targets}
+            if values != want:
+                problems.append(f"targets {sorted(values)} != planned {sorted(want)}")
+        out.append(failed("dns-records", label, "; ".join(problems), "run `pulumi up`") if problems
+                   else passed("dns-records", label, "as planned"))
+    names = {k[:2] for k in wanted}
+    for key in sorted(set(live) - wanted, key=str):
+        if key[:2] in names:
+            out.append(failed("dns-records", f"{key[0]} {key[1]} [{key[2]}]", "record set not in the plan",
+                              "delete it, or add it to the traffic plan"))
+    return out
+
+
+# ---- AWS ------------------------------------------------------------------------------------------------
+
+def _filters(name: str) -> list[dict[str, Any]]:
+    # One tag filter on the server; the stack tag is checked here (moto 5.2 mishandles two tag filters).
+    return [{"Name": "tag:Name", "Values": [name]}]
+
+
+def _of_stack(items: Sequence[dict[str, Any]], stack: str) -> list[dict[str, Any]]:
+    return [i for i in items if {"Key": "stack", "Value": stack} in (i.get("Tags") or [])]
+
+
+def check_vpc(ec2: Any, region: RegionPlan, stack: str) -> list[Check]:
+    vpcs = _of_stack(ec2.describe_vpcs(Filters=_filters(f"{region.name}-vpc"))["Vpcs"], stack)
+    planned = region.addresses.network
+    if not vpcs:
+        return [failed("vpc", region.name, f"no VPC tagged Name={region.name}-vpc, stack={stack}", "run `pulumi up`")]
+    cidrs = sorted({v["CidrBlock"] for v in vpcs})
+    if len(vpcs) > 1 or cidrs != [planned]:
+        return [failed("vpc", region.name, f"{len(vpcs)} VPC(s) with CIDR {', '.join(cidrs)}; planned {planned}",
+                       "replace the VPC through `pulumi up`; a CIDR change recreates the region's network")]
+    return [passed("vpc", region.name, f"{vpcs[0]['VpcId']} {planned}")]
+
+
+def check_peering(ec2: Any, peering: TgwPeering, stack: str) -> list[Check]:
+    found = [a for a in _of_stack(ec2.describe_transit_gateway_peering_attachments(Filters=_filters(peering.id))
+                                  ["TransitGatewayPeeringAttachments"], stack) if a["State"] not in GONE]
+    if not found:
+        return [failed("tgw-peering", peering.id, f"no peering attachment {peering.id} in {peering.requester}",
+                       "run `pulumi up`")]
+    state = found[0]["State"]
+    if state != "available":
+        return [failed("tgw-peering", peering.id, f"{found[0]['TransitGatewayAttachmentId']} is {state}, not accepted",
+                       f"accept it in {peering.accepter} (`pulumi up` creates the accepter)")]
+    return [passed("tgw-peering", peering.id, f"{found[0]['TransitGatewayAttachmentId']} available")]
+
+
+def check_vpn(ec2: Any, link: VpnLink, stack: str) -> list[Check]:
+    """Every tunnel UP with BGP routes accepted: routes can only arrive over the tunnel's BGP session, so
+    AcceptedRouteCount > 0 is the API's evidence that BGP is established, beyond the tunnel's UP
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VgwTelemetry.html)."""
+    out: list[Check] = []
+    for conn in (0, 1):
+        name = f"{link.id}-connection-{conn}"
+        found = [c for c in _of_stack(ec2.describe_vpn_connections(Filters=_filters(name))["VpnConnections"], stack)
+                 if c["State"] not in GONE]
+        if not found:
+            out.append(failed("vpn-tunnels", name, f"no VPN connection {name} in {link.aws_region}", "run `pulumi up`"))
+            continue
+        c = found[0]
+        telemetry = c.get("VgwTelemetry") or []
+        down = [f"{t.get('OutsideIpAddress', '?')} {t.get('Status')}"
+                + (f" ({t['StatusMessage']})" if t.get("StatusMessage") else "")
+                for t in telemetry if t.get("Status") != "UP"]
+        no_bgp = [t.get("OutsideIpAddress", "?") for t in telemetry
+                  if t.get("Status") == "UP" and not t.get("AcceptedRouteCount")]
+        if c["State"] != "available" or len(telemetry) != len(link.connection(conn)) or down or no_bgp:
+            problems = [f"state {c['State']}"] if c["State"] != "available" else []
+            if len(telemetry) != len(link.connection(conn)):
+                problems.append(f"{len(telemetry)} tunnels reported, planned {len(link.connection(conn))}")
+            problems += [f"tunnel {d}" for d in down] + [f"tunnel {ip} UP but no BGP routes accepted" for ip in no_bgp]
+            out.append(failed("vpn-tunnels", name, f"{c['VpnConnectionId']}: " + "; ".join(problems),
+                              f"check the HA VPN tunnels and Cloud Router BGP peers of {link.gcp_region} "
+                              "(pre-shared keys, inside ranges, ASNs); `pulumi up` restores changed settings"))
+        else:
+            routes = ", ".join(str(t["AcceptedRouteCount"]) for t in telemetry)
+            out.append(passed("vpn-tunnels", name, f"{c['VpnConnectionId']}: {len(telemetry)} tunnels UP, "
+                              f"BGP routes accepted {routes}"))
+    return out
+
+
+def _pool_problems(pool_name: str, planned_min: int, planned_max: int, live_min: int, live_max: int,
+                   live_nodes: int, machine: str, live_machine: str, status: str, ok_status: str) -> list[str]:
+    problems = []
+    if (live_min, live_max) != (planned_min, planned_max):
+        problems.append(f"min/max {live_min}/{live_max}, planned {planned_min}/{planned_max}")
+    if live_nodes < planned_min:
+        problems.append(f"{live_nodes} nodes, smaller than planned {planned_min}")
+    if live_machine != machine:
+        problems.append(f"instance type {live_machine}, planned {machine}")
+    if status != ok_status:
+        problems.append(f"status {status}")
+    return problems
+
+
+def check_eks_pools(eks: Any, cluster: ClusterPlan) -> list[Check]:
+    try:
+        eks.describe_cluster(name=cluster.name)
+    except Exception as error:
+        if getattr(error, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return [failed("node-pools", cluster.region, f"no EKS cluster {cluster.name}", "run `pulumi up`")]
+        raise
+    names = [n for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster.name)
+             for n in page["nodegroups"]]
+    groups = [eks.describe_nodegroup(clusterName=cluster.name, nodegroupName=n)["nodegroup"] for n in names]
+    by_pool = {g.get("labels", {}).get(POOL_LABEL): g for g in groups}
+    out = []
+    for pool in cluster.pools:
+        scope = f"{cluster.region}/{pool.name}"
+        group = by_pool.get(pool.name)
+        if group is None:
+            out.append(failed("node-pools", scope, f"no node group labelled {POOL_LABEL}={pool.name}",
+                              "run `pulumi up`"))
+            continue
+        scaling = group.get("scalingConfig", {})
+        problems = _pool_problems(pool.name, pool.min_nodes, pool.max_nodes, scaling.get("minSize", 0),
+                                  scaling.get("maxSize", 0), scaling.get("desiredSize", 0), pool.machine_type,
+                                  ",".join(group.get("instanceTypes") or []), group.get("status", "?"), "ACTIVE")
+        out.append(failed("node-pools", scope, "; ".join(problems),
+                          "`pulumi up` restores min/max; a pool below its minimum means nodes cannot launch "
+                          "(capacity or quota: run preflight)") if problems else
+                   passed("node-pools", scope, f"{scaling.get('desiredSize')} x {pool.machine_type} "
+                          f"(min {pool.min_nodes}, max {pool.max_nodes})"))
+    out += [failed("node-pools", f"{cluster.region}/{label}", "node group not in the plan",
+                   "delete it or add it to the plan") for label in by_pool if label and label not in
+            {p.name for p in cluster.pools}]
+    return out
+
+
+# ---- GCP ------------------------------------------------------------------------------------------------
+
+def check_subnetwork(gcp: GcpApi, region: RegionPlan) -> list[Check]:
+    a = region.addresses
+    mine = [s for s in gcp.subnetworks(region.location) if s.get("name", "").startswith(f"{region.name}-subnet")]
+    if not mine:
+        return [failed("subnetwork", region.name, f"no subnetwork {region.name}-subnet-* in {region.location}",
+                       "run `pulumi up`")]
+    s = mine[0]
+    problems = []
+    if s.get("ipCidrRange") != a.primary:
+        problems.append(f"primary {s.get('ipCidrRange')} != planned {a.primary}")
+    secondary = sorted(r["ipCidrRange"] for r in s.get("secondaryIpRanges", []))
+    if secondary != sorted(x for x in (a.pods, a.services) if x):
+        problems.append(f"secondary ranges {secondary} != planned pods {a.pods}, services {a.services}")
+    if problems:
+        return [failed("subnetwork", region.name, "; ".join(problems), "`pulumi up` (a primary range change "
+                       "recreates the subnetwork)")]
+    return [passed("subnetwork", region.name, f"{s['name']} {a.primary} (+ {a.pods}, {a.services})")]
+
+
+def check_gke_pools(gcp: GcpApi, cluster: ClusterPlan) -> list[Check]:
+    pools = gcp.node_pools(cluster.location, cluster.name)
+    if pools is None:
+        return [failed("node-pools", cluster.region, f"no GKE cluster {cluster.name}", "run `pulumi up`")]
+    by_pool = {p.get("config", {}).get("labels", {}).get(POOL_LABEL): p for p in pools}
+    out = []
+    for pool in cluster.pools:
+        scope = f"{cluster.region}/{pool.name}"
+        live = by_pool.get(pool.name)
+        if live is None:
+            out.append(failed("node-pools", scope, f"no node pool labelled {POOL_LABEL}={pool.name}",
+                              "run `pulumi up`"))
+            continue
+        auto = live.get("autoscaling", {})
+        problems = _pool_problems(pool.name, pool.min_nodes, pool.max_nodes, int(auto.get("totalMinNodeCount", 0)),
+                                  int(auto.get("totalMaxNodeCount", 0)), int(live.get("nodeCount", 0)),
+                                  pool.machine_type, live.get("config", {}).get("machineType", "?"),
+                                  live.get("status", "?"), "RUNNING")
+        out.append(failed("node-pools", scope, "; ".join(problems),
+                          "`pulumi up` restores the limits; a pool below its minimum means nodes cannot start "
+                          "(capacity or quota: run preflight)") if problems else
+                   passed("node-pools", scope, f"{live.get('nodeCount')} x {pool.machine_type} "
+                          f"(min {pool.min_nodes}, max {pool.max_nodes})"))
+    return out
+
+
+# ---- the command -------------------------------------------------------------------------------------------
+
+def verify_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi],
+                 records: Callable[[RolloutPlan], Sequence[ExpectedRecord]] = expected_dns_records) -> list[Step]:
+    plan, stack = target.plan, target.name
+    steps: list[Step] = []
+    for r in plan.aws_regions:
+        ec2 = aws.client("ec2", r.location)
+        steps.append(Step(f"{r.name}: VPC", lambda ec2=ec2, r=r: check_vpc(ec2, r, stack)))
+        if r.name in plan.clusters:
+            steps.append(Step(f"{r.name}: node groups", lambda r=r: check_eks_pools(
+                aws.client("eks", r.location), plan.clusters[r.name])))
+    for p in plan.topology.peerings:
+        ec2 = aws.client("ec2", plan.region(p.requester).location)
+        steps.append(Step(f"{p.id}: peering", lambda ec2=ec2, p=p: check_peering(ec2, p, stack)))
+    for v in plan.topology.vpns:
+        ec2 = aws.client("ec2", plan.region(v.aws_region).location)
+        steps.append(Step(f"{v.id}: VPN tunnels", lambda ec2=ec2, v=v: check_vpn(ec2, v, stack)))
+    for r in plan.gcp_regions:
+        steps.append(Step(f"{r.name}: subnetwork", lambda r=r: check_subnetwork(gcp(), r)))
+        if r.name in plan.clusters:
+            steps.append(Step(f"{r.name}: node pools", lambda r=r: check_gke_pools(gcp(), plan.clusters[r.name])))
+    steps.append(Step("DNS records", lambda: check_dns(aws.client("route53", "us-east-1"), dns_zone_name(plan),
+                                                       records(plan))))
+    return steps
+
+
+def main(argv: Sequence[str] | None = None, *, aws: AwsClients | None = None,
+         gcp_factory: Callable[[str], GcpApi] = GoogleRestApi, env: Mapping[str, str] | None = None,
+         records: Callable[[RolloutPlan], Sequence[ExpectedRecord]] = expected_dns_records) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.ops.verify", description=__doc__.splitlines()[0])
+    add_stack_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        target = load_target(args, os.environ if env is None else env)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    steps = verify_steps(target, aws or AwsClients(), lazy_gcp(target.gcp_project, gcp_factory), records)
+    checks = run_steps(steps, on_error=cloud_error)
+    if args.json:
+        print(to_json("verify", target.name, checks))
+        return exit_code(checks)
+    console = Console()
+    render_table(f"Verify: stack {target.name} against its plan", checks, console)
+    drift = [c for c in checks if c.blocking]
+    if drift:
+        console.print(f"[bold red]Drift ({len(drift)}):[/]")
+        for c in drift:
+            console.print(f"  - {c.check} {c.scope}: {c.detail}")
+    else:
+        console.print("[green]No drift: live resources match the plan.[/]")
+    return exit_code(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
