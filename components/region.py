@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 
 from components.cluster.eks_cluster import EksCluster
-from components.cluster.gke_cluster import gcp_project
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.database.region_database import RegionDatabase, RegionDatabaseArgs
+from components.deploy_context import gcp_project
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
 from infra.planning.cluster_plan import ClusterPlan
@@ -30,6 +30,7 @@ class RegionArgs:
     ca_cert_pem: pulumi.Input[str] | None = None  # database: member certificates
     ca_private_key_pem: pulumi.Input[str] | None = None  # secret
     db_admin_password: pulumi.Input[str] | None = None  # secret
+    advertised_ranges: tuple[str, ...] = ()  # GCP: what the Cloud Router advertises besides the subnets
 
 
 class Region(pulumi.ComponentResource):
@@ -52,7 +53,8 @@ class Region(pulumi.ComponentResource):
         else:
             if args.gcp_network_self_link is None:
                 raise ValueError(f"region {plan.name}: GCP regions need the stack's global network")
-            self.network = GcpRegionalNetwork(plan.name, GcpRegionalNetworkArgs(plan, args.gcp_network_self_link),
+            self.network = GcpRegionalNetwork(plan.name, GcpRegionalNetworkArgs(plan, args.gcp_network_self_link,
+                                                                                 args.advertised_ranges),
                                               opts=child)
             outputs = {"subnetwork": self.network.subnetwork_self_link}
         self.cluster = None

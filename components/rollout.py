@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from components.cluster.gke_cluster import gcp_project
 from components.database.region_database import ADMIN_SECRET
 from components.database.replica_set import ReplicaSet, ReplicaSetArgs
+from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
+from components.gcp_project import GcpProject, GcpProjectArgs
 from components.links import PrivateLinks, PrivateLinksArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
@@ -27,6 +28,15 @@ from components.traffic import (
     RegionalCertificatesArgs,
 )
 from infra.planning.plan import RolloutPlan
+from infra.planning.topology import router_advertised_ranges
+
+
+def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:
+    """What every Cloud Router advertises besides its subnets: the supernet in hub mode, and in private
+    API mode every GKE control-plane range, so a runner in an AWS VPC reaches the private endpoints."""
+    masters = tuple(c.master_ipv4_cidr for c in plan.clusters.values()
+                    if c.cloud == "gcp" and c.api_access == "private" and c.master_ipv4_cidr)
+    return router_advertised_ranges(plan.topology, plan.addresses.supernet) + masters
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class GlobalRollout(pulumi.ComponentResource):
     links: PrivateLinks
     ca: RootCa
     database: ReplicaSet | None
+    gcp: GcpProject | None  # the project's provider and enabled APIs, when the stack has GCP regions
     zone: PublicZone | None
     certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
     records: GlobalRecords | None  # once every region has a public endpoint
@@ -50,6 +61,10 @@ class GlobalRollout(pulumi.ComponentResource):
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
         plan, child = args.plan, pulumi.ResourceOptions(parent=self)
+        self.gcp = GcpProject(f"{name}-gcp-project", GcpProjectArgs(gcp_project()), opts=child) \
+            if plan.gcp_regions else None
+        if self.gcp is not None:
+            child = self.gcp.child_options(self)  # GCP resources below: one provider, after the APIs
         flow_log_role = FlowLogRole(f"{name}-flow-logs", FlowLogRoleArgs(plan.tags), opts=child) \
             if plan.aws_regions else None
         gcp_network = GcpGlobalNetwork(
@@ -80,6 +95,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 ca_cert_pem=self.ca.cert_pem if db else None,
                 ca_private_key_pem=self.ca.private_key_pem if db else None,
                 db_admin_password=db_password.result if db_password else None,
+                advertised_ranges=advertised_ranges(plan) if r.cloud == "gcp" else (),
             ), opts=child)
             for r in plan.regions
         }

@@ -247,13 +247,33 @@ class SizingConfig(_Model):
     )
 
 
+class ApiAccessConfig(_Model):
+    """How `pulumi up` (and operators) reach every cluster's API. No mode opens an API to the world.
+
+    - `dns-endpoint`: GKE's DNS-based control-plane endpoint (IAM-authenticated, reachable from anywhere
+      with Google credentials, no IP allow-list needed) and the EKS public endpoint limited to
+      `deployerCidrs` (the runner's egress addresses). The private IP endpoints stay on for the nodes.
+    - `private`: no public endpoint at all; the runner sits inside the stack's network at `runnerCidrs`
+      (in the supernet). EKS cluster security groups admit 443 from those ranges and every Cloud Router
+      advertises the GKE control-plane ranges over the VPNs.
+    """
+
+    mode: Literal["dns-endpoint", "private"]
+    deployer_cidrs: list[str] = Field(default_factory=list, max_length=50,
+                                      description="dns-endpoint: EKS public API allow-list (the runner's egress)")
+    runner_cidrs: list[str] = Field(default_factory=list, max_length=50,
+                                    description="private: where the runner sits inside the stack's network")
+
+
 class ClusterConfig(_Model):
     """Kubernetes in every region (versions pinned in infra/planning/cluster_versions.py)."""
 
-    kubernetes_version: str = Field(default="1.33", description="EKS and GKE minor version")
-    public_api_cidrs: list[str] = Field(
-        default_factory=list, max_length=50, description="allow-list for a public API endpoint; empty = private only"
-    )
+    kubernetes_version: str = Field(default="1.36", description="EKS and GKE minor version")
+    api_access: ApiAccessConfig | None = Field(
+        default=None, description="how pulumi reaches the cluster APIs; required (see README, Deploy for real)")
+    admin_role_arns: list[str] = Field(
+        default_factory=list, max_length=50,
+        description="IAM roles given EKS cluster-admin access entries (besides the deployer)")
 
 
 # Official image, pinned by tag. MongoDB 8.0.17 (2025-12-19) fixes CVE-2025-14847
@@ -416,6 +436,9 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
                     valid = sorted(n for c, n in catalog.instance_types if c == region.cloud)
                     problems.append(f"{section}.{rname}.{itype}: unknown {region.cloud} instance type; "
                                     f"valid: {', '.join(valid)}")
+    if cfg.cluster.api_access is None:
+        problems.append("cluster.apiAccess: required: say how pulumi reaches the cluster APIs, "
+                        "mode dns-endpoint (with deployerCidrs) or private (with runnerCidrs); see README")
     geos = {d.geography for d in cfg.demand}
     for geo, per_region in cfg.latency.measured_rtt_ms.items():
         if geo not in geos:

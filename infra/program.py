@@ -71,6 +71,26 @@ def links_output(plan: RolloutPlan) -> dict[str, Any]:
             "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns]}
 
 
+def check_real_path(plan: RolloutPlan) -> None:
+    """What only matters against real clouds (the offline mocks stand in for both): a GCP project from
+    config, and at least one EKS cluster admin, since the cluster creator gets no implicit admin."""
+    from components.deploy_context import aws_identity, gcp_project, offline
+
+    try:
+        identity = aws_identity()  # a malformed aws:assumeRoles is a config error on either path
+        if offline():
+            return
+        if plan.gcp_regions:
+            gcp_project()
+        admins = [c for c in plan.clusters.values() if c.cloud == "aws" and c.admin_role_arns]
+        if plan.aws_regions and not admins and identity.role_arn is None:
+            raise ConfigError(["cluster.adminRoleArns: no EKS cluster admin: set aws:assumeRoles (the role pulumi "
+                               "runs as becomes admin) or list roles here; the cluster creator gets no "
+                               "implicit admin"], title="invalid pulumi config")
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
 def traffic_output(plan: RolloutPlan, rollout: GlobalRollout) -> dict[str, Any]:
     """The zone to delegate to, each region's certificate, and whether the records exist yet."""
     certs = rollout.certificates.by_region if rollout.certificates else {}
@@ -83,6 +103,7 @@ def traffic_output(plan: RolloutPlan, rollout: GlobalRollout) -> dict[str, Any]:
 
 def main() -> None:
     _, plan = plan_stack()
+    check_real_path(plan)
     rollout = GlobalRollout("rollout", GlobalRolloutArgs(plan))
     pulumi.export("regions", region_outputs(plan))
     pulumi.export("networks", {name: r.summary for name, r in rollout.regions.items()})

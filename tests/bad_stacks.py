@@ -28,7 +28,9 @@ def base() -> dict[str, Any]:
         sizing={"minReplicasPerRegion": 1, "burstReplicas": 1,
                 "instanceTypes": ["g5.xlarge", "g6.xlarge", "g2-standard-4"],
                 "prices": {"use1": {"g5.xlarge": 1.006}}, "quotas": {"use1": {"g5.xlarge": 20}}},
-        cluster={"kubernetesVersion": "1.33", "publicApiCidrs": ["203.0.113.0/24"]},
+        cluster={"kubernetesVersion": "1.36",
+                 "apiAccess": {"mode": "dns-endpoint", "deployerCidrs": ["203.0.113.0/24"]},
+                 "adminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"]},
     )
 
 
@@ -345,11 +347,21 @@ def _(raw): raw["sizing"]["minReplicas"] = 2
 def _(raw): raw["cluster"]["kubernetesVersion"] = "1.20"
 @case("kubernetes-version-float", "kubernetesVersion")
 def _(raw):
-    return as_text(raw).replace("kubernetesVersion: '1.33'", "kubernetesVersion: 1.33")
-@case("public-api-open-to-all", "publicApiCidrs")
-def _(raw): raw["cluster"]["publicApiCidrs"] = ["0.0.0.0/0"]
-@case("public-api-cidr-invalid", "publicApiCidrs")
-def _(raw): raw["cluster"]["publicApiCidrs"] = ["not-a-cidr"]
+    return as_text(raw).replace("kubernetesVersion: '1.36'", "kubernetesVersion: 1.36")
+@case("public-api-open-to-all", "deployerCidrs")
+def _(raw): raw["cluster"]["apiAccess"]["deployerCidrs"] = ["0.0.0.0/0"]
+@case("public-api-wider-than-a-slash-8", "deployerCidrs")
+def _(raw): raw["cluster"]["apiAccess"]["deployerCidrs"] = ["128.0.0.0/2"]
+@case("public-api-cidr-invalid", "deployerCidrs")
+def _(raw): raw["cluster"]["apiAccess"]["deployerCidrs"] = ["not-a-cidr"]
+@case("api-access-missing", "apiAccess")
+def _(raw): del raw["cluster"]["apiAccess"]
+@case("api-access-mode-unknown", "mode")
+def _(raw): raw["cluster"]["apiAccess"]["mode"] = "public"
+@case("private-runner-outside-supernet", "runnerCidrs")
+def _(raw): raw["cluster"]["apiAccess"] = {"mode": "private", "runnerCidrs": ["192.168.0.0/24"]}
+@case("admin-role-not-a-role", "adminRoleArns")
+def _(raw): raw["cluster"]["adminRoleArns"] = ["arn:aws:iam::123456789012:user/bob"]
 
 
 # --- progressive rollout ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ BASE: dict[str, Any] = {
     "model": {"name": "m", "image": "vllm/vllm-openai:v0.6.3", "throughputRps": {"A10G": 1.5, "L4": 1.2}},
     "demand": [{"geography": "us-east", "rps": 4}],
     "latency": {"normalMs": 120, "failoverMs": 250},
+    "cluster": {"apiAccess": {"mode": "dns-endpoint", "deployerCidrs": ["203.0.113.0/24"]}},
 }
 
 

@@ -11,7 +11,7 @@ from components.network.gcp_network import (
     GcpRegionalNetwork,
     GcpRegionalNetworkArgs,
 )
-from infra.planning.topology import Topology, plan_topology
+from infra.planning.topology import Topology, plan_topology, router_advertised_ranges
 
 FLOW_ROLE_ARN = "arn:aws:iam::123456789012:role/flow-logs"
 
@@ -23,7 +23,8 @@ def declare_links(plan: LinkedPlan, topology: Topology | None = None, name: str 
                     for r in plan.regions if r.cloud == "aws"}
     gcp_plans = [r for r in plan.regions if r.cloud == "gcp"]
     gcp_network = GcpGlobalNetwork("gcp", GcpGlobalNetworkArgs("links test")) if gcp_plans else None
-    gcp_regions = {r.name: GcpRegionalNetwork(r.name, GcpRegionalNetworkArgs(r, gcp_network.self_link))
+    advertised = router_advertised_ranges(topology, plan.addresses.supernet)
+    gcp_regions = {r.name: GcpRegionalNetwork(r.name, GcpRegionalNetworkArgs(r, gcp_network.self_link, advertised))
                    for r in gcp_plans} if gcp_network else None
     return PrivateLinks(name, PrivateLinksArgs(plan=plan, topology=topology, aws_networks=aws_networks,
                                                gcp_network=gcp_network, gcp_regions=gcp_regions))

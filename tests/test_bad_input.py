@@ -75,7 +75,7 @@ def test_one_bad_file_among_several_leaves_nothing_on_stdout(tmp_path, capsys):
 def test_problems_of_every_stage_come_in_one_error(tmp_path, capsys):
     """Addresses, cluster settings and sizing inputs are all checked before the first error is shown."""
     text = (valid_text()
-            .replace("kubernetesVersion: '1.33'", "kubernetesVersion: '1.20'")  # cluster settings
+            .replace("kubernetesVersion: '1.36'", "kubernetesVersion: '1.20'")  # cluster settings
             .replace("  - name: euw4\n", "  - name: euw4\n    cidr: 10.0.0.0/16\n")  # overlaps use1's slot
             .replace("normalMs: 120", "normalMs: 1"))  # sizing: no region in reach
     assert sizing_cli.main(["--stack-file", str(stack_file(tmp_path, "three", text))]) == 2

@@ -96,6 +96,7 @@ def test_gpu_pools_equal_the_plan_with_burst_on_top_in_gpu_zones_tainted_and_lab
         assert not system.taints and system.zones == region.zones
         assert system.min_nodes <= system.desired_nodes <= system.max_nodes
         assert not cluster.public_endpoint and cluster.public_api_cidrs == ()
+        assert cluster.api_access == "private" and cluster.runner_cidrs == ()
 
 
 @settings(max_examples=80, deadline=None)
@@ -127,23 +128,52 @@ def test_the_default_plan_gets_pools_from_the_sizing_plan():
     assert clusters["use1"].master_ipv4_cidr is None and clusters["use1"].name == "rollout-dev-use1"
 
 
-def test_public_endpoint_only_with_an_explicit_allow_list():
+def test_dns_endpoint_mode_allow_lists_eks_for_the_deployer_only():
     plan = base_plan()
-    clusters = plan_clusters(plan, {}, 0, public_api_cidrs=["203.0.113.0/24"])
-    assert all(c.public_endpoint and c.public_api_cidrs == ("203.0.113.0/24",) for c in clusters.values())
-    assert clusters["euw4"].authorized_networks == ("10.0.0.0/8", "203.0.113.0/24")
-    with pytest.raises(ConfigError, match="opens the API to the internet"):
-        plan_clusters(plan, {}, 0, public_api_cidrs=["0.0.0.0/0"])
+    clusters = plan_clusters(plan, {}, 0, api_access="dns-endpoint", deployer_cidrs=["203.0.113.0/24"])
+    assert clusters["use1"].public_endpoint and clusters["use1"].public_api_cidrs == ("203.0.113.0/24",)
+    assert not clusters["euw4"].public_endpoint and clusters["euw4"].dns_endpoint
+    assert clusters["euw4"].authorized_networks == ("10.0.0.0/8",)
+    assert not clusters["use1"].dns_endpoint
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "0.0.0.0/1", "64.0.0.0/2", "128.0.0.0/7"])
+def test_no_allow_list_entry_is_wider_than_a_slash_8(cidr):
+    with pytest.raises(ConfigError, match=r"cluster.apiAccess.deployerCidrs\[0\].*internet"):
+        plan_clusters(base_plan(), {}, 0, api_access="dns-endpoint", deployer_cidrs=[cidr])
+    plan_clusters(base_plan(), {}, 0, api_access="dns-endpoint", deployer_cidrs=["10.0.0.0/8"])
+
+
+def test_private_mode_needs_runner_ranges_inside_the_supernet():
+    plan = base_plan()
+    clusters = plan_clusters(plan, {}, 0, api_access="private", runner_cidrs=["10.1.2.0/24"])
+    assert all(c.runner_cidrs == ("10.1.2.0/24",) and not c.public_endpoint for c in clusters.values())
+    for kwargs, field in (({}, "cluster.apiAccess.runnerCidrs"),
+                          ({"runner_cidrs": ["192.168.0.0/24"]}, "cluster.apiAccess.runnerCidrs[0]"),
+                          ({"runner_cidrs": ["10.1.2.0/24"], "deployer_cidrs": ["203.0.113.0/24"]},
+                           "cluster.apiAccess.deployerCidrs")):
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
+            plan_clusters(plan, {}, 0, api_access="private", **kwargs)
+
+
+def test_admin_roles_must_be_iam_role_arns_listed_once():
+    plan = base_plan()
+    good = "arn:aws:iam::123456789012:role/platform/admin"
+    assert plan_clusters(plan, {}, 0, api_access="private", runner_cidrs=["10.1.2.0/24"],
+                         admin_role_arns=[good])["use1"].admin_role_arns == (good,)
+    for bad in (["arn:aws:iam::123456789012:root"], ["arn:aws:iam::123456789012:user/bob"], [good, good]):
+        with pytest.raises(ConfigError, match=r"cluster\.adminRoleArns"):
+            plan_clusters(plan, {}, 0, api_access="private", runner_cidrs=["10.1.2.0/24"], admin_role_arns=bad)
 
 
 def test_bad_input_is_reported_all_at_once_with_field_paths():
     plan = base_plan()
     with pytest.raises(ConfigError) as error:
         plan_clusters(plan, {"nowhere": {"g5.xlarge": 1}, "use1": {"p9.huge": 1, "g5.xlarge": -1}}, -1,
-                      kubernetes_version="1.20", public_api_cidrs=["not-a-cidr"])
+                      kubernetes_version="1.20", api_access="dns-endpoint", deployer_cidrs=["not-a-cidr"])
     text = str(error.value)
     for fragment in ("sizing.replicas.nowhere", "sizing.replicas.use1.p9.huge", "sizing.replicas.use1.g5.xlarge",
-                     "sizing.burstReplicas", "cluster.kubernetesVersion", "cluster.publicApiCidrs[0]"):
+                     "sizing.burstReplicas", "cluster.kubernetesVersion", "cluster.apiAccess.deployerCidrs[0]"):
         assert fragment in text
 
 

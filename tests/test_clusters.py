@@ -19,6 +19,8 @@ from infra.planning.plan import build_plan
 from tests.factories import raw_config
 
 ALLOW = "203.0.113.0/24"
+RUNNER = "10.1.2.0/24"  # inside the test stack's supernet
+ADMIN = "arn:aws:iam::123456789012:role/platform-admin"
 
 
 @cache
@@ -27,10 +29,14 @@ def plan():
 
 
 @cache
-def run(public_api_cidrs: tuple[str, ...] = ()):
-    """Both regions of the test plan (one EKS, one GKE), as Region would wire them."""
+def run(mode: str = "private", cidrs: tuple[str, ...] = (RUNNER,), admins: tuple[str, ...] = (ADMIN,),
+        config: tuple[tuple[str, str], ...] = ()):
+    """Both regions of the test plan (one EKS, one GKE), as Region would wire them, with the API access
+    `mode` (dns-endpoint: `cidrs` are the deployer's; private: the runner's) and engine `config`."""
     rollout = plan()
-    clusters = plan_clusters(rollout, rollout.sizing.replicas, 2, public_api_cidrs=public_api_cidrs)
+    access = {"deployer_cidrs": cidrs} if mode == "dns-endpoint" else {"runner_cidrs": cidrs}
+    clusters = plan_clusters(rollout, rollout.sizing.replicas, 2, api_access=mode, admin_role_arns=admins,
+                             **access)
     summaries = {}
 
     def program():
@@ -47,7 +53,7 @@ def run(public_api_cidrs: tuple[str, ...] = ()):
             summaries[region.name] = component.summary
             pulumi.export(f"{region.name}-cluster", component.summary)
 
-    captured = run_mocked(program, stack="test")
+    captured = run_mocked(program, stack="test", config=dict(config))
     assert captured.resources, "nothing was registered"
     return captured, clusters
 
@@ -101,29 +107,36 @@ def test_summary_reports_cluster_and_pool_sizes():
     assert set(captured.outputs["euw4-cluster"]["pools"]) == {p.name for p in clusters["euw4"].pools}
 
 
-def test_api_endpoints_are_private_by_default():
+def test_private_mode_has_no_public_endpoint_and_lets_the_runner_in():
     captured, _ = run()
     (eks,) = of(captured, "aws:eks/cluster:Cluster")
     vpc = eks.inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in vpc
+    # The EKS-made cluster security group admits only itself: the runner gets 443 explicitly.
+    (rule,) = of(captured, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert (rule.inputs["cidrIpv4"], rule.inputs["fromPort"], rule.inputs["toPort"]) == (RUNNER, 443, 443)
+    assert rule.inputs["securityGroupId"].startswith("sg-")
     (gke,) = of(captured, "gcp:container/cluster:Cluster")
     private = gke.inputs["privateClusterConfig"]
     assert private["enablePrivateNodes"] is True and private["enablePrivateEndpoint"] is True
     assert private["masterIpv4CidrBlock"] == "10.68.255.240/28"
     assert gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
         {"cidrBlock": "10.0.0.0/8", "displayName": "allow-0"}]
+    assert "controlPlaneEndpointsConfig" not in gke.inputs
 
 
-def test_api_endpoints_are_public_only_to_the_allow_list():
-    captured, _ = run((ALLOW,))
+def test_dns_endpoint_mode_opens_eks_only_to_the_deployer_and_gke_only_through_iam():
+    captured, _ = run("dns-endpoint", (ALLOW,))
     (eks,) = of(captured, "aws:eks/cluster:Cluster")
     assert eks.inputs["vpcConfig"]["endpointPublicAccess"] is True
     assert eks.inputs["vpcConfig"]["publicAccessCidrs"] == [ALLOW]
+    assert not captured.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     (gke,) = of(captured, "gcp:container/cluster:Cluster")
-    assert gke.inputs["privateClusterConfig"]["enablePrivateEndpoint"] is False
+    assert gke.inputs["privateClusterConfig"]["enablePrivateEndpoint"] is True  # no public IP endpoint
+    assert gke.inputs["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["allowExternalTraffic"] is True
     blocks = [b["cidrBlock"] for b in gke.inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]]
-    assert blocks == ["10.0.0.0/8", ALLOW]
+    assert blocks == ["10.0.0.0/8"]
     assert gke.inputs["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
 
 
@@ -151,7 +164,7 @@ def test_eks_control_plane_posture_iam_and_irsa():
     (eks,) = of(captured, "aws:eks/cluster:Cluster")
     assert eks.inputs["accessConfig"]["authenticationMode"] == "API"
     assert eks.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-    assert eks.inputs["version"] == "1.33"
+    assert eks.inputs["version"] == "1.36"
     policies = sorted(a.inputs["policyArn"].rsplit("/", 1)[1]
                       for a in of(captured, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert policies == ["AmazonEBSCSIDriverPolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKSClusterPolicy",
@@ -167,7 +180,7 @@ def test_eks_control_plane_posture_iam_and_irsa():
 def test_core_addons_are_pinned_to_versions_of_the_cluster_version():
     captured, _ = run()
     addons = {a.inputs["addonName"]: a.inputs for a in of(captured, "aws:eks/addon:Addon")}
-    assert {n: a["addonVersion"] for n, a in addons.items()} == SUPPORTED["1.33"].by_name()
+    assert {n: a["addonVersion"] for n, a in addons.items()} == SUPPORTED["1.36"].by_name()
     assert addons["aws-ebs-csi-driver"]["serviceAccountRoleArn"].startswith("arn:aws:iam::")
 
 
@@ -193,7 +206,11 @@ def test_gke_has_no_default_pool_and_the_hardened_defaults():
     assert inputs["releaseChannel"]["channel"] in ("REGULAR", "STABLE")
     assert inputs["ipAllocationPolicy"] == {"clusterSecondaryRangeName": "pods",
                                             "servicesSecondaryRangeName": "services"}
-    assert inputs["nodeConfig"]["serviceAccount"].startswith("dev-euw4-nodes@")
+    # No cluster-level nodeConfig next to removeDefaultNodePool (a change would force a replacement):
+    # the pools carry the node service account.
+    assert "nodeConfig" not in inputs
+    assert all(p.inputs["nodeConfig"]["serviceAccount"].startswith("dev-euw4-nodes@")
+               for p in of(captured, "gcp:container/nodePool:NodePool"))
     roles = {m.inputs["role"] for m in of(captured, "gcp:projects/iAMMember:IAMMember")}
     assert roles == {"roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"}
 
@@ -233,12 +250,12 @@ def test_namespaces_carry_pod_security_labels():
         for labels in label_sets:
             expected = "privileged" if name == "rollout-system" else "restricted"
             assert labels["pod-security.kubernetes.io/enforce"] == expected
-            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.36"
 
 
-@pytest.mark.parametrize("public", [(), (ALLOW,)])
-def test_every_kubernetes_object_validates_against_the_cluster_versions_schema(public):
-    captured, clusters = run(public)
+@pytest.mark.parametrize("mode, cidrs", [("private", (RUNNER,)), ("dns-endpoint", (ALLOW,))])
+def test_every_kubernetes_object_validates_against_the_cluster_versions_schema(mode, cidrs):
+    captured, clusters = run(mode, cidrs)
     version = next(iter(clusters.values())).kubernetes_version
     objects = [r for r in captured.resources
                if r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm.sh/")]

@@ -26,7 +26,7 @@ def test_regions_are_grouped_by_cloud_and_links_are_labelled():
     assert {"r_a00", "r_a02", "r_a08"} == set(re.findall(r"(r_\w+)\[", subgraph(text, "aws")))
     assert {"r_g34", "r_g41"} == set(re.findall(r"(r_\w+)\[", subgraph(text, "gcp")))
     assert text.count("|TGW peering|") == len(topology.peerings) == 3
-    assert text.count("|HA VPN x4") == len(topology.vpns) == 3
+    assert text.count("|HA VPN x4") == len(topology.vpns) == 6
     assert "r_a00 <-->|HA VPN x4, BGP 64512/65034| r_g34" in text
     assert "us-east-1<br/>10.0.0.0/15" in text
 

@@ -46,7 +46,7 @@ def under(run, component_type, name):
 
 def test_each_aws_gcp_attachment_has_the_99_99_shape():
     _, topology, run = prod_run()
-    assert len(topology.vpns) == 3
+    assert len(topology.vpns) == 6  # 3 AWS regions x their 2 nearest GCP regions
     for v in topology.vpns:
         kinds = Counter(r.type for r in under(run, "rollout:links:HaVpn", f"links-{v.id}"))
         assert kinds[HA_GATEWAY] == 1 and kinds[EXTERNAL_GATEWAY] == 1
@@ -96,7 +96,7 @@ def test_ha_vpn_interfaces_and_aws_outside_ips_are_cross_wired():
 def test_every_pre_shared_key_is_a_secret_and_ike_is_v2_with_strong_ciphers_only():
     _, _, run = prod_run()
     connections, tunnels = run.of_type(VPN_CONNECTION), run.of_type(TUNNEL)
-    assert len(connections) == 6 and len(tunnels) == 12
+    assert len(connections) == 12 and len(tunnels) == 24
     assert all(t.inputs["sharedSecret"] == SECRET and t.inputs["ikeVersion"] == 2 for t in tunnels)
     weak = {"AES128", "AES128-GCM-16", "SHA1", 2, 5, "ikev1"}
     for c in connections:

@@ -159,6 +159,9 @@ CASES: dict[str, tuple] = {
     "gpu-pool-size-bounded": ("gcp:container/nodePool:NodePool",
                               {"nodeConfig": {"machineType": "g2-standard-4"}, "autoscaling": {"maxNodeCount": 500}},
                               {"nodeConfig": {"machineType": "g2-standard-4"}, "autoscaling": {"maxNodeCount": 8}}),
+    # The compliant case holds until 90 days before 1.36 leaves standard support (2027-04-01): from then
+    # on this test fails on purpose, like the advisory, until the pinned minor moves.
+    "kubernetes-version-support": ("aws:eks/cluster:Cluster", {"version": "1.29"}, {"version": "1.36"}),
 }
 CASES.update(TRAFFIC_CASES)
 RESOURCE_RULES = {r.name: r for r in ALL_RULES if isinstance(r, Rule)}

@@ -73,4 +73,4 @@ def test_the_diagram_is_a_mermaid_graph_of_regions_and_links():
     lines = done.stdout.splitlines()
     assert lines[0] == "graph LR"
     assert sum("TGW peering" in line for line in lines) == 3  # three AWS regions, full mesh
-    assert sum("HA VPN x4" in line for line in lines) == 3  # each AWS region to its nearest GCP region
+    assert sum("HA VPN x4" in line for line in lines) == 6  # each AWS region to its two nearest GCP regions

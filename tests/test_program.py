@@ -83,7 +83,7 @@ def test_json_form_uses_engine_keys_and_hides_secrets(previewed):
     assert set(document) == {"stack", "resources", "outputs"}
     vpcs = [r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc"]
     assert vpcs and "cidrBlock" in vpcs[0]["inputs"]  # camelCase, as the engine sends them
-    assert all(set(r) == {"urn", "type", "name", "parent", "inputs"} for r in document["resources"])
+    assert all(set(r) == {"urn", "type", "name", "parent", "inputs", "options"} for r in document["resources"])
 
 
 def test_the_sizing_summary_is_a_stack_output_and_matches_the_plan(previewed):

@@ -1,6 +1,11 @@
 """An EKS cluster for one AWS region: private API endpoint (public only with an allow-list), KMS
 envelope encryption of Secrets, control-plane logs, access entries (no aws-auth ConfigMap), IRSA,
 pinned managed add-ons, a system node group and one NVIDIA node group per GPU pool of the plan.
+
+Real-path safety: the cluster and its log group have fixed names, so they replace delete-first; node
+group sizes the autoscaler moves (`desiredSize`) are ignored after creation; cluster admins are the
+deployer role and `cluster.adminRoleArns` by access entry (the creator gets no implicit admin), and
+the kubeconfig authenticates as the same identity as the AWS provider (components/deploy_context.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import pulumi_aws as aws
 
 from components.cluster import aws_iam
 from components.cluster.kubeconfig import eks_kubeconfig
+from components.deploy_context import aws_identity
 from components.tags import aws_tags
 from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
 from infra.planning.cluster_versions import SUPPORTED
@@ -26,6 +32,10 @@ ROOT_VOLUME_GIB = {"system": 50, "gpu": 200}  # GPU nodes pull multi-GB serving 
 # EKS spells taint effects in upper snake case (API_Taint.html).
 EKS_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 LOG_RETENTION_DAYS = 90
+# https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# The autoscaler (and `kubectl scale`) move desiredSize; a later `up` must not undo that.
+NODE_GROUP_IGNORE = ["scalingConfig.desiredSize"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,13 @@ def subnets_for_zones(region: RegionPlan, subnet_ids: Sequence[pulumi.Input[str]
     return [by_zone[z] for z in zones]
 
 
+def admin_principals(plan: ClusterPlan, deployer_role_arn: str | None) -> list[str]:
+    """Cluster admins: the role the AWS provider assumes (it applies the in-cluster base), then the
+    configured admin roles, each once."""
+    out = [deployer_role_arn] if deployer_role_arn else []
+    return out + [arn for arn in plan.admin_role_arns if arn not in out]
+
+
 class EksCluster(pulumi.ComponentResource):
     """EKS control plane, IAM, KMS, OIDC/IRSA, add-ons and node groups of one region."""
 
@@ -56,6 +73,7 @@ class EksCluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]  # https URL of the cluster's OIDC issuer (IRSA trust policies)
     node_groups: dict[str, aws.eks.NodeGroup]
+    api_ready: list[pulumi.Resource]  # the Kubernetes provider waits for these (admin access, API reachability)
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:cluster:EksCluster", name, None, opts)
@@ -85,8 +103,10 @@ class EksCluster(pulumi.ComponentResource):
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags("secrets"),
                           opts=pulumi.ResourceOptions(parent=self, protect=plan.protect_keys))
         # Pre-created so logs have a retention (EKS would create it with none).
+        # The name is the one EKS writes to, so a replacement must delete the old group first.
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", region=loc, name=f"/aws/eks/{plan.name}/cluster",
-                                            retention_in_days=LOG_RETENTION_DAYS, tags=tags("logs"), opts=child)
+                                            retention_in_days=LOG_RETENTION_DAYS, tags=tags("logs"),
+                                            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
 
         all_subnets = subnets_for_zones(region, args.private_subnet_ids, region.zones)
         cluster = aws.eks.Cluster(
@@ -98,14 +118,37 @@ class EksCluster(pulumi.ComponentResource):
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)),
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
-            # Access entries, not the aws-auth ConfigMap; the deployer gets an admin entry to apply
-            # the in-cluster base. https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+            # Access entries, not the aws-auth ConfigMap, and no implicit admin for whoever created the
+            # cluster: admins are the entries below. https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
             access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API",
-                                                          bootstrap_cluster_creator_admin_permissions=True),
+                                                          bootstrap_cluster_creator_admin_permissions=False),
             # Core add-ons come as pinned managed add-ons below instead of unmanaged defaults.
             bootstrap_self_managed_addons=False,
             tags=tags("eks"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster_attachments, log_group]))
+            # A fixed name: a replacement (e.g. new subnets) must delete the old cluster first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster_attachments, log_group],
+                                        delete_before_replace=True))
+
+        identity = aws_identity()
+        self.api_ready = []
+        for i, principal in enumerate(admin_principals(plan, identity.role_arn)):
+            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", region=loc, cluster_name=cluster.name,
+                                        principal_arn=principal, type="STANDARD", tags=tags(f"admin-{i}"),
+                                        opts=child)
+            self.api_ready.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{i}", region=loc, cluster_name=cluster.name, principal_arn=entry.principal_arn,
+                policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child))
+        if plan.runner_cidrs:
+            # Private mode: the runner inside the network reaches the private endpoint on 443, which
+            # the cluster security group (EKS-created) otherwise admits only from itself.
+            cluster_sg = cluster.vpc_config.apply(lambda v: v.cluster_security_group_id)
+            for cidr in plan.runner_cidrs:
+                self.api_ready.append(aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-api-from-{cidr.replace('/', '-')}", region=loc, security_group_id=cluster_sg,
+                    cidr_ipv4=cidr, ip_protocol="tcp", from_port=443, to_port=443,
+                    description="Kubernetes API from the deployment runner", tags=tags("api-runner"),
+                    opts=child))
 
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         # IAM secures the EKS issuer with its own trusted CAs, so no thumbprint is pinned
@@ -145,7 +188,7 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer = issuer
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
-            lambda v: eks_kubeconfig(v[0], v[1], v[2], loc)))
+            lambda v: eks_kubeconfig(v[0], v[1], v[2], loc, profile=identity.profile, role_arn=identity.role_arn)))
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint,
                                "oidcProviderArn": oidc.arn, "kmsKeyArn": key.arn})
 
@@ -181,4 +224,4 @@ class EksCluster(pulumi.ComponentResource):
                 id=template.id, version=template.latest_version.apply(str)),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             tags=tags(pool.name),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=NODE_GROUP_IGNORE))

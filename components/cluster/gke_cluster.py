@@ -1,7 +1,17 @@
-"""A GKE cluster for one GCP region: regional, private nodes and endpoint (public only with an
-allow-list), Dataplane V2, Workload Identity, shielded nodes, application-layer Secrets encryption
-with a rotating Cloud KMS key, a least-privilege node service account, a system node pool and one
-GPU node pool per GPU pool of the plan with GKE-managed NVIDIA driver install.
+"""A GKE cluster for one GCP region: regional, private nodes and a private IP endpoint (plus the
+DNS-based endpoint in dns-endpoint mode), Dataplane V2, Workload Identity, shielded nodes,
+application-layer Secrets encryption with a rotating Cloud KMS key, a least-privilege node service
+account, a system node pool and one GPU node pool per GPU pool of the plan with GKE-managed NVIDIA
+driver install.
+
+Real-path safety: the project is the stack's one `gcp:project` (components/deploy_context.py); the
+cluster has no cluster-level `node_config` (the provider docs say not to combine it with
+`remove_default_node_pool`: a change would force a replacement); node pools ignore
+`initialNodeCount` after creation (force-new, and the plan moves it with demand); fixed names
+(cluster, node service account) replace delete-first; the key ring's name carries a random suffix
+because Cloud KMS key rings can never be deleted, so a re-created ring must not reuse a name. With
+`cluster.apiAccess.mode: dns-endpoint` the API is served on GKE's DNS-based endpoint (IAM-authorized)
+and the kubeconfig points there.
 """
 
 from __future__ import annotations
@@ -10,14 +20,16 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_random as random
 
 from components.cluster.kubeconfig import gke_kubeconfig
+from components.deploy_context import gcp_project
 from components.network.gcp_network import POD_RANGE, SERVICE_RANGE
 from components.tags import gcp_labels
 from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
 from infra.planning.regions import RegionPlan
 
-FALLBACK_PROJECT = "rollout-mock-project"  # only when no gcp:project is configured (offline runs)
+NODE_POOL_IGNORE = ["initialNodeCount"]  # force-new; the plan and the autoscaler move the size
 KEY_ROTATION = "7776000s"  # 90 days
 # https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#default-gke-service-agent
 # roles/container.defaultNodeServiceAccount bundles logging, monitoring and metadata writer
@@ -40,10 +52,6 @@ class GkeClusterArgs:
     tags: dict[str, str]
 
 
-def gcp_project() -> str:
-    return pulumi.Config("gcp").get("project") or FALLBACK_PROJECT
-
-
 def node_account_id(cluster_name: str) -> str:
     """Service account ids are 6-30 chars, starting with a letter: "<env>-<region>-nodes" fits
     (env <= 7 chars, region names <= 16; infra/config.py)."""
@@ -57,6 +65,7 @@ class GkeCluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]  # secret
     node_pools: dict[str, gcp.container.NodePool]
+    api_ready: list[pulumi.Resource]  # the Kubernetes provider waits for these
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:cluster:GkeCluster", name, None, opts)
@@ -67,39 +76,41 @@ class GkeCluster(pulumi.ComponentResource):
 
         # Secrets encryption: https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets
         keep = pulumi.ResourceOptions(parent=self, protect=plan.protect_keys)
-        key_ring = gcp.kms.KeyRing(f"{name}-keyring", name=plan.name, location=loc, project=project, opts=keep)
+        # Key rings are never deleted (https://cloud.google.com/kms/docs/resource-hierarchy#retrieve_resource_id):
+        # a new ring (re-created stack, or a replacement) gets a new suffix instead of "already exists".
+        suffix = random.RandomId(f"{name}-keyring-suffix", byte_length=3,
+                                 keepers={"project": project, "location": loc, "cluster": plan.name}, opts=child)
+        key_ring = gcp.kms.KeyRing(f"{name}-keyring", name=pulumi.Output.concat(plan.name, "-", suffix.hex),
+                                   location=loc, project=project, opts=keep)
         key = gcp.kms.CryptoKey(f"{name}-secrets", name=f"{plan.name}-secrets", key_ring=key_ring.id,
                                 purpose="ENCRYPT_DECRYPT", rotation_period=KEY_ROTATION, labels=labels, opts=keep)
-        number = gcp.organizations.get_project_output(project_id=project).number
+        # The GKE service agent exists only once the container API is on; ServiceIdentity creates it
+        # (and so waits for the API) and names it, with no project-number lookup at preview time.
+        # https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets#grant_permission
+        agent = gcp.projects.ServiceIdentity(f"{name}-gke-agent", project=project, service="container.googleapis.com",
+                                             opts=child)
         key_access = gcp.kms.CryptoKeyIAMMember(
             f"{name}-secrets-gke-agent", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=pulumi.Output.concat("serviceAccount:service-", number,
-                                        "@container-engine-robot.iam.gserviceaccount.com"),
-            opts=child)
+            member=agent.member, opts=child)
 
         account = gcp.serviceaccount.Account(
             f"{name}-nodes", account_id=node_account_id(plan.name), project=project,
-            display_name=f"GKE nodes of {plan.name}", opts=child)
+            display_name=f"GKE nodes of {plan.name}",
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))  # account_id is fixed
         roles = [gcp.projects.IAMMember(f"{name}-nodes-{role.rsplit('/', 1)[1]}", project=project, role=role,
                                         member=account.member, opts=child)
                  for role in NODE_ROLES]
 
-        private = not plan.public_endpoint
         cluster = gcp.container.Cluster(
             f"{name}-gke", name=plan.name, project=project, location=loc, node_locations=list(plan.zones),
             network=args.network_self_link, subnetwork=args.subnetwork_self_link, networking_mode="VPC_NATIVE",
-            # The default pool is deleted right after creation; node pools are managed separately.
+            # The default pool is deleted right after creation; node pools are managed separately and
+            # carry their own node config (no cluster-level node_config with remove_default_node_pool).
             remove_default_node_pool=True, initial_node_count=1,
-            node_config=gcp.container.ClusterNodeConfigArgs(
-                service_account=account.email, oauth_scopes=OAUTH_SCOPES,
-                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True),
-                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA")),
             min_master_version=plan.kubernetes_version,
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=plan.release_channel),
             private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
-                enable_private_nodes=True, enable_private_endpoint=private,
+                enable_private_nodes=True, enable_private_endpoint=True,
                 master_ipv4_cidr_block=plan.master_ipv4_cidr,
                 # Reachable from the other regions over the global VPC and the VPN links.
                 master_global_access_config=gcp.container.ClusterPrivateClusterConfigMasterGlobalAccessConfigArgs(
@@ -114,17 +125,30 @@ class GkeCluster(pulumi.ComponentResource):
                 workload_pool=f"{project}.svc.id.goog"),
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: eBPF, NetworkPolicy enforced
             database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=key.id),
+            # DNS-based endpoint: IAM decides who may call it, from anywhere; no IP is opened.
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation#dns-based_endpoint
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=True)) if plan.dns_endpoint else None,
             enable_shielded_nodes=True,
             resource_labels=labels,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_access, *roles]))
+            # A fixed name: a replacement must delete first (deletion protection stops it until lifted).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_access, *roles], delete_before_replace=True))
 
         self.node_pools = {pool.name: self._node_pool(name, plan, pool, cluster, account.email, labels)
                            for pool in plan.pools}
         ca = cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
         self.cluster_name = cluster.name
-        self.endpoint = cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
-            lambda v: gke_kubeconfig(v[0], v[1], v[2])))
+        if plan.dns_endpoint:
+            self.endpoint = cluster.control_plane_endpoints_config.apply(
+                lambda c: c.dns_endpoint_config.endpoint)  # type: ignore[union-attr]
+            self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, self.endpoint).apply(
+                lambda v: gke_kubeconfig(v[0], v[1], None)))
+        else:
+            self.endpoint = cluster.endpoint
+            self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
+                lambda v: gke_kubeconfig(v[0], v[1], v[2])))
+        self.api_ready = []
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint, "kmsKey": key.id,
                                "nodeServiceAccount": account.email})
 
@@ -155,4 +179,4 @@ class GkeCluster(pulumi.ComponentResource):
                     enable_secure_boot=True, enable_integrity_monitoring=True),
                 workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
                     mode="GKE_METADATA")),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=NODE_POOL_IGNORE))

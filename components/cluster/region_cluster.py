@@ -54,8 +54,11 @@ class RegionCluster(pulumi.ComponentResource):
                 raise ValueError(f"region {region.name}: a GKE cluster needs the network and subnetwork")
             self.cluster = GkeCluster(name, GkeClusterArgs(region, plan, args.network_self_link,
                                                            args.subnetwork_self_link, args.tags), opts=child)
+        # Everything in the cluster waits for the provider, which waits for API access (admin access
+        # entries, the runner's security-group rule): else the first call races them and gets Unauthorized.
         self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.cluster.kubeconfig,
-                                         enable_server_side_apply=True, delete_unreachable=False, opts=child)
+                                         enable_server_side_apply=True, delete_unreachable=False,
+                                         opts=pulumi.ResourceOptions(parent=self, depends_on=self.cluster.api_ready))
         self.base = KubernetesBase(name, KubernetesBaseArgs(region.cloud, plan.kubernetes_version),
                                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
         self.lb_controller = None
@@ -73,6 +76,7 @@ class RegionCluster(pulumi.ComponentResource):
             "endpoint": self.cluster.endpoint,
             "kubernetesVersion": plan.kubernetes_version,
             "publicEndpoint": plan.public_endpoint,
+            "apiAccess": plan.api_access,
             "pools": {p.name: {"machineType": p.machine_type, "min": p.min_nodes, "desired": p.desired_nodes,
                                "max": p.max_nodes, "zones": list(p.zones), "gpuModel": p.gpu_model}
                       for p in plan.pools},

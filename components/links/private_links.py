@@ -76,7 +76,10 @@ class PrivateLinks(pulumi.ComponentResource):
                 aws.ec2.Route(f"{name}-{route.region}-private-{i}-{route.destination.replace('/', '-')}",
                               region=regions[route.region].location, route_table_id=table_id,
                               destination_cidr_block=route.destination,
-                              transit_gateway_id=network.transit_gateway_id, opts=child)
+                              transit_gateway_id=network.transit_gateway_id,
+                              # A VPC route to a Transit Gateway is refused until the VPC is attached to it.
+                              opts=pulumi.ResourceOptions(parent=self,
+                                                          depends_on=[network.transit_gateway_attachment]))
         self.vpns = {}
         if topo.vpns and args.gcp_network is not None and args.gcp_regions is not None:
             for v in topo.vpns:

@@ -27,6 +27,7 @@ class TgwEndpoint(Protocol):
     transit_gateway_id: pulumi.Output[str]
     transit_gateway_route_table_id: pulumi.Output[str]
     private_route_table_ids: list[pulumi.Output[str]]
+    transit_gateway_attachment: pulumi.Resource  # the VPC's attachment: VPC routes to the TGW wait for it
 
 
 @dataclass(frozen=True)

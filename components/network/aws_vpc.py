@@ -31,6 +31,8 @@ class AwsNetwork(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
     intra_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
+    # Routes to the Transit Gateway must wait for this (else AWS answers InvalidTransitGatewayID.NotFound).
+    transit_gateway_attachment: aws.ec2transitgateway.VpcAttachment
 
     def __init__(self, name: str, args: AwsNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:network:AwsNetwork", name, None, opts)
@@ -94,7 +96,8 @@ class AwsNetwork(pulumi.ComponentResource):
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs", region=loc, name=f"/rollout/{pulumi.get_stack()}/flow-logs/{plan.name}",
-            retention_in_days=plan.flow_log_retention_days, tags=tags("flow-logs"), opts=child)
+            retention_in_days=plan.flow_log_retention_days, tags=tags("flow-logs"),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))  # fixed name
         aws.ec2.FlowLog(f"{name}-flow-log", region=loc, vpc_id=vpc.id, traffic_type="ALL",
                         log_destination_type="cloud-watch-logs", log_destination=log_group.arn,
                         iam_role_arn=args.flow_log_role_arn, max_aggregation_interval=60,
@@ -107,7 +110,7 @@ class AwsNetwork(pulumi.ComponentResource):
             amazon_side_asn=transit_gateway_asn(plan), dns_support="enable", vpn_ecmp_support="enable",
             default_route_table_association="enable", default_route_table_propagation="enable",
             auto_accept_shared_attachments="disable", tags=tags("tgw"), opts=child)
-        aws.ec2transitgateway.VpcAttachment(
+        attachment = aws.ec2transitgateway.VpcAttachment(
             f"{name}-tgw-attachment", region=loc, transit_gateway_id=tgw.id, vpc_id=vpc.id,
             subnet_ids=intra_ids, dns_support="enable", tags=tags("tgw-attachment"), opts=child)
 
@@ -117,4 +120,5 @@ class AwsNetwork(pulumi.ComponentResource):
         self.private_subnet_ids = private_ids
         self.intra_subnet_ids = intra_ids
         self.private_route_table_ids = private_rts
+        self.transit_gateway_attachment = attachment
         self.register_outputs({"vpcId": vpc.id, "transitGatewayId": tgw.id, "natGatewayIds": nat_ids})

@@ -41,6 +41,9 @@ class GcpGlobalNetwork(pulumi.ComponentResource):
 class GcpRegionalNetworkArgs:
     region: RegionPlan
     network_self_link: pulumi.Input[str]
+    # Advertised over BGP besides the subnets: the supernet in hub mode, the GKE control-plane ranges
+    # when the runner deploys from inside the network (GlobalRollout decides, from the plan).
+    advertised_ranges: tuple[str, ...] = ()
 
 
 class GcpRegionalNetwork(pulumi.ComponentResource):
@@ -66,8 +69,10 @@ class GcpRegionalNetwork(pulumi.ComponentResource):
             opts=child)
         router = gcp.compute.Router(
             f"{name}-router", region=plan.location, network=args.network_self_link,
-            bgp=gcp.compute.RouterBgpArgs(asn=cloud_router_asn(plan), advertise_mode="CUSTOM",
-                                          advertised_groups=["ALL_SUBNETS"]),
+            bgp=gcp.compute.RouterBgpArgs(
+                asn=cloud_router_asn(plan), advertise_mode="CUSTOM", advertised_groups=["ALL_SUBNETS"],
+                advertised_ip_ranges=[gcp.compute.RouterBgpAdvertisedIpRangeArgs(range=r, description=f"rollout {r}")
+                                      for r in args.advertised_ranges] or None),
             opts=child)
         gcp.compute.RouterNat(
             f"{name}-nat", region=plan.location, router=router.name, nat_ip_allocate_option="AUTO_ONLY",

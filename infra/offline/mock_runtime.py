@@ -39,10 +39,28 @@ class CapturedResource:
     wire: struct_pb2.Struct = field(repr=False, compare=False)  # untouched, for the policy analyzer
     dependencies: tuple[str, ...] = ()
     property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    replace_on_changes: tuple[str, ...] = ()
+    retain_on_delete: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """The resource options that decide what a real `pulumi up` does on a change (replace, ignore,
+        order), in the engine's spelling."""
+        return {"protect": self.protect, "ignoreChanges": list(self.ignore_changes),
+                "deleteBeforeReplace": self.delete_before_replace,
+                "replaceOnChanges": list(self.replace_on_changes), "retainOnDelete": self.retain_on_delete,
+                "dependsOn": list(self.dependencies),
+                "propertyDependencies": {k: list(v) for k, v in sorted(self.property_dependencies.items()) if v},
+                "provider": self.provider or None}
+
+    def depends_on(self, urn: str) -> bool:
+        """True if the engine orders this resource after `urn` (explicit or through an input)."""
+        return urn in self.dependencies or any(urn in v for v in self.property_dependencies.values())
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
-                "inputs": self.inputs}
+                "inputs": self.inputs, "options": self.options()}
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,10 @@ class RecordingMonitor(MockMonitor):
                 inputs=sanitize(json_format.MessageToDict(request.object)), wire=wire,
                 dependencies=tuple(request.dependencies),
                 property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
+                ignore_changes=tuple(request.ignoreChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                replace_on_changes=tuple(request.replaceOnChanges),
+                retain_on_delete=bool(request.retainOnDelete),
             ))
         return response
 

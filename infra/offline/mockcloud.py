@@ -137,6 +137,8 @@ def _cluster_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str |
     if typ == "aws:eks/cluster:Cluster":
         oidc_id = h[:32].upper()
         return None, {
+            "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{h[32:49]}",
+                          "vpcId": f"vpc-{h[49:64]}"},
             "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
             "certificateAuthority": {"data": MOCK_CA_PEM_B64},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
@@ -155,9 +157,25 @@ def _cluster_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str |
         return None, {"status": "ACTIVE", "resources": [{"autoscalingGroups": [{"name": f"eks-{h[:12]}"}]}]}
     if typ == "gcp:container/cluster:Cluster":
         location = inputs.get("location", "us-central1")
+        endpoints = inputs.get("controlPlaneEndpointsConfig") or {}
+        dns = endpoints.get("dnsEndpointConfig")
+        if dns is not None:  # GKE names the DNS endpoint gke-<hash>-<project number>.<location>.gke.goog
+            endpoints = {**endpoints, "dnsEndpointConfig": {
+                **dns, "endpoint": f"gke-{h[:32]}-{GCP_PROJECT_NUMBER}.{location}.gke.goog"}}
         return (f"projects/{project}/locations/{location}/clusters/{inputs.get('name', name)}",
                 {"endpoint": _ip("10.250.0.0/16", name), "masterVersion": f"{inputs.get('minMasterVersion')}.1-gke.1",
-                 "masterAuth": {"clusterCaCertificate": MOCK_CA_PEM_B64}})
+                 "masterAuth": {"clusterCaCertificate": MOCK_CA_PEM_B64},
+                 **({"controlPlaneEndpointsConfig": endpoints} if endpoints else {})})
+    if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+        agent = {"container.googleapis.com": "container-engine-robot"}.get(inputs.get("service", ""), "gcp-sa")
+        email = f"service-{GCP_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"
+        return (f"projects/{project}/services/{inputs.get('service')}",
+                {"email": email, "member": f"serviceAccount:{email}"})
+    if typ == "gcp:projects/service:Service":
+        return f"{project}/{inputs.get('service')}", {}
+    if typ == "random:index/randomId:RandomId":
+        size = int(inputs.get("byteLength", 4))
+        return h[: 2 * size], {"hex": h[: 2 * size], "dec": str(int(h[: 2 * size], 16))}
     if typ == "gcp:kms/keyRing:KeyRing":
         return f"projects/{project}/locations/{inputs.get('location')}/keyRings/{inputs.get('name', name)}", {}
     if typ == "gcp:kms/cryptoKey:CryptoKey":

@@ -6,13 +6,17 @@ Pure (no pulumi import), so it is property-tested directly and the components ne
 - GPU pools only in zones that offer GPUs (catalog `gpu_zones` ∩ the region's zones), tainted
   `nvidia.com/gpu=true:NoSchedule` and labelled with the GPU model;
 - a small system pool, one node per zone, for cluster add-ons;
-- the API endpoint private unless the stack gives an explicit CIDR allow-list;
+- API access as the stack names it (`cluster.apiAccess`): `dns-endpoint` (GKE DNS-based endpoint,
+  EKS public endpoint limited to the deployer's CIDRs, never wider than a /8) or `private` (runner
+  inside the network: EKS security-group rule and GKE control-plane ranges advertised over the VPNs);
+- EKS cluster admins by access entry for the named IAM roles (never the creator's implicit admin);
 - on GCP a /28 for the control plane that no range of the address plan uses.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +48,9 @@ GKE_ACCELERATOR = {
 
 GKE_NAME_MAX = 40  # https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters
 MASTER_PREFIX = 28  # GKE private clusters need a /28 for the control plane
+API_ACCESS_MODES = ("dns-endpoint", "private")
+MIN_ALLOWLIST_PREFIX = 8  # an allow-list entry wider than a /8 is the internet in all but name
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 
 @dataclass(frozen=True)
@@ -93,15 +100,24 @@ class ClusterPlan:
     zones: tuple[str, ...]
     system_pool: NodePoolPlan
     gpu_pools: tuple[NodePoolPlan, ...]
-    public_api_cidrs: tuple[str, ...]  # empty: private API endpoint only
-    authorized_networks: tuple[str, ...]  # GKE master authorized networks (private ranges + public)
+    public_api_cidrs: tuple[str, ...]  # EKS public endpoint allow-list (dns-endpoint mode); empty: none
+    authorized_networks: tuple[str, ...]  # GKE master authorized networks (the stack's private ranges)
     master_ipv4_cidr: str | None  # GKE control plane /28; None on AWS
     release_channel: str | None  # GKE only
     protect_keys: bool = False  # prod: the Secrets encryption keys carry `protect` (losing one loses the Secrets)
+    api_access: str = "private"  # one of API_ACCESS_MODES
+    runner_cidrs: tuple[str, ...] = ()  # private mode: where the runner sits inside the network
+    admin_role_arns: tuple[str, ...] = ()  # EKS cluster-admin access entries (besides the deployer role)
 
     @property
     def public_endpoint(self) -> bool:
+        """A public IP endpoint (EKS only, allow-listed). GKE's DNS endpoint is IAM-gated, not an IP one."""
         return bool(self.public_api_cidrs)
+
+    @property
+    def dns_endpoint(self) -> bool:
+        """GKE: serve the API on the DNS-based control-plane endpoint (and build the kubeconfig on it)."""
+        return self.cloud == "gcp" and self.api_access == "dns-endpoint"
 
     @property
     def pools(self) -> tuple[NodePoolPlan, ...]:
@@ -168,42 +184,85 @@ def _gpu_pool(region: RegionPlan, instance_type: str, nodes: int, burst: int,
     )
 
 
-def _check_cidrs(cidrs: Sequence[str], problems: list[str]) -> tuple[str, ...]:
+def _check_cidrs(field: str, cidrs: Sequence[str], problems: list[str], within: str | None = None) -> tuple[str, ...]:
     out = []
     for i, text in enumerate(cidrs):
         try:
             net = ipaddress.ip_network(text, strict=True)
         except ValueError as error:
-            problems.append(f"cluster.publicApiCidrs[{i}]: {error}")
+            problems.append(f"{field}[{i}]: {error}")
             continue
-        if net.prefixlen == 0:
-            problems.append(f"cluster.publicApiCidrs[{i}]: {text} opens the API to the internet; "
-                            "list the operator networks instead")
+        if net.prefixlen < MIN_ALLOWLIST_PREFIX:
+            problems.append(f"{field}[{i}]: {text} opens the API to (a large part of) the internet; list the "
+                            f"runner's addresses (a /{MIN_ALLOWLIST_PREFIX} or narrower)")
+            continue
+        if within is not None and not (net.version == 4 and net.subnet_of(ipaddress.ip_network(within))):  # type: ignore[arg-type]
+            problems.append(f"{field}[{i}]: {text} is outside the stack supernet {within}: the private links "
+                            "route only the stack's own ranges, so a runner there cannot reach the APIs")
             continue
         out.append(str(net))
     return tuple(out)
 
 
-def cluster_setting_problems(kubernetes_version: str, public_api_cidrs: Sequence[str], burst: int) -> list[str]:
-    """The stack-wide cluster settings' problems (checked even when other stages fail)."""
+def _check_admins(admin_role_arns: Sequence[str], problems: list[str]) -> None:
+    for i, arn in enumerate(admin_role_arns):
+        if not ROLE_ARN.match(arn):
+            problems.append(f"cluster.adminRoleArns[{i}]: {arn!r} is not an IAM role ARN "
+                            "(arn:aws:iam::<12 digits>:role/<name>)")
+    if len(set(admin_role_arns)) != len(admin_role_arns):
+        problems.append("cluster.adminRoleArns: lists a role twice (one access entry per principal)")
+
+
+def _check_access(api_access: str, deployer_cidrs: Sequence[str], runner_cidrs: Sequence[str],
+                  supernet: str | None, problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(EKS public allow-list, runner ranges) for the mode; every problem appended with its field path."""
+    if api_access not in API_ACCESS_MODES:
+        problems.append(f"cluster.apiAccess.mode: {api_access!r} is not one of {', '.join(API_ACCESS_MODES)}")
+    deployers = _check_cidrs("cluster.apiAccess.deployerCidrs", deployer_cidrs, problems)
+    runners = _check_cidrs("cluster.apiAccess.runnerCidrs", runner_cidrs, problems, within=supernet)
+    if api_access == "dns-endpoint" and not deployer_cidrs:
+        problems.append("cluster.apiAccess.deployerCidrs: dns-endpoint mode needs the runner's egress CIDRs "
+                        "(the EKS public endpoint admits only them)")
+    if api_access == "dns-endpoint" and runner_cidrs:
+        problems.append("cluster.apiAccess.runnerCidrs: only used in private mode")
+    if api_access == "private" and not runner_cidrs:
+        problems.append("cluster.apiAccess.runnerCidrs: private mode needs the ranges the runner deploys from")
+    if api_access == "private" and deployer_cidrs:
+        problems.append("cluster.apiAccess.deployerCidrs: private mode has no public endpoint to allow-list")
+    return (deployers if api_access == "dns-endpoint" else ()), (runners if api_access == "private" else ())
+
+
+def cluster_setting_problems(kubernetes_version: str, burst: int, api_access: str | None = None,
+                             deployer_cidrs: Sequence[str] = (), runner_cidrs: Sequence[str] = (),
+                             admin_role_arns: Sequence[str] = (), supernet: str | None = None) -> list[str]:
+    """The stack-wide cluster settings' problems (checked even when other stages fail; `supernet` None:
+    the address plan failed, so runner ranges are not checked against it)."""
     problems: list[str] = []
     if kubernetes_version not in SUPPORTED:
         problems.append(f"cluster.kubernetesVersion: {kubernetes_version!r} is not pinned; supported: "
                         f"{', '.join(sorted(SUPPORTED))} (add a row to infra/planning/cluster_versions.py)")
     if burst < 0:
         problems.append(f"sizing.burstReplicas: must be >= 0, got {burst}")
-    _check_cidrs(public_api_cidrs, problems)
+    if api_access is not None:
+        _check_access(api_access, deployer_cidrs, runner_cidrs, supernet, problems)
+    _check_admins(admin_role_arns, problems)
     return problems
 
 
 def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]], burst: int,
-                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
-                  public_api_cidrs: Sequence[str] = ()) -> dict[str, ClusterPlan]:
-    """Region name -> its cluster. Raises ConfigError listing every problem."""
-    problems = cluster_setting_problems(kubernetes_version, public_api_cidrs, burst)
+                  kubernetes_version: str = DEFAULT_KUBERNETES_VERSION, api_access: str | None = None,
+                  deployer_cidrs: Sequence[str] = (), runner_cidrs: Sequence[str] = (),
+                  admin_role_arns: Sequence[str] = ()) -> dict[str, ClusterPlan]:
+    """Region name -> its cluster. Raises ConfigError listing every problem.
+
+    `api_access` None (not named): private endpoints and nothing else, clusters no runner can reach; the
+    config layer requires `cluster.apiAccess`, so only planning tests rely on this default."""
+    problems = cluster_setting_problems(kubernetes_version, burst, api_access, deployer_cidrs, runner_cidrs,
+                                        admin_role_arns, plan.addresses.supernet)
     known = {r.name for r in plan.regions}
     problems += [f"sizing.replicas.{name}: no such region in the plan" for name in replicas if name not in known]
-    cidrs = _check_cidrs(public_api_cidrs, [])
+    cidrs, runners = _check_access(api_access, deployer_cidrs, runner_cidrs, plan.addresses.supernet,
+                                   []) if api_access is not None else ((), ())
     out: dict[str, ClusterPlan] = {}
     for region in plan.regions:
         name = cluster_name(plan.stack_environment, region.name)
@@ -222,11 +281,12 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
         out[region.name] = ClusterPlan(
             region=region.name, cloud=region.cloud, location=region.location, name=name,
             kubernetes_version=kubernetes_version, zones=region.zones, system_pool=_system_pool(region),
-            gpu_pools=tuple(pools), public_api_cidrs=cidrs,
-            authorized_networks=(plan.addresses.supernet, *cidrs) if gcp else cidrs,
+            gpu_pools=tuple(pools), public_api_cidrs=() if gcp else cidrs,
+            authorized_networks=(plan.addresses.supernet,) if gcp else (),
             master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
             release_channel=GKE_RELEASE_CHANNEL if gcp else None,
             protect_keys=plan.stack_environment == "prod",
+            api_access=api_access or "private", runner_cidrs=runners, admin_role_arns=tuple(admin_role_arns),
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig, config_from_stack_file
@@ -98,6 +99,15 @@ def address_requests(cfg: RolloutConfig) -> list[AddressRequest]:
     return out
 
 
+def cluster_access(cfg: RolloutConfig) -> dict[str, Any]:
+    """`plan_clusters` keyword arguments from `cluster.apiAccess` and `cluster.adminRoleArns`."""
+    access = cfg.cluster.api_access
+    return {"api_access": access.mode if access else None,
+            "deployer_cidrs": access.deployer_cidrs if access else (),
+            "runner_cidrs": access.runner_cidrs if access else (),
+            "admin_role_arns": cfg.cluster.admin_role_arns}
+
+
 @dataclass(frozen=True)
 class _Stage:
     """The planned stack without sizing and clusters: what the cluster checks need before solving."""
@@ -145,13 +155,13 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
         addresses = plan_addresses(address_requests(cfg), cfg.network.supernet, cfg.network.region_prefix_length)
     except ConfigError as error:
         problems += error.problems
-        problems += cluster_setting_problems(cfg.cluster.kubernetes_version, cfg.cluster.public_api_cidrs,
-                                             cfg.sizing.burst_replicas)
+        problems += cluster_setting_problems(cfg.cluster.kubernetes_version, cfg.sizing.burst_replicas,
+                                             **cluster_access(cfg))
     else:
         stage = _Stage(cfg.environment, _region_plans(cfg, addresses), addresses)
         try:
             plan_clusters(stage, {}, cfg.sizing.burst_replicas, kubernetes_version=cfg.cluster.kubernetes_version,
-                          public_api_cidrs=cfg.cluster.public_api_cidrs)
+                          **cluster_access(cfg))
         except ConfigError as error:
             problems += error.problems
         if cfg.mongodb is not None:  # the layout's rules do not depend on the traffic order
@@ -180,7 +190,7 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
                        topology=topology_of(regions, addresses))
     clusters = plan_clusters(plan, sizing.replicas, cfg.sizing.burst_replicas,
                              kubernetes_version=cfg.cluster.kubernetes_version,
-                             public_api_cidrs=cfg.cluster.public_api_cidrs)
+                             **cluster_access(cfg))
     releases = plan_releases(cfg)
     traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
     wrong = check_traffic(traffic)

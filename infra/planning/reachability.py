@@ -126,24 +126,37 @@ def entry_node(topology: Topology, region: str) -> str:
     return vpc(region) if region in topology.aws_regions else GCP
 
 
-def unreachable(topology: Topology, failed: Collection[str] = (), tables: Table | None = None
-                ) -> Iterator[tuple[str, str, str]]:
+def unreachable(topology: Topology, failed: Collection[str] = (), tables: Table | None = None,
+                lost: Collection[str] = ()) -> Iterator[tuple[str, str, str]]:
     """(source, destination region, destination range) triples a packet cannot cross; empty = all good.
 
+    `lost`: regions gone entirely. Every link with an end there fails with them (peerings, the tunnels of
+    their VPNs), and they are neither source nor destination; an AWS region's VPC and TGW are then
+    unreachable because every route into them rides one of those links.
     Each range is probed at its first and last address, so a route covering half a range shows up.
     """
     tables = tables or index(route_tables(topology))
-    failed_set = frozenset(failed)
-    for dst, ranges in topology.ranges.items():
-        for cidr in ranges:
+    failed_set = frozenset(failed).union(*(topology.links_of(r) for r in lost))
+    alive = [r for r in topology.ranges if r not in set(lost)]
+    for dst in alive:
+        for cidr in topology.ranges[dst]:
             net = _net(cidr)
             walks = [_Walk(tables, probe, failed_set) for probe in (net.network_address, net.broadcast_address)]
-            for src in topology.ranges:
+            for src in alive:
                 if src != dst and not all(w.delivers(entry_node(topology, src)) for w in walks):
                     yield (src, dst, cidr)
 
 
-def reachability(topology: Topology, failed: Collection[str] = ()) -> dict[tuple[str, str], bool]:
-    """(source, destination) -> every range of the destination reachable from the source."""
-    bad = {(s, d) for s, d, _ in unreachable(topology, failed)}
-    return {(s, d): (s, d) not in bad for s in topology.ranges for d in topology.ranges if s != d}
+def reachability(topology: Topology, failed: Collection[str] = (), lost: Collection[str] = ()
+                 ) -> dict[tuple[str, str], bool]:
+    """(source, destination) -> every range of the destination reachable from the source, among the
+    regions that are not `lost`."""
+    bad = {(s, d) for s, d, _ in unreachable(topology, failed, lost=lost)}
+    alive = [r for r in topology.ranges if r not in set(lost)]
+    return {(s, d): (s, d) not in bad for s in alive for d in alive if s != d}
+
+
+def region_loss_failures(topology: Topology) -> dict[str, list[tuple[str, str, str]]]:
+    """Lost region -> what the survivors can no longer reach (empty lists: the stack survives any one loss)."""
+    tables = index(route_tables(topology))
+    return {region: list(unreachable(topology, tables=tables, lost=(region,))) for region in topology.ranges}

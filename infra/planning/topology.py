@@ -9,10 +9,15 @@ Rules (docs/links.md has the reasoning and the sources):
 - GCP <-> GCP: nothing; the stack's VPC is global with GLOBAL dynamic routing, so every Cloud Router
   advertises every subnet of the network and learned routes apply in every region
   (https://cloud.google.com/vpc/docs/reference/rest/v1/networks#RoutingMode).
-- AWS <-> GCP: every AWS region gets one HA VPN (4 tunnels, 2 AWS VPN connections, BGP, the 99.99%
-  topology) to its nearest GCP region, terminated on that region's Cloud Router. So losing a tunnel or a
-  whole VPN connection keeps the pair connected; losing the whole attachment falls back over TGW peering
-  to a neighbour's VPN through a less specific static route (see `fallback` routes).
+- AWS <-> GCP: every AWS region gets an HA VPN (4 tunnels, 2 AWS VPN connections, BGP, the 99.99%
+  topology) to each of its VPNS_PER_AWS_REGION nearest GCP regions (all of them when the stack has
+  fewer), terminated on that region's Cloud Router. So losing a tunnel, a VPN connection or a whole GCP
+  region keeps every AWS region connected to the GCP VPC; losing every attachment of a region falls back
+  over TGW peering to a neighbour's VPN through a less specific static route (see `fallback` routes).
+- Hub and spoke with GCP regions: every Cloud Router also advertises the stack supernet, so a spoke
+  whose hub is lost still reaches the other spokes through the GCP VPC (BGP /8 behind the static /8).
+- The walker (infra/planning/reachability.py) proves every pair of surviving regions stays connected
+  after the loss of any one region.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from infra.planning.regions import PlannedRegions, RegionPlan
 CROSS_REGION_TCP_PORTS = (443, 27017)
 MESH_MAX_AWS_REGIONS = 6  # 15 peerings; beyond, hub and spoke keeps the count linear
 TUNNELS_PER_VPN = 4
+VPNS_PER_AWS_REGION = 2  # one GCP region lost must not cut an AWS region off from the rest of GCP
 # Private 16-bit ASNs (RFC 6996: 64512-65534). Transit Gateways take 64512 + catalog number, Cloud
 # Routers 65000 + catalog number; catalog numbers stay below 488, so the two blocks never meet.
 # https://docs.aws.amazon.com/vpc/latest/tgw/tgw-transit-gateways.html (Amazon side ASN 64512-65534)
@@ -139,7 +145,17 @@ class Topology:
     aws_learns: dict[str, tuple[str, ...]]  # vpn id -> prefixes the Cloud Router advertises over BGP
 
     def vpn_of(self, aws_region: str) -> VpnLink | None:
+        """The region's first (nearest) VPN."""
         return next((v for v in self.vpns if v.aws_region == aws_region), None)
+
+    def vpns_of(self, region: str) -> tuple[VpnLink, ...]:
+        """Every VPN with an end in `region` (AWS or GCP)."""
+        return tuple(v for v in self.vpns if region in (v.aws_region, v.gcp_region))
+
+    def links_of(self, region: str) -> frozenset[str]:
+        """Ids of every link that dies with `region`: its peerings and the tunnels of its VPNs."""
+        peerings = {p.id for p in self.peerings if region in (p.requester, p.accepter)}
+        return frozenset(peerings | {t.id for v in self.vpns_of(region) for t in v.tunnels})
 
     def routes_of(self, region: str) -> tuple[TgwRoute, ...]:
         return tuple(r for r in self.tgw_routes if r.region == region)
@@ -201,13 +217,18 @@ def _vpns(aws: Sequence[RegionPlan], gcp: Sequence[RegionPlan], addresses: Addre
         return ()
     out = []
     for a in sorted(aws, key=lambda r: r.catalog.number):
-        g = _nearest(a, gcp)
-        link_id = f"vpn-{a.name}-{g.name}"
-        tunnels = _tunnels(link_id, addresses.tunnel_ranges(a.name, g.name), transit_gateway_asn(a),
-                           cloud_router_asn(g))
-        out.append(VpnLink(id=link_id, aws_region=a.name, gcp_region=g.name, aws_asn=transit_gateway_asn(a),
-                           gcp_asn=cloud_router_asn(g), tunnels=tunnels))
+        for g in nearest_gcp_regions(a, gcp):
+            link_id = f"vpn-{a.name}-{g.name}"
+            tunnels = _tunnels(link_id, addresses.tunnel_ranges(a.name, g.name), transit_gateway_asn(a),
+                               cloud_router_asn(g))
+            out.append(VpnLink(id=link_id, aws_region=a.name, gcp_region=g.name, aws_asn=transit_gateway_asn(a),
+                               gcp_asn=cloud_router_asn(g), tunnels=tunnels))
     return tuple(out)
+
+
+def nearest_gcp_regions(region: RegionPlan, gcp: Sequence[RegionPlan]) -> list[RegionPlan]:
+    """The GCP regions an AWS region's VPNs end on: the nearest VPNS_PER_AWS_REGION (nearest first)."""
+    return sorted(gcp, key=lambda c: (_distance(region, c), c.catalog.number))[:VPNS_PER_AWS_REGION]
 
 
 def _tgw_routes(aws: Sequence[RegionPlan], gcp: Sequence[RegionPlan], peerings: Sequence[TgwPeering],
@@ -300,8 +321,17 @@ def topology_of(regions: Sequence[RegionPlan], addresses: AddressPlan) -> Topolo
     # is every subnet range of the network (components/network/gcp_network.py).
     gcp_learns = {v.id: (ranges[v.aws_region]
                          + tuple(x.destination for x in tgw_routes if x.region == v.aws_region)) for v in vpns}
-    aws_learns = {v.id: gcp_ranges for v in vpns}
+    # Hub mode: the Cloud Routers also advertise the supernet (router_advertised_ranges), so a spoke keeps
+    # a way to the other spokes when the hub is lost; equal to the spoke's static /8, so static wins while
+    # the hub is up.
+    extra = (supernet,) if mode == "hub" and gcp else ()
+    aws_learns = {v.id: gcp_ranges + extra for v in vpns}
     return Topology(mode=mode, hub=hub.name if hub else None, peerings=peerings, vpns=vpns,
                     tgw_routes=tgw_routes, vpc_routes=_vpc_routes(aws, regions, supernet),
                     aws_regions=tuple(r.name for r in aws), asns={r.name: asn_of(r) for r in regions}, ranges=ranges,
                     gcp_learns=gcp_learns, aws_learns=aws_learns)
+
+
+def router_advertised_ranges(topology: Topology, supernet: str) -> tuple[str, ...]:
+    """Custom ranges every Cloud Router advertises over BGP besides ALL_SUBNETS (see `aws_learns`)."""
+    return (supernet,) if topology.mode == "hub" and topology.vpns else ()

@@ -4,9 +4,10 @@ customer-managed keys, audit logs, IMDSv2 / GKE metadata server on nodes, tainte
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
-from .core import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Resource, as_list, get, is_unknown, rule
+from .core import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Param, Resource, as_list, get, is_unknown, rule
 from .gpu import eks_node_group_is_gpu, gke_node_pool_is_gpu
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -187,6 +188,46 @@ def gke_node_auto_repair(r: Resource, config) -> Iterator[str]:
             yield f"management.{key} is false"
 
 
+# End of standard support per Kubernetes minor: the earlier of the EKS and GKE dates. The pack runs on
+# its own (no import of the program), so this copies infra/planning/cluster_versions.py SUPPORT_WINDOWS;
+# tests/test_cluster_versions.py keeps the two equal. Sources:
+# https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html,
+# https://cloud.google.com/kubernetes-engine/docs/release-schedule (via https://endoflife.date/amazon-eks
+# and https://endoflife.date/google-kubernetes-engine, read 2026-11-27).
+END_OF_STANDARD_SUPPORT = {"1.36": date(2027, 6, 30)}
+
+
+def _minor(version: Any) -> str | None:
+    """"1.36" or "1.36.2-gke.100" -> "1.36"; None when not a version string."""
+    if not isinstance(version, str) or is_unknown(version):
+        return None
+    parts = version.removeprefix("v").split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 and parts[0].isdigit() else None
+
+
+@rule("kubernetes-version-support",
+      "EKS and GKE clusters run a Kubernetes minor with more than `warnDays` days of standard support left "
+      "on both clouds (after it, EKS bills extended support and GKE force-upgrades).",
+      enforcement=ADVISORY, severity=MEDIUM, types=(EKS_CLUSTER, GKE_CLUSTER),
+      params={"warnDays": Param("integer", 90, "warn this many days before the end of standard support"),
+              "asOf": Param("string", "", "ISO date to judge at (empty: today)")})
+def kubernetes_version_support(r: Resource, config) -> Iterator[str]:
+    key = "version" if r.type == EKS_CLUSTER else "minVersion" if "minVersion" in r.props else "minMasterVersion"
+    minor = _minor(r.props.get(key))
+    if minor is None:
+        return
+    today = date.fromisoformat(config["asOf"]) if config.get("asOf") else date.today()
+    end = END_OF_STANDARD_SUPPORT.get(minor)
+    if end is None:
+        yield (f"{key} {minor}: no end of standard support date known to this pack; pin a minor listed in "
+               f"infra/planning/cluster_versions.py ({', '.join(sorted(END_OF_STANDARD_SUPPORT))})")
+        return
+    left = (end - today).days
+    if left <= int(config["warnDays"]):
+        yield (f"{key} {minor}: standard support ends {end.isoformat()} ({left} days from {today.isoformat()}); "
+               "move to a newer minor (infra/planning/cluster_versions.py)")
+
+
 RULES = [eks_api_restricted, eks_secrets_encrypted, eks_audit_logging, eks_access_principals, eks_addon_pinned,
          imdsv2_required, gpu_pools_tainted, kms_key_rotation, gke_api_restricted, gke_secrets_encrypted,
-         gke_no_legacy_abac, gke_node_metadata, gke_node_auto_repair]
+         gke_no_legacy_abac, gke_node_metadata, gke_node_auto_repair, kubernetes_version_support]
