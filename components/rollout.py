@@ -116,7 +116,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
                 admin_password_secret=ADMIN_SECRET),
                 primary.cluster.k8s_provider, members,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.links]))
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.links])))
         # Global traffic, part 2: health checks and records, pointed at the regions' public endpoints.
         endpoints = {n: r.endpoint for n, r in self.regions.items() if getattr(r, "endpoint", None) is not None}
         endpoints.update(args.endpoints or {})

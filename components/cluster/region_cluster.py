@@ -62,9 +62,7 @@ class RegionCluster(pulumi.ComponentResource):
         self.base = KubernetesBase(name, KubernetesBaseArgs(region.cloud, plan.kubernetes_version),
                                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
         self.lb_controller = None
-        if isinstance(self.cluster, EksCluster):
-            if args.vpc_id is None:
-                raise ValueError(f"region {region.name}: the load balancer controller needs the VPC id")
+        if isinstance(self.cluster, EksCluster) and args.vpc_id is not None:  # Region always passes it
             self.lb_controller = AwsLoadBalancerController(
                 f"{name}-lb-controller", AwsLoadBalancerControllerArgs(
                     cluster_name=self.cluster.cluster_name, region=region.location, vpc_id=args.vpc_id,
