@@ -30,6 +30,9 @@ APIS = (
     "iam.googleapis.com",  # node service accounts
     "cloudresourcemanager.googleapis.com",  # project IAM bindings
     "certificatemanager.googleapis.com",  # regional serving certificates and their DNS authorizations
+    "dns.googleapis.com",  # the database's Cloud DNS private zone
+    "storage.googleapis.com",  # model-weight and backup buckets
+    "binaryauthorization.googleapis.com",  # GKE Binary Authorization enforcement
 )
 
 

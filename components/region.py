@@ -7,13 +7,17 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.cluster.eks_cluster import EksCluster
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
+from components.database.region_database import RegionDatabase, RegionDatabaseArgs
+from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
 from components.serving import RegionServingArgs, RegionServingStack
 from components.traffic.certificates import ServingTls
 from infra.planning.cluster_plan import ClusterPlan
+from infra.planning.database import DatabasePlan
 from infra.planning.regions import RegionPlan
 from infra.planning.serving import RegionServing, ServerSettings
 
@@ -25,6 +29,11 @@ class RegionArgs:
     flow_log_role_arn: pulumi.Input[str] | None = None  # AWS regions
     gcp_network_self_link: pulumi.Input[str] | None = None  # GCP regions
     cluster: ClusterPlan | None = None  # None: network only
+    database: DatabasePlan | None = None  # the replica set; this region's members go on its cluster
+    environment: str = "dev"
+    ca_cert_pem: pulumi.Input[str] | None = None  # database: member certificates
+    ca_private_key_pem: pulumi.Input[str] | None = None  # secret
+    db_admin_password: pulumi.Input[str] | None = None  # secret
     advertised_ranges: tuple[str, ...] = ()  # GCP: what the Cloud Router advertises besides the subnets
     serving: RegionServing | None = None  # None or no pools: no model servers
     server: ServerSettings | None = None
@@ -39,6 +48,7 @@ class Region(pulumi.ComponentResource):
     cluster: RegionCluster | None
     serving: RegionServingStack | None
     endpoint: RegionalEndpoint | None  # the public HTTPS endpoint global traffic points at (None: not serving)
+    database: RegionDatabase | None
     summary: dict[str, pulumi.Output[str]]  # ids worth a stack output
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -61,7 +71,8 @@ class Region(pulumi.ComponentResource):
         if args.cluster is not None:
             if plan.cloud == "aws":
                 cluster_args = RegionClusterArgs(plan, args.cluster, args.tags,
-                                                 private_subnet_ids=self.network.private_subnet_ids)
+                                                 private_subnet_ids=self.network.private_subnet_ids,
+                                                 vpc_id=self.network.vpc_id)
             else:
                 cluster_args = RegionClusterArgs(plan, args.cluster, args.tags,
                                                  network_self_link=args.gcp_network_self_link,
@@ -73,6 +84,22 @@ class Region(pulumi.ComponentResource):
         if self.cluster is not None and args.serving is not None and args.serving.pools:
             self.serving = self._serving(plan, args)
         self.endpoint = self.serving.endpoint if self.serving is not None else None
+        self.database = None
+        if args.database is not None and self.cluster is not None and args.database.in_region(plan.name):
+            if args.ca_cert_pem is None or args.ca_private_key_pem is None or args.db_admin_password is None:
+                raise ValueError(f"region {plan.name}: database members need the CA and the admin password")
+            eks = self.cluster.cluster if isinstance(self.cluster.cluster, EksCluster) else None
+            self.database = RegionDatabase(f"{plan.name}-mongodb", RegionDatabaseArgs(
+                plan=args.database, region=plan, tags=args.tags, environment=args.environment,
+                ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
+                admin_password=args.db_admin_password,
+                private_subnet_ids=self.network.private_subnet_ids if plan.cloud == "aws" else (),
+                subnetwork_self_link=None if plan.cloud == "aws" else self.network.subnetwork_self_link,
+                oidc_provider_arn=eks.oidc_provider_arn if eks else None,
+                oidc_issuer=eks.oidc_issuer if eks else None,
+                gcp_project=gcp_project() if plan.cloud == "gcp" else None,
+                run_backup=plan.name in args.database.backup_regions()),
+                self.cluster.k8s_provider, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))
         self.summary = outputs
         self.register_outputs(outputs)
 

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_random as random
 
+from components.database.region_database import ADMIN_SECRET
+from components.database.replica_set import ReplicaSet, ReplicaSetArgs
 from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.gcp_project import GcpProject, GcpProjectArgs
@@ -49,6 +52,7 @@ class GlobalRollout(pulumi.ComponentResource):
     regions: dict[str, Region]
     links: PrivateLinks
     ca: RootCa
+    database: ReplicaSet | None
     gcp: GcpProject | None  # the project's provider and enabled APIs, when the stack has GCP regions
     zone: PublicZone | None
     certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
@@ -74,12 +78,23 @@ class GlobalRollout(pulumi.ComponentResource):
                 protect=plan.stack_environment == "prod", tags=plan.tags), opts=child)
             self.certificates = RegionalCertificates(f"{name}-certs", RegionalCertificatesArgs(
                 domain=plan.domain, regions=plan.regions, zone_id=self.zone.zone_id, tags=plan.tags), opts=child)
+        # The private CA that internal services (database members, internal APIs) get leaf certificates from.
+        self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
+                                                  organization=plan.tags["owner"]), opts=child)
+        db = plan.database
+        # Letters and digits only: the password goes into connection strings unescaped.
+        db_password = random.RandomPassword(f"{name}-mongodb-admin", length=32, special=False,
+                                            opts=child) if db else None
         self.regions = {
             r.name: Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
+                database=db, environment=plan.stack_environment,
+                ca_cert_pem=self.ca.cert_pem if db else None,
+                ca_private_key_pem=self.ca.private_key_pem if db else None,
+                db_admin_password=db_password.result if db_password else None,
                 advertised_ranges=advertised_ranges(plan) if r.cloud == "gcp" else (),
                 serving=plan.serving.get(r.name), domain=plan.domain,
                 server=plan.serving[r.name].server if r.name in plan.serving else None,
@@ -92,9 +107,19 @@ class GlobalRollout(pulumi.ComponentResource):
         self.links = PrivateLinks(f"{name}-links", PrivateLinksArgs(
             plan=plan, topology=plan.topology, aws_networks=aws_networks, gcp_network=gcp_network,
             gcp_regions=gcp_networks or None), opts=child)
-        # The private CA that internal services (database members, internal APIs) get leaf certificates from.
-        self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
-                                                  organization=plan.tags["owner"]), opts=child)
+        self.database = None
+        primary = self.regions[db.primary_region] if db else None
+        if db and primary is not None and primary.cluster is not None:
+            members = [r.database for r in self.regions.values() if r.database is not None]
+            self.database = ReplicaSet(f"{name}-mongodb", ReplicaSetArgs(
+                plan=db, environment=plan.stack_environment, tags=plan.tags,
+                aws_vpcs={n: (net.vpc_id, plan.region(n).location) for n, net in aws_networks.items()},
+                gcp_network_self_link=gcp_network.self_link if gcp_network else None,
+                gcp_project=gcp_project() if gcp_network else None,
+                ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
+                admin_password_secret=ADMIN_SECRET),
+                primary.cluster.k8s_provider, members,
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.links])))
         # Global traffic, part 2: health checks and records, pointed at the regions' public endpoints.
         endpoints = {n: r.endpoint for n, r in self.regions.items() if getattr(r, "endpoint", None) is not None}
         endpoints.update(args.endpoints or {})

@@ -320,6 +320,44 @@ class ServingConfig(_Model):
                                     description="worst-case load time; sizes the startup probe")
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
 
+# Official image, pinned by tag. MongoDB 8.0.17 (2025-12-19) fixes CVE-2025-14847
+# (https://www.mongodb.com/docs/manual/release-notes/8.0/); tags: https://hub.docker.com/_/mongo
+MONGODB_IMAGE = "mongo:8.0.17"
+MAX_REPLICA_SET_MEMBERS = 50  # https://www.mongodb.com/docs/manual/reference/limits/#replica-sets
+
+
+class MongoDbConfig(_Model):
+    """The replica set spanning the regions (infra/planning/database.py decides the layout)."""
+
+    survive_region_loss: bool = Field(
+        default=True, description="false: accept a layout that loses its majority with one region (dev only)")
+    tie_breaker_region: str | None = Field(
+        default=None, description="a region of the stack that holds one voting, never-primary member")
+    image: str = Field(default=MONGODB_IMAGE, description="official mongo image, pinned by tag or digest")
+    replica_set_name: str = Field(default="rs0", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    storage_gib: int = Field(default=50, ge=10, le=16384, description="volume per member")
+    backup_retention_days: int = Field(default=14, ge=1, le=3650, description="days a dump is kept")
+    backup_schedule: str = Field(default="17 3 * * *", pattern=r"^\S+ \S+ \S+ \S+ \S+$",
+                                 description="cron schedule of the dump Job (UTC)")
+    non_voting_members: dict[str, int] = Field(
+        default_factory=dict, description="region name -> extra read-only members (votes 0, priority 0)")
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str) -> str:
+        last = value.rsplit("/", 1)[-1]
+        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+            raise ValueError("pin the image by tag or digest (not :latest)")
+        return value
+
+    @field_validator("non_voting_members")
+    @classmethod
+    def _counts(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("member counts must be >= 0")
+        return value
+
+
 class HealthCheckConfig(_Model):
     """Route 53 health checks of each region's public endpoint (HTTPS, SNI on).
 
@@ -396,6 +434,7 @@ class RolloutConfig(_Model):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
 
+    mongodb: MongoDbConfig | None = Field(default=None, description="the replica set; absent: none")
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
 
@@ -463,6 +502,7 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         for i, itype in enumerate(cfg.sizing.instance_types):
             if not any(n == itype for _, n in catalog.instance_types):
                 problems.append(f"sizing.instanceTypes[{i}]: unknown instance type {itype!r}")
+    problems += _mongodb_checks(cfg, region_names)
     problems += _traffic_problems(cfg)
     problems += _rollout_problems(cfg, region_names)
     served = {catalog.instance_types[k].gpu_model for k in catalog.instance_types}
@@ -487,6 +527,30 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
             _check_image_pinned(pin.image)
         except ValueError as error:
             problems.append(f"rollout.pins.{rname}.image: {error}")
+    return problems
+
+
+def _mongodb_checks(cfg: RolloutConfig, region_names: set[str]) -> list[str]:
+    """Names in `mongodb` exist, the opt-out is dev only, member counts stay within MongoDB's limit.
+    (Whether a layout can survive a region loss is decided by the planner, which names the fix.)"""
+    db = cfg.mongodb
+    if db is None:
+        return []
+    problems = []
+    if db.tie_breaker_region is not None and db.tie_breaker_region not in region_names:
+        problems.append(f"mongodb.tieBreakerRegion: no such region {db.tie_breaker_region!r}; "
+                        f"regions: {', '.join(sorted(region_names))}")
+    for rname in db.non_voting_members:
+        if rname not in region_names:
+            problems.append(f"mongodb.nonVotingMembers.{rname}: no such region; "
+                            f"regions: {', '.join(sorted(region_names))}")
+    extra = sum(db.non_voting_members.values())
+    if len(cfg.regions) * 2 + extra > MAX_REPLICA_SET_MEMBERS:
+        problems.append(f"mongodb.nonVotingMembers: {extra} extra members could exceed MongoDB's limit of "
+                        f"{MAX_REPLICA_SET_MEMBERS} members per replica set")
+    if not db.survive_region_loss and cfg.environment != "dev":
+        problems.append(f"mongodb.surviveRegionLoss: false is allowed only in dev (this stack is "
+                        f"{cfg.environment}); add a third region or set mongodb.tieBreakerRegion")
     return problems
 
 

@@ -115,6 +115,8 @@ def main() -> None:
     if plan.traffic is not None and rollout.zone is not None:
         pulumi.export("serviceUrl", f"https://{plan.domain}/")
         pulumi.export("traffic", traffic_output(plan, rollout))
+    if plan.database is not None:
+        pulumi.export("mongodb", plan.database.output(plan.stack_environment))  # no credentials
 
 
 def serving_output(rollout: GlobalRollout) -> dict[str, Any]:

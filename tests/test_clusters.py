@@ -43,7 +43,8 @@ def run(mode: str = "private", cidrs: tuple[str, ...] = (RUNNER,), admins: tuple
         for region in rollout.regions:
             if region.cloud == "aws":
                 args = RegionClusterArgs(region, clusters[region.name], rollout.tags,
-                                         private_subnet_ids=[f"subnet-{z.zone}" for z in region.addresses.zones])
+                                         private_subnet_ids=[f"subnet-{z.zone}" for z in region.addresses.zones],
+                                         vpc_id="vpc-0123456789abcdef0")
             else:
                 args = RegionClusterArgs(region, clusters[region.name], rollout.tags,
                                          network_self_link="projects/p/global/networks/vpc",
@@ -250,7 +251,9 @@ def test_device_plugin_is_pinned_tolerates_the_taint_and_only_runs_on_eks():
     assert [v["hostPath"]["path"] for v in pod["volumes"]] == ["/var/lib/kubelet/device-plugins"]
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                             "readOnlyRootFilesystem": True}
-    assert not captured.of_type("kubernetes:helm.sh/v3:Release")
+    # no chart for the plugin (its repository publishes no provenance); the only chart is the LB controller
+    assert [r.inputs["chart"] for r in captured.of_type("kubernetes:helm.sh/v3:Release")] == [
+        "aws-load-balancer-controller"]
 
 
 def test_namespaces_are_restricted_except_the_device_plugins():

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster.aws_load_balancer_controller import (
+    AwsLoadBalancerController,
+    AwsLoadBalancerControllerArgs,
+)
 from components.cluster.eks_cluster import EksCluster, EksClusterArgs
 from components.cluster.gke_cluster import GkeCluster, GkeClusterArgs
 from components.cluster.kubernetes_base import KubernetesBase, KubernetesBaseArgs
@@ -25,6 +29,7 @@ class RegionClusterArgs:
     private_subnet_ids: Sequence[pulumi.Input[str]] = field(default=())  # AWS: AwsNetwork.private_subnet_ids
     network_self_link: pulumi.Input[str] | None = None  # GCP: GcpGlobalNetwork.self_link
     subnetwork_self_link: pulumi.Input[str] | None = None  # GCP: GcpRegionalNetwork.subnetwork_self_link
+    vpc_id: pulumi.Input[str] | None = None  # AWS: the load balancer controller's VPC
 
 
 class RegionCluster(pulumi.ComponentResource):
@@ -33,6 +38,7 @@ class RegionCluster(pulumi.ComponentResource):
     cluster: EksCluster | GkeCluster
     k8s_provider: k8s.Provider
     base: KubernetesBase
+    lb_controller: AwsLoadBalancerController | None  # EKS: internal NLBs and TargetGroupBindings
     summary: dict[str, object]
 
     def __init__(self, name: str, args: RegionClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -56,6 +62,14 @@ class RegionCluster(pulumi.ComponentResource):
         self.base = KubernetesBase(name, KubernetesBaseArgs(region.cloud, plan.kubernetes_version,
                                                                  plan.local_network, plan.peer_network),
                                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
+        self.lb_controller = None
+        if isinstance(self.cluster, EksCluster) and args.vpc_id is not None:  # Region always passes it
+            self.lb_controller = AwsLoadBalancerController(
+                f"{name}-lb-controller", AwsLoadBalancerControllerArgs(
+                    cluster_name=self.cluster.cluster_name, region=region.location, vpc_id=args.vpc_id,
+                    oidc_provider_arn=self.cluster.oidc_provider_arn, oidc_issuer=self.cluster.oidc_issuer,
+                    tags=args.tags, name_prefix=plan.name),
+                self.k8s_provider, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))
         self.summary = {
             "clusterName": self.cluster.cluster_name,
             "endpoint": self.cluster.endpoint,

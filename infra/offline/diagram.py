@@ -25,9 +25,14 @@ def render_mermaid(plan: PlannedRegions, topology: Topology) -> str:
         if not regions:
             continue
         lines.append(f'  subgraph {cloud}["{title}"]')
+        database = getattr(plan, "database", None)
         for r in regions:
             hub = " (hub)" if r.name == topology.hub else ""
-            lines.append(f'    {_id(r.name)}["{r.name}{hub}<br/>{r.location}<br/>{r.addresses.block}"]')
+            db = ""
+            if database is not None:
+                members = database.in_region(r.name)
+                db = "<br/>" + ", ".join(f"{m.name} v{m.votes} p{m.priority}" for m in members) if members else ""
+            lines.append(f'    {_id(r.name)}["{r.name}{hub}<br/>{r.location}<br/>{r.addresses.block}{db}"]')
         lines.append("  end")
     for p in topology.peerings:
         lines.append(f"  {_id(p.requester)} <-->|TGW peering| {_id(p.accepter)}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 
+from infra.offline.mockcloud_database import database_outputs
 from infra.offline.mockcloud_links import link_outputs
 from infra.offline.mockcloud_serving import serving_outputs
 from infra.offline.mockcloud_traffic import traffic_outputs
@@ -205,10 +206,11 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     rid, computed = factory(typ, name, inputs)
     cluster_rid, cluster_computed = _cluster_outputs(typ, name, inputs)
     serving_rid, serving_computed = serving_outputs(typ, name, inputs)
+    database_rid, database_computed = database_outputs(typ, name, inputs)
     traffic_rid, traffic_computed = traffic_outputs(typ, name, inputs)
-    rid = serving_rid or cluster_rid or traffic_rid or rid
+    rid = serving_rid or database_rid or cluster_rid or traffic_rid or rid
     return rid, {**inputs, **computed, **cluster_computed, **link_outputs(typ, name, inputs), **traffic_computed,
-                 **serving_computed,
+                 **serving_computed, **database_computed,
                  "id": rid}
 
 

@@ -57,6 +57,13 @@ def detail(resource) -> str:
         return f"Kubernetes {i.get('version')}"
     if resource.type == "gcp:container/cluster:Cluster":
         return f"Kubernetes {i.get('minMasterVersion')}"
+    if resource.type == "kubernetes:apps/v1:StatefulSet":
+        spec = i.get("spec", {}).get("template", {}).get("spec", {})
+        terms = spec.get("affinity", {}).get("nodeAffinity", {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", [])
+        zones = [v for t in terms for e in t.get("matchExpressions", []) for v in e.get("values", [])]
+        image = next((c.get("image") for c in spec.get("containers", [])), "")
+        return " ".join(x for x in (image, f"zone {','.join(zones)}" if zones else "") if x)
     if resource.type == "kubernetes:helm.sh/v3:Release":
         return f"{i.get('chart')} {i.get('version')}"
     return ""
@@ -132,6 +139,10 @@ def lose_region(path: Path, region: str) -> int:
         from infra.planning.resolver import describe_loss
 
         print("\n".join(describe_loss(plan.traffic, region)))
+        print()
+    from infra.planning.database import drill_section
+
+    print(drill_section(plan.database, region))
     return 0
 
 
@@ -144,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diagram", action="store_true",
                         help="print the regions and their private links as a Mermaid graph (for a PR comment)")
     parser.add_argument("--lose", metavar="REGION",
-                        help="show what happens while REGION is lost (global traffic: where each geography goes)")
+                        help="show what happens while REGION is lost (global traffic: where each geography goes; "
+                             "MongoDB: votes left and the new primary's region)")
     parser.add_argument("--policy-pack", type=Path, metavar="DIR",
                         help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
                              "exit 1 on any mandatory violation")

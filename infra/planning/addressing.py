@@ -177,3 +177,44 @@ def all_ranges(plan: AddressPlan) -> list[tuple[str, IPv4Network]]:
             if value:
                 out.append((f"{r.name}/{kind}", ipaddress.ip_network(value)))
     return out
+
+
+# --- Database member addresses ---------------------------------------------------------------------
+# Each region reserves one /28 for the private addresses of its database members' internal load
+# balancers, so a member's address is known at plan time and never changes:
+# - AWS: the last /28 of each zone's private subnet. The program declares it as an explicit subnet
+#   CIDR reservation (aws.ec2.SubnetCidrReservation, reservationType "explicit"), so AWS never hands
+#   those addresses to nodes, pods (VPC CNI) or other ENIs; only an explicit assignment (the NLB's
+#   `private-ipv4-addresses`) can use them. A zone holds at most MEMBER_SLOTS members.
+# - GCP: the last /28 of the region's primary range (nodes and internal load balancers); every used
+#   address is a reserved `gcp.compute.Address`, so GCP never gives it to a node.
+# Slots start at offset 4 and stop before the /28's last address: AWS reserves the first four and
+# the last address of a subnet, GCP the first two and the last two of a primary range, and the last
+# /28 of a range contains its last addresses.
+MEMBER_BLOCK_PREFIX = 28
+MEMBER_SLOT_OFFSET = 4
+MEMBER_SLOTS = 10
+
+
+def member_block(region: RegionAddresses, zone_index: int) -> str:
+    """The /28 holding database member addresses in one zone (AWS) or in the region (GCP)."""
+    if region.cloud == "aws":
+        if not 0 <= zone_index < len(region.zones):
+            raise ValueError(f"region {region.name}: no zone #{zone_index}")
+        parent = ipaddress.ip_network(region.zones[zone_index].private)
+    else:
+        parent = ipaddress.ip_network(region.primary or "")
+    return str(_last_subnet(parent, MEMBER_BLOCK_PREFIX))
+
+
+def member_address(region: RegionAddresses, zone_index: int, slot: int) -> str:
+    """The fixed private address of member `slot` in zone `zone_index` (AWS) or in the region (GCP,
+    where `slot` counts over the whole region and `zone_index` is ignored)."""
+    if not 0 <= slot < MEMBER_SLOTS:
+        raise ValueError(f"region {region.name}: member slot {slot} outside 0..{MEMBER_SLOTS - 1}")
+    block = ipaddress.ip_network(member_block(region, zone_index if region.cloud == "aws" else 0))
+    return str(block.network_address + MEMBER_SLOT_OFFSET + slot)
+
+
+def _last_subnet(parent: IPv4Network, prefix: int) -> IPv4Network:
+    return ipaddress.ip_network((int(parent.broadcast_address) - 2 ** (32 - prefix) + 1, prefix))

@@ -14,6 +14,7 @@ from infra.config import RolloutConfig, config_from_stack_file
 from infra.errors import ConfigError
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
+from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.regions import RegionPlan
 from infra.planning.resolver import check_traffic
 from infra.planning.serving import RegionServing, ServerSettings, plan_serving
@@ -37,6 +38,7 @@ class RolloutPlan:
     clusters: dict[str, ClusterPlan] = field(default_factory=dict)  # region name -> its cluster
     serving: dict[str, RegionServing] = field(default_factory=dict)  # region name -> its model servers
     server: ServerSettings | None = None  # the model section's release (regions: RegionServing.server)
+    database: DatabasePlan | None = None  # the MongoDB replica set; None without a `mongodb` section
     traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
 
@@ -165,6 +167,11 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
                           **cluster_access(cfg))
         except ConfigError as error:
             problems += error.problems
+        if cfg.mongodb is not None:  # the layout's rules do not depend on the traffic order
+            try:
+                plan_database(stage.regions, {}, cfg.mongodb, cfg.domain)
+            except ConfigError as error:
+                problems += error.problems
     return problems
 
 
@@ -195,7 +202,10 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
     wrong = check_traffic(traffic)
     if wrong:  # the planner's own invariants: a bug, not bad input
         raise RuntimeError("traffic plan fails its resolver check: " + "; ".join(wrong))
-    return replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving,
+    database = None
+    if cfg.mongodb is not None:
+        database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
+    return replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
                    server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)))
 
 

@@ -199,26 +199,42 @@ def mongo_members(resources: list[Resource]) -> list[dict[str, Any]] | None:
 
 
 @stack_rule("mongodb-voting-layout",
-            "MongoDB has an odd number (<= 7) of voting members and keeps a majority if any one region is lost.",
+            "MongoDB has an odd number (<= 7) of voting members, priority > 0 only with a vote, and keeps a "
+            "majority if any one region or zone is lost (a dev stack may opt out; prod never).",
             enforcement=MANDATORY, severity=HIGH, reads=(STACK, STATEFUL_SET))
 def mongodb_voting_layout(resources: list[Resource], config) -> Iterator[StackFinding]:
     members = mongo_members(resources)
     if members is None:
         raise NotApplicable("no MongoDB replica set in the stack yet (no `mongodb.members` output or StatefulSet)")
+    declared = get(stack_outputs(resources), "mongodb") or {}
+    opted_out = isinstance(declared, dict) and declared.get("surviveRegionLoss") is False
+    if opted_out and declared.get("environment") != "dev":
+        yield (f"surviveRegionLoss is false in a {declared.get('environment')} stack: only dev may accept "
+               f"losing its majority with one region"), None
     votes_by_region: dict[str, int] = defaultdict(int)
+    votes_by_zone: dict[tuple[str, str], int] = defaultdict(int)
     for m in members:
         votes = int(m.get("votes", 1))
+        if votes not in (0, 1):
+            yield f"member in {m.get('region')} has {votes} votes; a member has 0 or 1", None
         if votes == 0 and float(m.get("priority", 0)) > 0:
             yield f"member in {m.get('region')} has priority > 0 but no vote", None
         votes_by_region[str(m.get("region"))] += votes
+        if m.get("zone"):
+            votes_by_zone[(str(m.get("region")), str(m.get("zone")))] += votes
     total = sum(votes_by_region.values())
     if total == 0:
         return
     if total % 2 == 0 or total > 7:
         yield f"{total} voting members; use an odd number no larger than 7", None
+    if opted_out and declared.get("environment") == "dev":
+        return  # dev accepted the risk in its stack file; the count rules above still apply
     for region, votes in sorted(votes_by_region.items()):
         if (total - votes) * 2 <= total:
             yield f"losing region {region} leaves {total - votes} of {total} votes: no majority", None
+    for (region, zone), votes in sorted(votes_by_zone.items()):
+        if (total - votes) * 2 <= total:
+            yield f"losing zone {zone} of {region} leaves {total - votes} of {total} votes: no majority", None
 
 
 RULES = [vpc_flow_logs_on, regions_have_cluster, regions_linked, gpu_capacity_meets_sizing, mongodb_voting_layout]

@@ -49,6 +49,13 @@ def tokens_in(text: str) -> set[str]:
     return set(TOKEN.findall(text))
 
 
+# Custom resources the program declares through `kubernetes.apiextensions.CustomResource`: the provider
+# registers no class for them, so their tokens are listed here, each with the CRD that defines it.
+CUSTOM_RESOURCE_TYPES = frozenset({
+    "kubernetes:keda.sh/v1alpha1:ScaledObject",  # https://keda.sh/docs/2.17/reference/scaledobject-spec/
+    # https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/targetgroupbinding/spec/
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
+})
 ENGINE_TYPES = frozenset({"pulumi:pulumi:Stack"})
 _COMPONENT = re.compile(r'super\(\)\.__init__\(\s*"(rollout:[^"]+)"')
 
@@ -63,5 +70,5 @@ def component_types() -> frozenset[str]:
 def unregistered(tokens: Iterable[str]) -> list[str]:
     """The tokens nothing registers (typos, wrong case, removed types), sorted. Provider tokens resolve
     against the SDKs, `rollout:` tokens against the program's components."""
-    known = registered_types() | component_types() | ENGINE_TYPES
+    known = registered_types() | component_types() | ENGINE_TYPES | CUSTOM_RESOURCE_TYPES
     return sorted(t for t in set(tokens) if t not in known)

@@ -1,0 +1,213 @@
+"""The MongoDB layout planner: votes, priorities, zones, addresses and names, for any 2-20 regions."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infra.config import MongoDbConfig, parse_config
+from infra.errors import ConfigError
+from infra.planning.addressing import all_ranges
+from infra.planning.database import MAX_VOTING, plan_database, render_drill
+from infra.planning.plan import build_plan, plan_for_stack_file
+from tests.factories import ROOT, raw_config
+from tests.topology_plans import region_mixes, regions_plan
+
+DOMAIN = "rollout.example.com"
+
+
+def traffic_for(names, draw_values):
+    return dict(zip(names, draw_values, strict=False))
+
+
+@st.composite
+def layouts(draw, min_regions=3, max_regions=20):
+    locations = draw(region_mixes(min_regions, max_regions))
+    zones = draw(st.integers(2, 3))
+    rp = regions_plan(locations, zones=zones)
+    names = [r.name for r in rp.regions]
+    rps = draw(st.lists(st.floats(0, 500, allow_nan=False), min_size=len(names), max_size=len(names)))
+    tb = draw(st.one_of(st.none(), st.sampled_from(names))) if len(names) >= 3 else None
+    extra = draw(st.dictionaries(st.sampled_from(names), st.integers(0, 2), max_size=3))
+    cfg = MongoDbConfig(tie_breaker_region=tb, non_voting_members=extra, survive_region_loss=len(names) >= 3)
+    return rp, traffic_for(names, rps), plan_database(rp.regions, traffic_for(names, rps), cfg, DOMAIN)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts())
+def test_any_single_region_or_zone_loss_keeps_a_voting_majority(case):
+    _, _, db = case
+    for region, zone in db.failures():
+        result = db.lose(region, zone)
+        assert result.has_majority, (region, zone, result)
+        assert result.new_primary_region is not None and result.new_primary_region != (region if zone is None
+                                                                                          else None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts(min_regions=2))
+def test_votes_are_odd_at_most_seven_and_priority_needs_a_vote(case):
+    _, _, db = case
+    assert db.total_votes % 2 == 1 and db.total_votes <= MAX_VOTING
+    for m in db.members:
+        assert m.votes in (0, 1)
+        assert m.priority == 0 or m.votes == 1
+    assert sum(m.priority > 0 for m in db.members) >= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts())
+def test_highest_traffic_region_gets_the_highest_priority_and_every_region_a_member(case):
+    rp, traffic, db = case
+    assert {r.name for r in rp.regions} == set(db.regions)
+    top = max(m.priority for m in db.members)
+    data = [r for r in traffic if r != db.tie_breaker_region]
+    busiest = max(traffic[r] for r in data)
+    assert traffic[db.primary_region] == busiest
+    assert {m.region for m in db.members if m.priority == top} == {db.primary_region}
+    if db.tie_breaker_region:
+        tb = db.in_region(db.tie_breaker_region)
+        assert [m.votes for m in tb if m.votes] == [1] and all(m.priority == 0 for m in tb)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts(min_regions=2))
+def test_member_addresses_are_unique_inside_their_subnets_and_names_unique(case):
+    rp, _, db = case
+    assert len({m.address for m in db.members}) == len(db.members)
+    assert len({m.host for m in db.members}) == len(db.members)
+    by_name = {r.name: r for r in rp.regions}
+    for m in db.members:
+        region = by_name[m.region].addresses
+        ip = ipaddress.ip_address(m.address)
+        home = region.zones[m.zone_index].private if m.cloud == "aws" else region.primary
+        net = ipaddress.ip_network(home)
+        # not one of the addresses the clouds reserve (first four/two, last one/two)
+        assert net.network_address + 4 <= ip < net.broadcast_address - 1, m
+        owners = [name for name, r in all_ranges(rp.addresses) if ip in r]
+        assert len(owners) == 1, (m, owners)  # only its own subnet: no other region's range holds it
+        assert m.host == f"{m.name}.internal.{DOMAIN}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(layouts())
+def test_voting_members_of_a_region_sit_in_different_zones(case):
+    _, _, db = case
+    for region in db.regions:
+        zones = Counter(m.zone for m in db.in_region(region) if m.votes)
+        assert max(zones.values(), default=0) <= 1
+
+
+def test_three_regions_give_2_2_1_with_the_busiest_two_doubled():
+    rp = regions_plan([("aws", "us-east-1"), ("aws", "eu-central-1"), ("gcp", "asia-northeast1")])
+    names = [r.name for r in rp.regions]
+    db = plan_database(rp.regions, {names[0]: 10, names[1]: 30, names[2]: 5}, MongoDbConfig(), DOMAIN)
+    votes = Counter()
+    for m in db.members:
+        votes[m.region] += m.votes
+    assert votes == {names[1]: 2, names[0]: 2, names[2]: 1}
+    assert db.primary_region == names[1]
+    assert db.lose(names[1]).new_primary_region == names[0]
+
+
+def test_eight_regions_leave_the_quietest_as_non_voting_members():
+    locations = [("aws", "us-east-1"), ("aws", "us-west-2"), ("aws", "eu-central-1"), ("aws", "eu-west-1"),
+                 ("gcp", "europe-west4"), ("gcp", "asia-northeast1"), ("gcp", "us-central1"),
+                 ("aws", "ap-northeast-1")]
+    rp = regions_plan(locations)
+    traffic = {r.name: float(100 - i) for i, r in enumerate(rp.regions)}
+    db = plan_database(rp.regions, traffic, MongoDbConfig(), DOMAIN)
+    quietest = rp.regions[-1].name
+    assert [(m.votes, m.priority) for m in db.in_region(quietest)] == [(0, 0)]
+    assert db.total_votes == 7
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_fewer_than_three_regions_fail_naming_the_fix(count):
+    rp = regions_plan([("aws", "us-east-1"), ("gcp", "europe-west4")][:count])
+    with pytest.raises(ConfigError) as exc:
+        plan_database(rp.regions, {}, MongoDbConfig(), DOMAIN)
+    text = str(exc.value)
+    assert "add a third region" in text and "mongodb.tieBreakerRegion" in text and "surviveRegionLoss" in text
+
+
+def test_two_regions_with_the_opt_out_get_three_votes_and_the_drill_says_what_is_lost():
+    rp = regions_plan([("aws", "us-east-1"), ("gcp", "europe-west4")])
+    a, g = (r.name for r in rp.regions)
+    db = plan_database(rp.regions, {a: 5, g: 1}, MongoDbConfig(survive_region_loss=False), DOMAIN)
+    assert [m.votes for m in db.in_region(a)] == [1, 1] and [m.votes for m in db.in_region(g)] == [1]
+    assert not db.lose(a).has_majority and db.lose(a).new_primary_region is None
+    assert db.lose(g).new_primary_region == a
+    assert "no majority" in render_drill(db, a)
+
+
+def test_too_many_members_for_the_address_slots_is_a_config_error():
+    rp = regions_plan([("aws", "us-east-1"), ("gcp", "europe-west4"), ("aws", "eu-central-1")])
+    g = rp.regions[1].name
+    with pytest.raises(ConfigError, match=f"mongodb.nonVotingMembers.{g}"):
+        plan_database(rp.regions, {}, MongoDbConfig(non_voting_members={g: 12}), DOMAIN)
+
+
+def test_replica_set_config_uses_member_names_never_addresses():
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    doc = db.replica_set_config()
+    assert doc["_id"] == "rs0"
+    hosts = [m["host"] for m in doc["members"]]
+    assert all(h.endswith(".internal.rollout.example.com:27017") for h in hosts)
+    assert sorted(m["_id"] for m in doc["members"]) == list(range(len(hosts)))
+    assert sum(m["votes"] for m in doc["members"]) == db.total_votes
+
+
+def test_prod_layout_survives_every_region_and_zone_loss():
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    assert db is not None and db.survive_region_loss
+    failures = db.failures()
+    assert {r for r, z in failures if z is None} == {"use1", "usw2", "euc1", "euw4", "ane1"}
+    for region, zone in failures:
+        assert db.lose(region, zone).has_majority, (region, zone)
+
+
+def test_dev_documents_its_opt_out():
+    db = plan_for_stack_file(ROOT / "Pulumi.dev.yaml").database
+    assert db is not None and not db.survive_region_loss and db.total_votes == 3
+    assert "surviveRegionLoss: false" in (ROOT / "Pulumi.dev.yaml").read_text()
+
+
+@pytest.mark.parametrize(("mongodb", "environment", "field"), [
+    ({"tieBreakerRegion": "nowhere"}, "dev", "mongodb.tieBreakerRegion"),
+    ({"nonVotingMembers": {"nowhere": 1}}, "dev", "mongodb.nonVotingMembers.nowhere"),
+    ({"nonVotingMembers": {"use1": 60}}, "dev", "mongodb.nonVotingMembers"),
+    ({"surviveRegionLoss": False}, "prod", "mongodb.surviveRegionLoss"),
+    ({"image": "mongo:latest"}, "dev", "mongodb.image"),
+    ({"storageGib": 1}, "dev", "mongodb.storageGib"),
+])
+def test_bad_mongodb_config_names_the_field(mongodb, environment, field):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw_config(environment=environment, mongodb=mongodb))
+    assert field in str(exc.value)
+
+
+def test_two_region_stack_without_opt_out_fails_at_plan_time():
+    with pytest.raises(ConfigError, match="add a third region"):
+        build_plan(parse_config(raw_config(mongodb={})))
+
+
+@pytest.mark.parametrize(("mongodb", "field"), [
+    ({"tieBreakerRegion": "mars1"}, "mongodb.tieBreakerRegion: no such region 'mars1'"),
+    ({}, "add a third region"),
+])
+def test_the_preview_cli_exits_2_naming_the_field(tmp_path, mongodb, field):
+    import subprocess
+    import sys
+
+    from tests.factories import write_stack_file
+
+    path = write_stack_file(tmp_path / "Pulumi.bad.yaml", raw_config(mongodb=mongodb))
+    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack-file", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, done.stderr
+    assert field in done.stderr and "Traceback" not in done.stderr
