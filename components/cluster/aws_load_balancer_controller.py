@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import aws_iam
+from components.cluster.irsa import irsa_role
 from components.tags import aws_tags
 
 # Chart 1.14.0 ships controller v2.14.0 (https://github.com/aws/eks-charts/tree/master/stable/aws-load-balancer-controller);
@@ -130,11 +130,8 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         super().__init__("rollout:cluster:AwsLoadBalancerController", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         subject = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], subject)),
-            tags=aws_tags(args.tags, f"{args.name_prefix}-lb-controller"), opts=child)
+        role = irsa_role(f"{name}-role", args.oidc_provider_arn, args.oidc_issuer, subject,
+                         tags=aws_tags(args.tags, f"{args.name_prefix}-lb-controller"), opts=child)
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=json.dumps(controller_policy()), opts=child)
         self.role_arn = role.arn
         self.release = k8s.helm.v3.Release(

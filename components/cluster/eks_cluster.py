@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import aws_iam
+from components.cluster.irsa import irsa_role
 from components.cluster.kubeconfig import eks_kubeconfig
 from components.deploy_context import aws_identity
 from components.network.log_key import logs_kms_key
@@ -166,20 +167,14 @@ class EksCluster(pulumi.ComponentResource):
         # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc_verify-thumbprint.html).
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
                                              tags=tags("oidc"), opts=child)
-        ebs_role = aws.iam.Role(
-            f"{name}-ebs-csi-role",
-            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], aws_iam.EBS_CSI_SERVICE_ACCOUNT)),
-            tags=tags("ebs-csi-role"), opts=child)
+        ebs_role = irsa_role(f"{name}-ebs-csi-role", oidc.arn, issuer, aws_iam.EBS_CSI_SERVICE_ACCOUNT,
+                             tags=tags("ebs-csi-role"), opts=child)
         ebs_attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
                                                       policy_arn=aws_iam.EBS_CSI_POLICY, opts=child)
         # The VPC CNI gets its own IRSA role, so the node role (reachable from a compromised node) carries
         # no ENI/IP permissions (https://docs.aws.amazon.com/eks/latest/userguide/cni-iam-role.html).
-        cni_role = aws.iam.Role(
-            f"{name}-vpc-cni-role",
-            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], aws_iam.CNI_SERVICE_ACCOUNT)),
-            tags=tags("vpc-cni-role"), opts=child)
+        cni_role = irsa_role(f"{name}-vpc-cni-role", oidc.arn, issuer, aws_iam.CNI_SERVICE_ACCOUNT,
+                             tags=tags("vpc-cni-role"), opts=child)
         cni_attachment = aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name,
                                                       policy_arn=aws_iam.CNI_POLICY, opts=child)
 

@@ -22,7 +22,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.cluster import aws_iam
+from components.cluster.irsa import irsa_role
 from components.pki.leaf import LeafCertificate, LeafCertificateArgs
 from components.tags import aws_tags, gcp_labels
 from infra.planning.addressing import member_block
@@ -319,12 +319,9 @@ class RegionDatabase(pulumi.ComponentResource):
                         "expiration": {"days": plan.backup_retention_days},
                         "noncurrent_version_expiration": {"noncurrent_days": plan.backup_retention_days}}],
                 opts=child)
-            role = aws.iam.Role(
-                f"{name}-backup-role",
-                assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                    lambda v: aws_iam.assume_role_by_service_account(
-                        v[0], v[1], f"system:serviceaccount:{NAMESPACE}:{BACKUP_SA}")),
-                tags=aws_tags(args.tags, f"{region.name}-mongodb-backup"), opts=child)
+            role = irsa_role(f"{name}-backup-role", args.oidc_provider_arn, args.oidc_issuer,
+                             f"system:serviceaccount:{NAMESPACE}:{BACKUP_SA}",
+                             tags=aws_tags(args.tags, f"{region.name}-mongodb-backup"), opts=child)
             aws.iam.RolePolicy(f"{name}-backup-policy", role=role.id, policy=pulumi.Output.json_dumps({
                 "Version": "2012-10-17", "Statement": [
                     {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": pulumi.Output.concat(bucket.arn, "/*")},

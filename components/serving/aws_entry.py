@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.cluster import aws_iam
+from components.cluster.irsa import irsa_role
 from components.tags import aws_tags
 from infra.planning.serving import HEALTH_PATH, PORT, SERVICE_ACCOUNT, SERVING_NAMESPACE, RegionServing
 
@@ -95,11 +95,8 @@ class AwsServingEntry(pulumi.ComponentResource):
 
         # IRSA: only the servers' ServiceAccount of this cluster may assume the role.
         subject = f"system:serviceaccount:{SERVING_NAMESPACE}:{SERVICE_ACCOUNT}"
-        role = aws.iam.Role(
-            f"{name}-server-role",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], subject)),
-            tags=tags("server-role"), opts=child)
+        role = irsa_role(f"{name}-server-role", args.oidc_provider_arn, args.oidc_issuer, subject,
+                         tags=tags("server-role"), opts=child)
         aws.iam.RolePolicy(f"{name}-server-weights", role=role.name, policy=bucket.arn.apply(weights_read_policy),
                            opts=child)
 

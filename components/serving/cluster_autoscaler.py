@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import aws_iam
+from components.cluster.irsa import irsa_role
 from components.tags import aws_tags
 from infra.planning.serving_versions import (
     CLUSTER_AUTOSCALER,
@@ -75,11 +75,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         super().__init__("rollout:serving:ClusterAutoscaler", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         subject = f"system:serviceaccount:{CLUSTER_AUTOSCALER.namespace}:{CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}"
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda v: aws_iam.assume_role_by_service_account(v[0], v[1], subject)),
-            tags=aws_tags(args.tags, f"{args.cluster_name}-cluster-autoscaler"), opts=child)
+        role = irsa_role(f"{name}-role", args.oidc_provider_arn, args.oidc_issuer, subject,
+                         tags=aws_tags(args.tags, f"{args.cluster_name}-cluster-autoscaler"), opts=child)
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.name, policy=autoscaler_policy(args.cluster_name),
                                     opts=child)
         chart = CLUSTER_AUTOSCALER

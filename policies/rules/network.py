@@ -3,7 +3,6 @@ logs everywhere, IAM limited to what flow-log delivery needs."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from .core import (
     is_unknown,
     rule,
 )
+from .iam import statements
 from .netmath import covers_world, public_ranges
 
 PUBLIC_PORTS = Param("array", [443], "ports that may be open to 0.0.0.0/0 (the public serving listener)")
@@ -353,18 +353,6 @@ def log_retention_bounds(r: Resource, config) -> Iterator[str]:
         yield f"retentionInDays {days:g} > {config['maxDays']}"
 
 
-def _statements(document: Any) -> list[dict[str, Any]]:
-    if is_unknown(document) or document is None:
-        return []
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return []
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    return [s for s in as_list(statements) if isinstance(s, dict)]
-
-
 @rule("iam-no-wildcard-admin",
       "IAM policies never allow every action on every resource (Action '*' with Resource '*').",
       enforcement=MANDATORY, severity=CRITICAL,
@@ -373,7 +361,7 @@ def _statements(document: Any) -> list[dict[str, Any]]:
 def iam_no_wildcard_admin(r: Resource, config) -> Iterator[str]:
     documents = [r.props.get("policy")] if r.type != "aws:iam/role:Role" else \
         [p.get("policy") for p in as_list(r.props.get("inlinePolicies")) if isinstance(p, dict)]
-    for s in (s for d in documents for s in _statements(d)):
+    for s in (s for d in documents for s in statements(d)):
         if s.get("Effect") != "Allow":
             continue
         actions, resources = as_list(s.get("Action")), as_list(s.get("Resource"))
@@ -387,7 +375,7 @@ def iam_no_wildcard_admin(r: Resource, config) -> Iterator[str]:
       "IAM role trust policies never let any principal ('*') assume the role.",
       enforcement=MANDATORY, severity=HIGH, types=("aws:iam/role:Role",))
 def iam_trust_no_wildcard(r: Resource, config) -> Iterator[str]:
-    for s in _statements(r.props.get("assumeRolePolicy")):
+    for s in statements(r.props.get("assumeRolePolicy")):
         principal = s.get("Principal")
         values = [principal] if isinstance(principal, str) else \
             [v for vs in (principal or {}).values() for v in as_list(vs)] if isinstance(principal, dict) else []
