@@ -16,6 +16,13 @@ from policies.rules import ALL_RULES
 from policies.rules.types import registered_types, tokens_in, unregistered
 
 ROOT = Path(__file__).resolve().parent.parent
+# Custom resources the program declares through `kubernetes.apiextensions.CustomResource`: no SDK class
+# registers them, so they are known here, each with the CRD that defines it. The pack names none of them.
+CUSTOM_RESOURCE_TYPES = frozenset({
+    "kubernetes:keda.sh/v1alpha1:ScaledObject",  # https://keda.sh/docs/2.17/reference/scaledobject-spec/
+    # https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/targetgroupbinding/spec/
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
+})
 SOURCES = sorted([*ROOT.glob("policies/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("infra/offline/*.py")])
 
 
@@ -35,7 +42,8 @@ def test_every_rule_names_only_registered_types(rule):
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_type_written_in_the_pack_and_tests_is_registered(path):
-    assert unregistered(tokens_in(path.read_text())) == [], f"misspelled resource type in {path.name}"
+    assert unregistered(tokens_in(path.read_text()), CUSTOM_RESOURCE_TYPES) == [], \
+        f"misspelled resource type in {path.name}"
 
 
 def test_a_misspelled_fixture_is_caught(tmp_path):

@@ -49,13 +49,6 @@ def tokens_in(text: str) -> set[str]:
     return set(TOKEN.findall(text))
 
 
-# Custom resources the program declares through `kubernetes.apiextensions.CustomResource`: the provider
-# registers no class for them, so their tokens are listed here, each with the CRD that defines it.
-CUSTOM_RESOURCE_TYPES = frozenset({
-    "kubernetes:keda.sh/v1alpha1:ScaledObject",  # https://keda.sh/docs/2.17/reference/scaledobject-spec/
-    # https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/targetgroupbinding/spec/
-    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
-})
 ENGINE_TYPES = frozenset({"pulumi:pulumi:Stack"})
 _COMPONENT = re.compile(r'super\(\)\.__init__\(\s*"(rollout:[^"]+)"')
 
@@ -67,8 +60,9 @@ def component_types() -> frozenset[str]:
     return frozenset(t for path in root.rglob("*.py") for t in _COMPONENT.findall(path.read_text()))
 
 
-def unregistered(tokens: Iterable[str]) -> list[str]:
+def unregistered(tokens: Iterable[str], also_known: Iterable[str] = ()) -> list[str]:
     """The tokens nothing registers (typos, wrong case, removed types), sorted. Provider tokens resolve
-    against the SDKs, `rollout:` tokens against the program's components."""
-    known = registered_types() | component_types() | ENGINE_TYPES | CUSTOM_RESOURCE_TYPES
+    against the SDKs, `rollout:` tokens against the program's components; `also_known` adds tokens no
+    SDK class registers (custom resources the program declares)."""
+    known = registered_types() | component_types() | ENGINE_TYPES | set(also_known)
     return sorted(t for t in set(tokens) if t not in known)
