@@ -63,9 +63,10 @@ def prod():
     return plan, endpoints, run_mocked(traffic_program(plan, endpoints), stack="prod")
 
 
-def records_from_capture(run, endpoints) -> list[DnsRecord]:
+def records_from_capture(run, endpoints, zone_id: str | None = None) -> list[DnsRecord]:
     """Read the captured Route 53 registrations back into the simulator's form, the way Route 53
-    would see them (health checks by id, endpoints by alias target or address)."""
+    would see them (health checks by id, endpoints by alias target or address); with `zone_id`, only that
+    zone's records (the stack also has private zones)."""
     hc_region = {}
     for hc in run.of_type(HEALTH_CHECK):
         region = next(r for r, e in endpoints.items() if e.hostname == hc.inputs["fqdn"])
@@ -75,6 +76,8 @@ def records_from_capture(run, endpoints) -> list[DnsRecord]:
     out = []
     for rec in run.of_type(RECORD):
         p = rec.inputs
+        if zone_id is not None and p.get("zoneId") != zone_id:
+            continue
         if p["type"] != "A":
             continue  # validation CNAMEs
         alias = (p.get("aliases") or [None])[0]
@@ -220,3 +223,46 @@ def test_the_program_exports_the_service_url_zone_and_certificates():
     assert traffic["weights"] == {g: dict(w) for g, w in plan.traffic.normal_weights.items()}
     assert "US-NY" in traffic["geolocations"]["us-east"]
     assert traffic["records"] > 0  # every region's serving stack has its endpoint: records and health checks
+
+
+def test_the_full_prod_preview_routes_as_planned_to_the_serving_load_balancers():
+    """Global traffic's promise on the whole program: the records the prod preview registers, read back and
+    resolved, realise the plan in normal state and for every single region lost, and every endpoint record
+    and health check names the load balancer that region's serving stack declares."""
+    from infra.offline.run import run_stack
+    from infra.planning.plan import plan_for_stack_file
+
+    path = ROOT / "Pulumi.prod.yaml"
+    plan, run = plan_for_stack_file(path), run_stack(path, "prod")
+    by_urn = {r.urn: r for r in run.resources}
+
+    def region_of(resource):
+        node = resource
+        while node is not None and node.type != "rollout:region:Region":
+            node = by_urn.get(node.parent)
+        return node.name if node is not None else None
+
+    def in_serving(resource):
+        node = by_urn.get(resource.parent)
+        while node is not None and not node.type.startswith("rollout:serving:"):
+            node = by_urn.get(node.parent)
+        return node is not None
+
+    endpoints = {}
+    for r in run.resources:
+        if not in_serving(r):
+            continue
+        region = region_of(r)
+        state = mock_outputs(r.type, r.name, r.inputs)[1]
+        host = regional_hostname(region, plan.domain) if region else None
+        if r.type == "aws:lb/loadBalancer:LoadBalancer":
+            endpoints[region] = RegionalEndpoint(region=region, cloud="aws", hostname=host, dns_name=state["dnsName"])
+        elif r.type == "gcp:compute/address:Address" and r.inputs.get("addressType") == "EXTERNAL":
+            endpoints[region] = RegionalEndpoint(region=region, cloud="gcp", hostname=host,
+                                                 ip_address=state["address"])
+    assert set(endpoints) == {r.name for r in plan.regions}
+    (public,) = [z for z in run.of_type("aws:route53/zone:Zone") if not z.inputs.get("vpcs")]
+    captured = records_from_capture(run, endpoints, mock_outputs(public.type, public.name, public.inputs)[0])  # fails on a target or health check of no region
+    assert len(captured) == len(plan.traffic.records)
+    assert check_traffic(plan.traffic, captured) == []
+    assert {hc.inputs["fqdn"] for hc in run.of_type(HEALTH_CHECK)} == {e.hostname for e in endpoints.values()}
