@@ -262,7 +262,8 @@ def test_the_full_prod_preview_routes_as_planned_to_the_serving_load_balancers()
                                                  ip_address=state["address"])
     assert set(endpoints) == {r.name for r in plan.regions}
     (public,) = [z for z in run.of_type("aws:route53/zone:Zone") if not z.inputs.get("vpcs")]
-    captured = records_from_capture(run, endpoints, mock_outputs(public.type, public.name, public.inputs)[0])  # fails on a target or health check of no region
+    zone_id = mock_outputs(public.type, public.name, public.inputs)[0]
+    captured = records_from_capture(run, endpoints, zone_id)  # fails on a target or health check of no region
     assert len(captured) == len(plan.traffic.records)
     assert check_traffic(plan.traffic, captured) == []
     assert {hc.inputs["fqdn"] for hc in run.of_type(HEALTH_CHECK)} == {e.hostname for e in endpoints.values()}
