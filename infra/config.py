@@ -276,13 +276,6 @@ class ClusterConfig(_Model):
         description="IAM roles given EKS cluster-admin access entries (besides the deployer)")
 
 
-def _check_image_pinned(value: str) -> str:
-    last = value.rsplit("/", 1)[-1]
-    if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
-        raise ValueError("pin the image by tag or digest (not :latest)")
-    return value
-
-
 class WeightsConfig(_Model):
     """Where model servers read the weights: a bucket the program creates in each region's cloud
     (read through workload identity), or Hugging Face with a token Secret (documented fallback)."""
@@ -345,10 +338,7 @@ class MongoDbConfig(_Model):
     @field_validator("image")
     @classmethod
     def _image_pinned(cls, value: str) -> str:
-        last = value.rsplit("/", 1)[-1]
-        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
-            raise ValueError("pin the image by tag or digest (not :latest)")
-        return value
+        return _pinned_image(value)
 
     @field_validator("non_voting_members")
     @classmethod
@@ -524,7 +514,7 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
                             f"model.throughputRps; add model.throughputRps.{gpu} (requests/s per GPU)")
     for rname, pin in cfg.rollout.pins.items():
         try:
-            _check_image_pinned(pin.image)
+            _pinned_image(pin.image)
         except ValueError as error:
             problems.append(f"rollout.pins.{rname}.image: {error}")
     return problems

@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from infra.ops import preflight
 from infra.ops.clouds import AwsClients
 from infra.ops.needs import GCP_GPU_QUOTA_METRIC, aws_needs, gcp_needs, vcpu_quota_code
-from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, ec2_quotas, guard_sockets, shared_session
+from tests.ops_fakes import (
+    FakeGcp,
+    ec2_quotas,
+    guard_sockets,
+)
 from tests.ops_stack import GCP_PROJECT, ops_plan, write_ops_stack
 
 G, P, STANDARD = "L-DB2E81BA", "L-417A185B", "L-1216C47A"
 PLENTY = {G: 10_000.0, P: 10_000.0, STANDARD: 10_000.0}
 STACK = "ops"
 
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    """moto for every AWS call, fake credentials, and no network at all."""
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # thousands of AMIs per region: slow, unused
-    guard_sockets(monkeypatch)
-    with mock_aws():
-        yield AwsClients(session=shared_session())
 
 
 def healthy_gcp(plan: Any = None) -> FakeGcp:

@@ -4,35 +4,26 @@ plan, the way the program names and tags things; each test then changes one thin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from infra.ops import verify
 from infra.ops.clouds import AwsClients
 from infra.ops.verify import ExpectedRecord, check_dns
 from infra.planning.cluster_plan import POOL_LABEL
 from infra.planning.plan import RolloutPlan
-from tests.ops_fakes import FAKE_AWS_ENV, FakeGcp, guard_sockets, set_tunnel_telemetry, shared_session
+from tests.ops_fakes import (
+    FakeGcp,
+    set_tunnel_telemetry,
+)
 from tests.ops_stack import GCP_PROJECT, ops_plan, write_ops_stack
 
 STACK = "ops"
 ACCOUNT = "123456789012"  # moto's default account
 
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # thousands of AMIs per region: slow, unused
-    guard_sockets(monkeypatch)
-    with mock_aws():
-        yield AwsClients(session=shared_session())
 
 
 def tags(name: str) -> list[dict[str, Any]]:

@@ -1,0 +1,24 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """moto for every AWS call, fake credentials, and no network at all (the ops tests)."""
+    from moto import mock_aws  # imported here: only the ops tests pay for moto
+
+    from infra.ops.clouds import AwsClients
+    from tests.ops_fakes import FAKE_AWS_ENV, guard_sockets, shared_session
+
+    for key, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # thousands of AMIs per region: slow, unused
+    guard_sockets(monkeypatch)
+    with mock_aws():
+        yield AwsClients(session=shared_session())
