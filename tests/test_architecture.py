@@ -1,6 +1,6 @@
 """The layout's two rules, checked by reading the imports with `ast` (nothing is imported to check):
 
-1. Pure modules (the planning package, config, catalog, errors) never import pulumi, a provider SDK or a
+1. Pure modules (the planning and rehearsal packages, config, catalog, errors) never import pulumi, a provider SDK or a
    cloud client, directly or through another project module.
 2. No import cycle among the project's modules. Every import counts: top-level, inside a function, and
    under `if TYPE_CHECKING:` (an annotation-only cycle is still a cycle a reader has to untangle).
@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.factories import ROOT
 
 PROJECT_PACKAGES = ("infra", "components", "policies")
-PURE = ("infra.planning", "infra.config", "infra.catalog", "infra.errors")
+PURE = ("infra.planning", "infra.rehearsal", "infra.config", "infra.catalog", "infra.errors")
 # Top-level names a pure module may not reach: the Pulumi SDKs and cloud clients.
 FORBIDDEN = ("pulumi", "pulumi_aws", "pulumi_gcp", "pulumi_kubernetes", "pulumi_tls", "pulumi_random",
              "pulumi_policy", "boto3", "botocore", "google.cloud", "googleapiclient", "kubernetes", "moto")

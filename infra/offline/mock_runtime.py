@@ -43,6 +43,7 @@ class CapturedResource:
     delete_before_replace: bool = False
     replace_on_changes: tuple[str, ...] = ()
     retain_on_delete: bool = False
+    custom_timeouts: dict[str, str] = field(default_factory=dict, compare=False)  # {"create": "30m", ...}
 
     def options(self) -> dict[str, Any]:
         """The resource options that decide what a real `pulumi up` does on a change (replace, ignore,
@@ -50,6 +51,7 @@ class CapturedResource:
         return {"protect": self.protect, "ignoreChanges": list(self.ignore_changes),
                 "deleteBeforeReplace": self.delete_before_replace,
                 "replaceOnChanges": list(self.replace_on_changes), "retainOnDelete": self.retain_on_delete,
+                "customTimeouts": dict(self.custom_timeouts),
                 "dependsOn": list(self.dependencies),
                 "propertyDependencies": {k: list(v) for k, v in sorted(self.property_dependencies.items()) if v},
                 "provider": self.provider or None}
@@ -123,6 +125,8 @@ class RecordingMonitor(MockMonitor):
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 replace_on_changes=tuple(request.replaceOnChanges),
                 retain_on_delete=bool(request.retainOnDelete),
+                custom_timeouts={k: v for k in ("create", "update", "delete")
+                                 if (v := getattr(request.customTimeouts, k))},
             ))
         return response
 

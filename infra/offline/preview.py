@@ -6,7 +6,8 @@
     python -m infra.preview --stack prod --diagram               # Mermaid graph of regions and links
     python -m infra.preview --stack prod --lose use1             # where traffic goes while use1 is lost
 
-Exit codes: 0 ok, 1 program error, 2 bad configuration (one message listing every problem).
+Exit codes: 0 ok, 1 program error, a rehearsal violation or a mandatory policy violation,
+2 bad configuration (one message listing every problem).
 """
 
 from __future__ import annotations
@@ -193,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the program failed: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
+    from infra.rehearsal import rehearse
+
+    document = as_json(run)
+    rehearsal = rehearse(document, plan)
     report = None
     if args.policy_pack is not None:
         from infra.offline.policy_check import PolicyPackError, check_policies
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     if args.json:
-        document = as_json(run)
+        document["rehearsal"] = rehearsal.to_json()
         if report is not None:
             document["policy"] = report.to_json()
         print(json.dumps(document, indent=2, sort_keys=False))
@@ -217,8 +222,23 @@ def main(argv: list[str] | None = None) -> int:
             from infra.offline.policy_check import render_report
 
             render_report(report, out)
+        render_rehearsal(rehearsal, out)
         err.print(f"previewed {sum(r.custom for r in run.resources)} resources in {elapsed:.1f}s")
-    return report.exit_code if report is not None else 0
+    return max(rehearsal.exit_code, report.exit_code if report is not None else 0)
+
+
+def render_rehearsal(rehearsal, console) -> None:
+    """The rehearsal verdict: one line when clean, else every violation with its rule and source."""
+    from rich.markup import escape
+
+    if rehearsal.ok:
+        console.print(f"[green]rehearsal: {len(rehearsal.rules)} rules, 0 violations[/]")
+        return
+    console.print(f"[bold red]rehearsal: {len(rehearsal.violations)} violation(s) "
+                  f"of {len(rehearsal.rules)} rules[/]")
+    for v in rehearsal.violations:
+        console.print(f"  [red]{escape(v.rule)}[/] {escape(v.urn.rsplit('::', 1)[-1])}: {escape(v.message)}"
+                      f" [dim]({escape(v.source)})[/]")
 
 
 if __name__ == "__main__":
