@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: preview policy docs test lint fmt bench-preview bench-sizing bench-links bench-routing sizing clean
+.PHONY: preview policy docs test lint fmt bench-preview bench-sizing bench-links bench-routing sizing clean rehearse-changes
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ preview: $(VENV)/.installed  ## offline preview of a stack (STACK=dev by default
 
 policy: $(VENV)/.installed  ## the offline policy check on every stack file in the repo
 	$(PY) -m infra.policy_check Pulumi.*.yaml
+
+rehearse-changes: $(VENV)/.installed  ## the standard edits (demand, price, regions, upgrade, image) of dev and prod
+	$(PY) -m infra.change --battery --stack dev
+	$(PY) -m infra.change --battery --stack prod
 
 docs: $(VENV)/.installed  ## regenerate the generated docs (policy rules)
 	$(PY) -m policies.docs > docs/policies.md

@@ -70,7 +70,9 @@ def test_gpu_pools_equal_the_plan_with_burst_taint_and_labels_on_both_clouds():
     eks_groups = {g.inputs["instanceTypes"][0]: g.inputs for g in of(captured, "aws:eks/nodeGroup:NodeGroup")}
     for itype, nodes in planned["use1"].items():
         group = eks_groups[itype]
-        assert group["scalingConfig"] == {"minSize": nodes, "desiredSize": nodes, "maxSize": nodes + 2}
+        # EKS: the ceiling is the plan's; the floor is held by the servers (min 0, created with one node)
+        # so that every later update sends a desired size EKS accepts (infra/planning/cluster_plan.py).
+        assert group["scalingConfig"] == {"minSize": 0, "desiredSize": 1, "maxSize": nodes + 2}
         assert group["amiType"] == "AL2023_x86_64_NVIDIA"
         assert group["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
         assert group["labels"][GPU_MODEL_LABEL] == "A10G"

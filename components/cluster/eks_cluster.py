@@ -23,7 +23,7 @@ from components.cluster.kubeconfig import eks_kubeconfig
 from components.deploy_context import aws_identity
 from components.network.log_key import logs_kms_key
 from components.tags import aws_tags
-from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
+from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan, eks_scaling
 from infra.planning.cluster_versions import SUPPORTED
 from infra.planning.regions import RegionPlan
 
@@ -139,7 +139,7 @@ class EksCluster(pulumi.ComponentResource):
             tags=tags("eks"),
             # A fixed name: a replacement (e.g. new subnets) must delete the old cluster first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster_attachments, log_group],
-                                        delete_before_replace=True))
+                                        delete_before_replace=True, protect=plan.protect_cluster))
 
         identity = aws_identity()
         self.api_ready = []
@@ -217,6 +217,7 @@ class EksCluster(pulumi.ComponentResource):
                     tags, depends_on: list[pulumi.Resource]) -> aws.eks.NodeGroup:
         loc, child = region.location, pulumi.ResourceOptions(parent=self)
         kind = "gpu" if pool.is_gpu else "system"
+        min_size, desired_size, max_size = eks_scaling(pool)  # sizes every later update is accepted with
         # IMDSv2 only, hop limit 1: a pod (one hop further) cannot reach IMDS and take the node role;
         # host-network add-ons still can, the others use IRSA
         # (https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html).
@@ -237,7 +238,7 @@ class EksCluster(pulumi.ComponentResource):
             version=plan.kubernetes_version, subnet_ids=subnet_ids, instance_types=[pool.machine_type],
             ami_type=GPU_AMI if pool.is_gpu else SYSTEM_AMI, capacity_type="ON_DEMAND",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=pool.min_nodes, desired_size=pool.desired_nodes, max_size=pool.max_nodes),
+                min_size=min_size, desired_size=desired_size, max_size=max_size),
             labels=dict(pool.labels),
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=EKS_TAINT_EFFECT[t.effect])
                     for t in pool.taints],

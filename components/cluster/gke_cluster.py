@@ -139,7 +139,8 @@ class GkeCluster(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             resource_labels=labels,
             # A fixed name: a replacement must delete first (deletion protection stops it until lifted).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_access, *roles], delete_before_replace=True))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_access, *roles], delete_before_replace=True,
+                                        protect=plan.protect_cluster))
 
         self.node_pools = {pool.name: self._node_pool(name, plan, pool, cluster, account.email, labels)
                            for pool in plan.pools}

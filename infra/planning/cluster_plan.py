@@ -105,6 +105,7 @@ class ClusterPlan:
     master_ipv4_cidr: str | None  # GKE control plane /28; None on AWS
     release_channel: str | None  # GKE only
     protect_keys: bool = False  # prod: the Secrets encryption keys carry `protect` (losing one loses the Secrets)
+    protect_cluster: bool = False  # prod: the cluster carries `protect` (a replacement is an outage of the region)
     api_access: str = "private"  # one of API_ACCESS_MODES
     runner_cidrs: tuple[str, ...] = ()  # private mode: where the runner sits inside the network
     admin_role_arns: tuple[str, ...] = ()  # EKS cluster-admin access entries (besides the deployer role)
@@ -289,10 +290,29 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
             authorized_networks=(region.addresses.network, *runners) if gcp else (),
             master_ipv4_cidr=master_ipv4_cidr(region) if gcp else None,
             release_channel=GKE_RELEASE_CHANNEL if gcp else None,
-            protect_keys=plan.stack_environment == "prod",
+            protect_keys=plan.stack_environment == "prod", protect_cluster=plan.stack_environment == "prod",
             api_access=api_access or "private", runner_cidrs=runners, admin_role_arns=tuple(admin_role_arns),
             local_network=region.addresses.network, peer_network=plan.addresses.supernet,
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")
     return out
+
+
+# EKS UpdateNodegroupConfig refuses desiredSize outside [minSize, maxSize]
+# (https://docs.aws.amazon.com/eks/latest/APIReference/API_NodegroupScalingConfig.html), and with
+# desiredSize in ignoreChanges the engine sends the state's (creation-time) desired size with every
+# changed min/max (terraform-aws-modules/terraform-aws-eks#2030). A GPU group is therefore created
+# with one node and min 0, so the desired size it will always send (1) fits any later [0, max >= 1]:
+# the plan's floor is held by the model servers' replicas (KEDA's minReplicaCount), which the cluster
+# autoscaler turns into nodes, and the plan's ceiling is maxSize.
+EKS_GPU_CREATE_NODES = 1
+
+
+def eks_scaling(pool: NodePoolPlan) -> tuple[int, int, int]:
+    """(minSize, desiredSize at creation, maxSize) for an EKS managed node group of `pool`.
+
+    The system pool's sizes depend only on its zones, never on demand, so they are sent as planned."""
+    if not pool.is_gpu:
+        return pool.min_nodes, pool.desired_nodes, pool.max_nodes
+    return 0, EKS_GPU_CREATE_NODES, max(pool.max_nodes, EKS_GPU_CREATE_NODES)
