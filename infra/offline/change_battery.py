@@ -142,13 +142,31 @@ def edits_for(doc: Doc) -> list[Edit]:
     return [
         Edit("demand +3 rps", demand(+3), resolve=True),
         Edit("demand -3 rps", demand(-3), resolve=True),
-        Edit("price +5% on the cheapest GPU type", lambda d: d, resolve=True, price_factor=1.05),
+        Edit("price x1.5 on the most used GPU type", lambda d: d, resolve=True, price_factor=1.5),
         Edit("add an AWS region", add_region("aws"), resolve=True),
         Edit("add a GCP region", add_region("gcp"), resolve=True),
         *([Edit(f"remove region {gone}", remove_region(gone), resolve=True, removing=(gone,))] if gone else []),
         Edit("Kubernetes minor upgrade", kubernetes_minor(+1), context=next_kubernetes_minor),
         Edit("model image change", model_image),
     ]
+
+
+def most_used_type(stack_file: Path, candidates) -> str | None:
+    """The pinned instance type with the most nodes among those with an alternative in their region (a
+    price move there can move the plan)."""
+    from collections import Counter
+
+    from infra.planning.sizing.lock import read_lock
+
+    lock = read_lock(lock_path(stack_file))
+    if lock is None:
+        return None
+    types_in = Counter(c.region for c in candidates)
+    nodes: Counter = Counter()
+    for region, types in lock.replicas.items():
+        if types_in[region] > 1:
+            nodes.update(types)
+    return nodes.most_common(1)[0][0] if nodes else None
 
 
 def write_side(doc: Doc, stack_file: Path, into: Path, *, resolve: bool, price_factor: float = 1.0) -> Path:
@@ -163,10 +181,10 @@ def write_side(doc: Doc, stack_file: Path, into: Path, *, resolve: bool, price_f
 
         problem = problem_from_config(validated_config(path))
         if price_factor != 1.0:
-            cheapest = min(problem.candidates, key=lambda c: c.usd_per_hour)
+            busiest = most_used_type(stack_file, problem.candidates)
             problem = dataclasses.replace(problem, candidates=tuple(
                 dataclasses.replace(c, usd_per_hour=c.usd_per_hour * price_factor)
-                if c.instance_type == cheapest.instance_type else c for c in problem.candidates))
+                if c.instance_type == busiest else c for c in problem.candidates))
         write_lock(lock_path(path), lock_of(solve(problem)), stack)
     elif lock_path(stack_file).exists():
         shutil.copy(lock_path(stack_file), lock_path(path))
