@@ -31,12 +31,12 @@ def image_version(release: Release) -> tuple[int, int] | None:
 def grants(rules: Iterable[Mapping[str, Any]], group: str, resource: str, verbs: Iterable[str]) -> bool:
     needed = set(verbs)
     for r in rules:
-        if group in (r.get("apiGroups") or ()) or "*" in (r.get("apiGroups") or ()):
-            if resource in (r.get("resources") or ()) or "*" in (r.get("resources") or ()):
-                if not r.get("resourceNames"):
-                    needed -= set(r.get("verbs") or ())
-                    if "*" in (r.get("verbs") or ()):
-                        needed.clear()
+        groups, resources = r.get("apiGroups") or (), r.get("resources") or ()
+        if (group in groups or "*" in groups) and (resource in resources or "*" in resources) \
+                and not r.get("resourceNames"):
+            needed -= set(r.get("verbs") or ())
+            if "*" in (r.get("verbs") or ()):
+                needed.clear()
     return not needed
 
 

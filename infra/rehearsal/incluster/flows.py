@@ -34,6 +34,8 @@ GKE_CONTROL_PLANE_PORTS = (443, 10250)
 PUBLIC = ("203.0.113.0/24",)
 OBJECT_STORAGE = {"aws": ("52.216.0.0/15",), "gcp": ("142.250.0.0/15",)}
 METADATA_ADDRESSES = {80: ("169.254.169.254/32",), 988: ("169.254.169.252/32",)}
+SG_RULE_TYPES = ("aws:ec2/securityGroupRule:SecurityGroupRule",
+                 "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
 KUBE_DNS_PORTS = ({"name": "dns", "containerPort": 53, "protocol": "UDP"},
                   {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"})
 
@@ -154,7 +156,8 @@ def gcp_ingress(run: RunView, cluster: Cluster, source: Endpoint, dest: Endpoint
             continue
         if _covers(i.get("sourceRanges") or (), source.addresses) >= need:
             return True, f"firewall {fw.name}"
-    return False, f"no GCP firewall rule admits {protocol}/{port} from {', '.join(source.addresses) or '?'} to the nodes"
+    sources = ", ".join(source.addresses) or "?"
+    return False, f"no GCP firewall rule admits {protocol}/{port} from {sources} to the nodes"
 
 
 def aws_ingress(run: RunView, inv: Inventory, cluster: Cluster, source_end: ft.End, dest: Endpoint, port: int,
@@ -166,8 +169,8 @@ def aws_ingress(run: RunView, inv: Inventory, cluster: Cluster, source_end: ft.E
             if b.options.get("provider") and cluster_key(b) != cluster.key:
                 continue
             spec = b.inputs.get("spec") or {}
-            opened = any(p.get("port") in (port, str(port)) for rule_ in (spec.get("networking") or {}).get("ingress") or ()
-                         for p in rule_.get("ports") or ())
+            rules = (spec.get("networking") or {}).get("ingress") or ()
+            opened = any(p.get("port") in (port, str(port)) for rule_ in rules for p in rule_.get("ports") or ())
             service = (spec.get("serviceRef") or {}).get("name")
             if opened and _service_selects(run, cluster, service, dest):
                 return True, f"TargetGroupBinding {b.name} opens {port} from the ALB's security group"
@@ -177,7 +180,7 @@ def aws_ingress(run: RunView, inv: Inventory, cluster: Cluster, source_end: ft.E
             return True, f"the LB controller's backend rules for Service {svc.name}"
         return False, f"no LoadBalancer Service exposes {dest.label} on {port}"
     for r in run:
-        if r.type in ("aws:ec2/securityGroupRule:SecurityGroupRule", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        if r.type in SG_RULE_TYPES:
             i = r.inputs
             if i.get("type", "ingress") != "ingress":
                 continue
@@ -209,7 +212,8 @@ def cluster_key(resource) -> str:
 def _service_selects(run: RunView, cluster: Cluster, name: str | None, dest: Endpoint) -> bool:
     for svc in run.of_type("kubernetes:core/v1:Service"):
         meta = svc.inputs.get("metadata") or {}
-        if meta.get("name") == name and cluster_key(svc) == cluster.key and meta.get("namespace", "default") == dest.namespace:
+        if meta.get("name") == name and cluster_key(svc) == cluster.key and \
+                meta.get("namespace", "default") == dest.namespace:
             sel = (svc.inputs.get("spec") or {}).get("selector") or {}
             return bool(sel) and selects({"matchLabels": sel}, dest.labels)
     return False

@@ -20,9 +20,9 @@ every source address is allowed and a must-be-closed flow can flag any allowed a
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 FULL, PARTIAL, NONE = 2, 1, 0
@@ -174,8 +174,8 @@ def index(policies: Iterable[Policy]) -> dict[tuple[str, str], list[Policy]]:
     return out
 
 
-def direction(policies: Mapping[tuple[str, str], Sequence[Policy]] | Iterable[Policy], subject: Endpoint, other: Endpoint, port: int, protocol: str,
-              kind: str, dest: Endpoint) -> Side:
+def direction(policies: Mapping[tuple[str, str], Sequence[Policy]] | Iterable[Policy], subject: Endpoint,
+              other: Endpoint, port: int, protocol: str, kind: str, dest: Endpoint) -> Side:
     """Ingress (kind="Ingress", subject=destination) or egress (kind="Egress", subject=source)."""
     if not subject.is_pod:
         return Side(FULL, False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from infra.rehearsal.incluster.inventory import Pod, inventory
+from infra.rehearsal.incluster.inventory import inventory
 from infra.rehearsal.registry import Context, rule
 from infra.rehearsal.report import Violation
 
