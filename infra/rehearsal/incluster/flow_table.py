@@ -57,6 +57,7 @@ class Flow:
 
 
 ROLLOUT_NAMESPACES = ("rollout-system", "rollout-serving", "rollout-data")
+ANY_NAMESPACE = (*ROLLOUT_NAMESPACES, "kube-system")
 KEDA_OPERATOR = Pods(("rollout-system",), {"app.kubernetes.io/name": "keda-operator"}, "KEDA operator")
 KEDA_METRICS = Pods(("rollout-system",), {"app.kubernetes.io/name": "keda-operator-metrics-apiserver"},
                     "KEDA metrics apiserver")
@@ -67,6 +68,10 @@ PROMETHEUS = Pods(("rollout-system",), {"app.kubernetes.io/name": "prometheus",
 VLLM = Pods(("rollout-serving",), {"app.kubernetes.io/name": "vllm"}, "vLLM servers")
 MONGODB = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb"}, "MongoDB members")
 MONGO_CLIENTS = Pods(None, {"rollout.dev/mongodb-client": "true"}, "MongoDB clients (jobs)")
+BACKUP = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb-backup"}, "MongoDB backup job")
+AUTOSCALER = Pods(("kube-system",), {"app.kubernetes.io/instance": "cluster-autoscaler"}, "cluster-autoscaler")
+LB_CONTROLLER = Pods(("kube-system",), {"app.kubernetes.io/name": "aws-load-balancer-controller"},
+                     "AWS Load Balancer Controller")
 ROLLOUT_PODS = Pods(ROLLOUT_NAMESPACES, {}, "every rollout pod")
 SYSTEM_PODS = Pods(("rollout-system",), {}, "rollout-system pods")
 
@@ -94,6 +99,16 @@ FLOWS: tuple[Flow, ...] = (
     Flow("members-in", PEER_MEMBERS, MONGODB, 27017, "replication from the members in the other regions"),
     Flow("members-local", MONGODB, MONGODB, 27017, "replication between the region's own members"),
     Flow("clients-members", MONGO_CLIENTS, MONGODB, 27017, "reconcile and backup jobs dial the members"),
+    Flow("backup-bucket", BACKUP, OBJECT_STORAGE, 443, "the dump goes to the regional backup bucket"),
+    Flow("backup-metadata", BACKUP, METADATA, 80, "Workload Identity tokens for the backup bucket (GKE)",
+         clouds=("gcp",)),
+    Flow("backup-metadata-988", BACKUP, METADATA, 988, "Workload Identity tokens (GKE metadata server, Dataplane V2)",
+         clouds=("gcp",)),
+    Flow("autoscaler-api", AUTOSCALER, API_SERVER, 443, "the autoscaler watches pending pods and nodes"),
+    Flow("autoscaler-cloud", AUTOSCALER, OBJECT_STORAGE, 443,
+         "the autoscaler resizes node groups through the cloud's public API (same public HTTPS path)"),
+    Flow("lb-controller-api", LB_CONTROLLER, API_SERVER, 443, "the controller watches Services and bindings"),
+    Flow("api-lb-controller", API_SERVER, LB_CONTROLLER, 9443, "the controller's admission webhooks"),
     # Must stay closed.
     Flow("internet-mongodb", INTERNET, MONGODB, 27017, "the database is never public", required=False),
     Flow("internet-vllm", INTERNET, VLLM, 8000, "servers are reached only through the load balancer", required=False),

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from infra.rehearsal.incluster import flow_table as ft
-from infra.rehearsal.incluster.inventory import Cluster, Inventory, Pod, inventory
+from infra.rehearsal.incluster.inventory import Cluster, Inventory, Pod, cluster_of, inventory, region_of
 from infra.rehearsal.incluster.netpol import FULL, NONE, PARTIAL, Endpoint, Policy, evaluate, index, net, selects
 from infra.rehearsal.model import RunView
 from infra.rehearsal.registry import Context, rule
@@ -71,7 +71,7 @@ def _members_elsewhere(inv: Inventory, cluster: Cluster) -> list[Cluster]:
 
 
 def _matches(sel: ft.Pods, pod: Pod) -> bool:
-    namespaces = sel.namespaces if sel.namespaces is not None else ft.ROLLOUT_NAMESPACES
+    namespaces = sel.namespaces if sel.namespaces is not None else ft.ANY_NAMESPACE
     return pod.namespace in namespaces and selects({"matchLabels": dict(sel.labels)}, pod.labels)
 
 
@@ -87,7 +87,7 @@ def resolve(inv: Inventory, cluster: Cluster, end: ft.End, role: str, other_clou
     if end == ft.API_SERVER:
         return [Endpoint("the API server", addresses=cluster.control_plane)]
     if end == ft.LOAD_BALANCER:
-        ranges = (cluster.proxy_ranges + GCP_HEALTH_CHECK_RANGES) if cluster.cloud == "gcp" else cluster.network
+        ranges = (cluster.proxy_ranges + GCP_HEALTH_CHECK_RANGES) if cluster.cloud == "gcp" else cluster.lb_ranges
         return [Endpoint("the load balancer", addresses=ranges)]
     if end == ft.OBJECT_STORAGE:
         return [Endpoint("object storage", addresses=OBJECT_STORAGE.get(cluster.cloud or "", PUBLIC))]
@@ -102,9 +102,20 @@ def resolve(inv: Inventory, cluster: Cluster, end: ft.End, role: str, other_clou
         # Arriving at this cluster's members: an NLB with IP targets shows its own VPC address (client IP
         # preservation is off for IP targets over TCP); GCP's internal passthrough LB keeps the client's.
         if cluster.cloud == "aws":
-            return [Endpoint(f"members in {o.region} (via the NLB)", addresses=cluster.network) for o in others]
+            nlb = _nlb_addresses(inv, cluster) or cluster.network
+            return [Endpoint(f"members in {o.region} (via the NLB)", addresses=nlb) for o in others]
         return [Endpoint(f"members in {o.region}", addresses=o.pod_ranges) for o in others]
     return []
+
+
+NLB_ADDRESSES = "service.beta.kubernetes.io/aws-load-balancer-private-ipv4-addresses"
+
+
+def _nlb_addresses(inv: Inventory, cluster: Cluster) -> tuple[str, ...]:
+    """The fixed private addresses of the cluster's member NLBs (the source members' packets carry)."""
+    return tuple(f"{a.strip()}/32" for s in inv.services.get(cluster.key, ())
+                 for a in str(((s.inputs.get("metadata") or {}).get("annotations") or {}).get(NLB_ADDRESSES, "")
+                              ).split(",") if a.strip())
 
 
 def metadata_dest(port: int) -> Endpoint:
@@ -133,18 +144,19 @@ def _covers(ranges: Iterable[str], addresses: Iterable[str]) -> int:
     return FULL if all(c == FULL for c in cover) else (PARTIAL if any(cover) else NONE)
 
 
-def gcp_ingress(run: RunView, cluster: Cluster, source: Endpoint, dest: Endpoint, port: int, protocol: str,
+def gcp_ingress(run: RunView, inv: Inventory, cluster: Cluster, source: Endpoint, dest: Endpoint, port: int,
+                protocol: str,
                 need: int) -> tuple[bool, str]:
     if source.addresses and cluster.control_plane and port in GKE_CONTROL_PLANE_PORTS and \
             _covers(cluster.control_plane, source.addresses) == FULL:
         return True, "GKE's own control plane rule"
-    for svc, ranges in _lb_services(run, cluster, dest, port):
+    for svc, ranges in _lb_services(inv, cluster, dest, port):
         # GKE's service controller opens the Service's loadBalancerSourceRanges (default: all) to the nodes.
         if _covers(ranges or ("0.0.0.0/0",), source.addresses) >= need:
             return True, f"GKE's firewall rule for LoadBalancer Service {svc.name}"
-    node_tags = {t for r in run.of_type("gcp:container/nodePool:NodePool") if run.region_of(r) == cluster.region
+    node_tags = {t for r in inv.of_type("gcp:container/nodePool:NodePool") if region_of(run, r) == cluster.region
                  for t in (r.inputs.get("nodeConfig") or {}).get("tags") or ()}
-    for fw in run.of_type("gcp:compute/firewall:Firewall"):
+    for fw in inv.of_type("gcp:compute/firewall:Firewall"):
         i = fw.inputs
         if (i.get("direction") or "INGRESS") != "INGRESS" or i.get("disabled"):
             continue
@@ -165,37 +177,35 @@ def aws_ingress(run: RunView, inv: Inventory, cluster: Cluster, source_end: ft.E
     if source_end == ft.API_SERVER:
         return True, "the EKS cluster security group (control plane <-> nodes)"
     if source_end == ft.LOAD_BALANCER:
-        for b in run.of_type("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"):
-            if b.options.get("provider") and cluster_key(b) != cluster.key:
+        for b in inv.of_type("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"):
+            if cluster_of(b) != cluster.key:
                 continue
             spec = b.inputs.get("spec") or {}
             rules = (spec.get("networking") or {}).get("ingress") or ()
             opened = any(p.get("port") in (port, str(port)) for rule_ in rules for p in rule_.get("ports") or ())
             service = (spec.get("serviceRef") or {}).get("name")
-            if opened and _service_selects(run, cluster, service, dest):
+            if opened and _service_selects(inv, cluster, service, dest):
                 return True, f"TargetGroupBinding {b.name} opens {port} from the ALB's security group"
         return False, f"no TargetGroupBinding opens {port} to {dest.label} from the load balancer"
     if source_end == ft.PEER_MEMBERS:
-        for svc, _ in _lb_services(run, cluster, dest, port):
+        for svc, _ in _lb_services(inv, cluster, dest, port):
             return True, f"the LB controller's backend rules for Service {svc.name}"
         return False, f"no LoadBalancer Service exposes {dest.label} on {port}"
-    for r in run:
-        if r.type in SG_RULE_TYPES:
-            i = r.inputs
-            if i.get("type", "ingress") != "ingress":
-                continue
-            ranges = [*(i.get("cidrBlocks") or ()), *([i["cidrIpv4"]] if i.get("cidrIpv4") else [])]
-            low, high = i.get("fromPort", 0), i.get("toPort", 65535)
-            if low <= port <= high and _covers(ranges, source.addresses) >= need and run.region_of(r) == cluster.region:
-                return True, f"security group rule {r.name}"
+    for r in (x for t in SG_RULE_TYPES for x in inv.of_type(t)):
+        i = r.inputs
+        if i.get("type", "ingress") != "ingress" or region_of(run, r) != cluster.region:
+            continue
+        ranges = [*(i.get("cidrBlocks") or ()), *([i["cidrIpv4"]] if i.get("cidrIpv4") else [])]
+        if i.get("fromPort", 0) <= port <= i.get("toPort", 65535) and _covers(ranges, source.addresses) >= need:
+            return True, f"security group rule {r.name}"
     return False, "the EKS cluster security group admits only itself and the control plane"
 
 
-def _lb_services(run: RunView, cluster: Cluster, dest: Endpoint, port: int):
+def _lb_services(inv: Inventory, cluster: Cluster, dest: Endpoint, port: int):
     """LoadBalancer Services of the cluster that send `port` to the destination pod, with their source ranges."""
-    for svc in run.of_type("kubernetes:core/v1:Service"):
+    for svc in inv.services.get(cluster.key, ()):
         spec = svc.inputs.get("spec") or {}
-        if spec.get("type") != "LoadBalancer" or cluster_key(svc) != cluster.key:
+        if spec.get("type") != "LoadBalancer":
             continue
         if (svc.inputs.get("metadata") or {}).get("namespace", "default") != dest.namespace:
             continue
@@ -204,16 +214,10 @@ def _lb_services(run: RunView, cluster: Cluster, dest: Endpoint, port: int):
             yield svc, tuple(spec.get("loadBalancerSourceRanges") or ())
 
 
-def cluster_key(resource) -> str:
-    from infra.rehearsal.incluster.inventory import cluster_of
-    return cluster_of(resource)
-
-
-def _service_selects(run: RunView, cluster: Cluster, name: str | None, dest: Endpoint) -> bool:
-    for svc in run.of_type("kubernetes:core/v1:Service"):
+def _service_selects(inv: Inventory, cluster: Cluster, name: str | None, dest: Endpoint) -> bool:
+    for svc in inv.services.get(cluster.key, ()):
         meta = svc.inputs.get("metadata") or {}
-        if meta.get("name") == name and cluster_key(svc) == cluster.key and \
-                meta.get("namespace", "default") == dest.namespace:
+        if meta.get("name") == name and meta.get("namespace", "default") == dest.namespace:
             sel = (svc.inputs.get("spec") or {}).get("selector") or {}
             return bool(sel) and selects({"matchLabels": sel}, dest.labels)
     return False
@@ -225,7 +229,7 @@ def cloud_layer(run: RunView, inv: Inventory, cluster: Cluster, flow: ft.Flow, s
     if source.is_pod or not dest.is_pod:
         return True, ""
     if cluster.cloud == "gcp":
-        return gcp_ingress(run, cluster, source, dest, flow.port, flow.protocol, need)
+        return gcp_ingress(run, inv, cluster, source, dest, flow.port, flow.protocol, need)
     if cluster.cloud == "aws":
         return aws_ingress(run, inv, cluster, flow.source, dest, flow.port, source, need)
     return True, "cloud unknown"

@@ -57,6 +57,7 @@ class Cluster:
     pod_ranges: tuple[str, ...] = ()  # where pod IPs come from (EKS VPC CNI: the VPC; GKE: the pods range)
     control_plane: tuple[str, ...] = ()  # where the API server's connections come from / go to
     proxy_ranges: tuple[str, ...] = ()  # GCP proxy-only subnets of the region
+    lb_ranges: tuple[str, ...] = ()  # AWS: the public subnets an internet-facing ALB lives in
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,12 @@ class Inventory:
     namespaces: dict[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)  # (cluster, ns) -> labels
     namespace_urns: dict[tuple[str, str], str] = field(default_factory=dict)
     policies: dict[str, list[Resource]] = field(default_factory=dict)  # cluster -> NetworkPolicies
+    services: dict[str, list[Resource]] = field(default_factory=dict)  # cluster -> Services
+    by_type: dict[str, list[Resource]] = field(default_factory=dict)
+    region: dict[str, str | None] = field(default_factory=dict)  # urn -> region name
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return self.by_type.get(typ, [])
 
     def namespace_labels(self, cluster: str, namespace: str) -> Mapping[str, str]:
         return self.namespaces.get((cluster, namespace), {NAME_LABEL: namespace})
@@ -113,14 +120,41 @@ def _ranges(values: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+_REGIONS: dict[int, tuple[RunView, dict[str, str | None]]] = {}
+
+
+def region_of(run: RunView, resource: Resource) -> str | None:
+    """`RunView.region_of`, memoised per run (every parent chain is walked once)."""
+    hit = _REGIONS.get(id(run))
+    if hit is None or hit[0] is not run:
+        _REGIONS.clear()
+        hit = (run, {})
+        _REGIONS[id(run)] = hit
+    memo = hit[1]
+
+    def walk(urn: str) -> str | None:
+        if urn in memo:
+            return memo[urn]
+        node = run.by_urn.get(urn)
+        if node is None:
+            memo[urn] = None
+        elif node.type == "rollout:region:Region":
+            memo[urn] = node.name
+        else:
+            memo[urn] = walk(node.parent) if node.parent else None
+        return memo[urn]
+
+    return walk(resource.parent) if resource.parent else None
+
+
 def _clusters(run: RunView) -> dict[str, Cluster]:
     """Cloud and address ranges of each Kubernetes provider's cluster, from the resources of its region."""
     by_region: dict[str | None, list[Resource]] = {}
     for r in run:
-        by_region.setdefault(run.region_of(r), []).append(r)
+        by_region.setdefault(region_of(run, r), []).append(r)
     clusters: dict[str, Cluster] = {}
     for provider in run.of_type("pulumi:providers:kubernetes"):
-        region = run.region_of(provider)
+        region = region_of(run, provider)
         here = by_region.get(region, []) if region else []
         eks = [r for r in here if r.type == "aws:eks/cluster:Cluster"]
         gke = [r for r in here if r.type == "gcp:container/cluster:Cluster"]
@@ -135,9 +169,17 @@ def _clusters(run: RunView) -> dict[str, Cluster]:
                               if s.inputs.get("purpose") in ("REGIONAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"))
             clusters[provider.name] = Cluster(provider.name, region, "gcp", primary, pods, _ranges([master]), proxies)
         elif eks:
-            # EKS: pods take VPC addresses (VPC CNI); the control plane reaches the cluster through
-            # ENIs it places in the cluster's subnets (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html).
-            clusters[provider.name] = Cluster(provider.name, region, "aws", vpcs, vpcs, vpcs)
+            # EKS: pods take addresses of their nodes' subnets (VPC CNI); the control plane reaches the
+            # cluster through ENIs in the cluster's subnets
+            # (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html). Both are the private
+            # subnets here (tagged kubernetes.io/role/internal-elb); an internet-facing ALB sits in the public
+            # ones (kubernetes.io/role/elb). Without tagged subnets: the whole VPC.
+            aws_subnets = [r for r in here if r.type == "aws:ec2/subnet:Subnet"]
+            private = _ranges(s.inputs.get("cidrBlock") for s in aws_subnets
+                              if "kubernetes.io/role/internal-elb" in (s.inputs.get("tags") or {})) or vpcs
+            public = _ranges(s.inputs.get("cidrBlock") for s in aws_subnets
+                             if "kubernetes.io/role/elb" in (s.inputs.get("tags") or {})) or vpcs
+            clusters[provider.name] = Cluster(provider.name, region, "aws", vpcs, private, private, lb_ranges=public)
         else:
             clusters[provider.name] = Cluster(provider.name, region, None)
     return clusters
@@ -146,6 +188,7 @@ def _clusters(run: RunView) -> dict[str, Cluster]:
 def build(run: RunView) -> Inventory:
     inv = Inventory(clusters=_clusters(run))
     for r in run:
+        inv.by_type.setdefault(r.type, []).append(r)
         cluster = cluster_of(r)
         if r.type == NAMESPACE_TYPE:
             name = (r.inputs.get("metadata") or {}).get("name") or r.name
@@ -154,6 +197,8 @@ def build(run: RunView) -> Inventory:
             inv.namespace_urns[(cluster, name)] = r.urn
         elif r.type == NETPOL_TYPE:
             inv.policies.setdefault(cluster, []).append(r)
+        elif r.type == "kubernetes:core/v1:Service":
+            inv.services.setdefault(cluster, []).append(r)
         elif r.type in WORKLOAD_TYPES:
             meta = r.inputs.get("metadata") or {}
             template_meta, spec = pod_template(r) or ({}, {})
