@@ -258,3 +258,10 @@ def test_the_flow_table_names_why_and_both_kinds():
 def test_a_row_applies_only_where_both_ends_exist():
     inv_run = RunView.from_document({"stack": "t", "resources": list(cluster("aws")), "outputs": {}})
     assert check_flows(inv_run, build(inv_run)) == []
+
+
+def test_the_docs_list_every_flow_of_the_table():
+    from tests.factories import ROOT
+
+    text = (ROOT / "docs" / "rehearsal-incluster.md").read_text()
+    assert [f.id for f in ft.FLOWS if f"`{f.id}`" not in text] == []
