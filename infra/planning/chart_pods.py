@@ -365,6 +365,9 @@ def _lbc_pods(release: str, v: Mapping[str, Any]) -> list[ChartPod]:
 
 
 _CA_952_PODS, _CA_952_RULES = _autoscaler("9.52.1", "1.34.1", dra=False)
+# 9.54.0 (first with resource.k8s.io) and 9.59.0 (newest read): rendered as the 9.52.1 rules + the DRA rule;
+# the node/pod rules these versions also widened are not rendered (only the DRA rule is checked).
+_CA_954_PODS, _CA_954_RULES = _autoscaler("9.54.0", "1.35.0", dra=True)
 _CA_959_PODS, _CA_959_RULES = _autoscaler("9.59.0", "1.35.0", dra=True)
 
 DESCRIPTIONS: dict[tuple[str, str], ChartDescription] = {
@@ -377,6 +380,9 @@ DESCRIPTIONS: dict[tuple[str, str], ChartDescription] = {
     ("cluster-autoscaler", "9.52.1"): ChartDescription(
         "cluster-autoscaler", "9.52.1", "1.34.1", _autoscaler_source("9.52.1"), _AUTOSCALER_DEFAULTS,
         _CA_952_PODS, _CA_952_RULES),
+    ("cluster-autoscaler", "9.54.0"): ChartDescription(
+        "cluster-autoscaler", "9.54.0", "1.35.0", _autoscaler_source("9.54.0"), _AUTOSCALER_DEFAULTS,
+        _CA_954_PODS, _CA_954_RULES),
     ("cluster-autoscaler", "9.59.0"): ChartDescription(
         "cluster-autoscaler", "9.59.0", "1.35.0", _autoscaler_source("9.59.0"), _AUTOSCALER_DEFAULTS,
         _CA_959_PODS, _CA_959_RULES),
