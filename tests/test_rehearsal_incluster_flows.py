@@ -265,3 +265,17 @@ def test_the_docs_list_every_flow_of_the_table():
 
     text = (ROOT / "docs" / "rehearsal-incluster.md").read_text()
     assert [f.id for f in ft.FLOWS if f"`{f.id}`" not in text] == []
+
+
+def test_workload_identity_pods_on_gke_need_the_metadata_server():
+    serving = (*cluster("gcp"), namespace("rollout-serving"), deployment("vllm", "rollout-serving", VLLM_POD),
+               netpol("deny", "rollout-serving", DENY_ALL))
+    assert {"vllm-metadata", "vllm-metadata-988"} <= flows_of(run(*serving))
+    metadata = netpol("md", "rollout-serving", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [
+        {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}], "ports": [{"port": 80}]},
+        {"to": [{"ipBlock": {"cidr": "169.254.169.252/32"}}], "ports": [{"port": 988}]}]})
+    assert not {"vllm-metadata", "vllm-metadata-988"} & flows_of(run(*serving, metadata))
+    # EKS pods use IRSA (STS over 443), not the metadata server: the rows do not apply there
+    assert "vllm-metadata" not in flows_of(run(*cluster("aws"), namespace("rollout-serving"),
+                                               deployment("vllm", "rollout-serving", VLLM_POD),
+                                               netpol("deny", "rollout-serving", DENY_ALL)))
