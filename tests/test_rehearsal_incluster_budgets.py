@@ -71,3 +71,42 @@ def test_startup_probe_covers_the_plans_load_time():
 
 def test_quantities():
     assert quantity("12Gi") == 12 * GIB and quantity("1000Mi") == 1000 * 1024 ** 2 and quantity("2G") == 2 * 10 ** 9
+
+
+def rolled(replicas: int, rolling: dict | None, timeouts: dict | None = None, annotations: dict | None = None):
+    doc = deployment("vllm-g6", "rollout-serving", vllm(limit="40Gi"))
+    doc["inputs"]["spec"]["replicas"] = replicas
+    if rolling is not None:
+        doc["inputs"]["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": rolling}
+    if annotations:
+        doc["inputs"]["metadata"]["annotations"] = annotations
+    doc["options"]["customTimeouts"] = timeouts or {}
+    return doc
+
+
+LOAD = SimpleNamespace(server=SimpleNamespace(model_load_seconds=900))
+
+
+def test_defect_a_big_region_rolling_one_replica_at_a_time_outlasts_the_engines_wait():
+    report = run(*cluster(), namespace("rollout-serving"),
+                 rolled(67, {"maxSurge": 0, "maxUnavailable": 1}, {"create": "20m", "update": "2h"}), plan=LOAD)
+    found = messages(report, "incluster/budget-rollout")
+    assert len(found) == 1 and "update takes 67 wave(s)" in found[0] and "waits 7200 s" in found[0]
+
+
+def test_a_wide_enough_step_or_wait_passes_and_the_default_wait_is_ten_minutes():
+    wide = rolled(67, {"maxSurge": "25%", "maxUnavailable": "25%"}, {"create": "20m", "update": "2h"})
+    assert messages(run(*cluster(), namespace("rollout-serving"), wide, plan=LOAD), "incluster/budget-rollout") == []
+    default = run(*cluster(), namespace("rollout-serving"), rolled(1, None), plan=LOAD)
+    assert any("create" in m and "waits 600 s" in m for m in messages(default, "incluster/budget-rollout"))
+    skipped = rolled(67, {"maxSurge": 0, "maxUnavailable": 1}, annotations={"pulumi.com/skipAwait": "true"})
+    assert messages(run(*cluster(), namespace("rollout-serving"), skipped, plan=LOAD), "incluster/budget-rollout") == []
+
+
+def test_rollout_waves_and_durations():
+    from infra.rehearsal.incluster.budgets import duration_seconds, rollout_batches
+
+    assert rollout_batches({"replicas": 67, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}}) == 67
+    assert rollout_batches({"replicas": 10}) == 2  # default 25% surge (3) + 25% unavailable (2): 5 per wave
+    assert rollout_batches({"replicas": 10, "strategy": {"type": "Recreate"}}) == 1
+    assert duration_seconds("1h30m") == 5400 and duration_seconds("90s") == 90 and duration_seconds("x") is None

@@ -193,3 +193,79 @@ def budget_startup(ctx: Context) -> Iterable[Violation]:
                                 f"{pod.describe()}: container {c.get('name')} startup budget "
                                 f"{budget if budget is not None else 'none'} s < model load {need} s: "
                                 f"killed mid-load ({math.ceil(need / 10)} x 10 s would cover it)")
+
+
+# pulumi-kubernetes waits for a Deployment to become ready on create and update, 10 minutes unless
+# customTimeouts or the `pulumi.com/timeoutSeconds` annotation say otherwise; `pulumi.com/skipAwait`
+# turns the wait off (https://www.pulumi.com/registry/packages/kubernetes/api-docs/apps/v1/deployment/).
+AWAIT_DEFAULT_SECONDS = 600
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds of a Go duration as Pulumi's customTimeouts take it ("30m", "1h30m", "90s")."""
+    m = _DURATION.fullmatch(str(text).strip())
+    if not m or not any(m.groups()):
+        return None
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def _count(value: Any, replicas: int, round_up: bool) -> int:
+    """maxSurge (rounded up) / maxUnavailable (rounded down): an absolute number or a percentage."""
+    if value is None:
+        value = "25%"
+    text = str(value)
+    if text.endswith("%"):
+        raw = replicas * float(text[:-1]) / 100
+        return math.ceil(raw) if round_up else math.floor(raw)
+    return int(text)
+
+
+def rollout_batches(spec: Mapping[str, Any]) -> int:
+    """How many waves of pod starts a RollingUpdate of every replica takes."""
+    replicas = int(spec.get("replicas", 1) or 1)
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return 1
+    rolling = strategy.get("rollingUpdate") or {}
+    step = _count(rolling.get("maxSurge"), replicas, True) + _count(rolling.get("maxUnavailable"), replicas, False)
+    return math.ceil(replicas / max(1, step))
+
+
+def await_seconds(options: Mapping[str, Any], metadata: Mapping[str, Any], operation: str) -> float | None:
+    """The engine's wait for one operation (None: it does not wait)."""
+    annotations = metadata.get("annotations") or {}
+    if str(annotations.get("pulumi.com/skipAwait", "")).lower() == "true":
+        return None
+    given = (options.get("customTimeouts") or {}).get(operation)
+    if given and duration_seconds(given) is not None:
+        return duration_seconds(given)
+    if annotations.get("pulumi.com/timeoutSeconds"):
+        return float(annotations["pulumi.com/timeoutSeconds"])
+    return AWAIT_DEFAULT_SECONDS
+
+
+@rule("incluster/budget-rollout", stage="incluster",
+      source="https://www.pulumi.com/registry/packages/kubernetes/api-docs/apps/v1/deployment/")
+def budget_rollout(ctx: Context) -> Iterable[Violation]:
+    """A model server Deployment's create and rolling update finish within the engine's wait."""
+    inv = inventory(ctx.run)
+    seen: set[str] = set()
+    for pod in inv.pods:
+        if pod.kind != "Deployment" or pod.urn in seen or not any(is_vllm(c) for c in pod.spec.get("containers") or ()):
+            continue
+        seen.add(pod.urn)
+        start = model_load_seconds(ctx.plan, pod)
+        resource = ctx.run.by_urn.get(pod.urn)
+        if start is None or resource is None:
+            continue
+        spec, meta = resource.inputs.get("spec") or {}, resource.inputs.get("metadata") or {}
+        for operation, waves in (("create", 1), ("update", rollout_batches(spec))):
+            wait = await_seconds(resource.options, meta, operation)
+            if wait is not None and wait < waves * start:
+                yield Violation("incluster/budget-rollout", pod.urn,
+                                f"{pod.describe()}: {operation} takes {waves} wave(s) of pod starts x {start} s "
+                                f"= {waves * start} s (replicas {spec.get('replicas', 1)}, strategy "
+                                f"{(spec.get('strategy') or {}).get('rollingUpdate') or 'default'}) but the "
+                                f"engine waits {wait:.0f} s: the {operation} fails")
