@@ -212,11 +212,13 @@ def _keda_pods(release: str, v: Mapping[str, Any]) -> list[ChartPod]:
     def probe(path: str, port: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
         return {"httpGet": {"path": path, "port": port}, **settings}
 
+    images = {"operator": "keda", "metricServer": "keda-metrics-apiserver", "webhooks": "keda-admission-webhooks"}
+
     def pod(component: str, name: str, labels: dict, key: str, sc_key: str, ports: list, health_port: Any,
             settings: Mapping[str, Any], host_network: bool, scheme_path: tuple[str, str]) -> ChartPod:
         resources = (v["resources"].get(sc_key) or {}) if isinstance(v["resources"], Mapping) else {}
         container = _some(
-            name=name, image=f"ghcr.io/kedacore/{name}:2.21.1", ports=ports,
+            name=name, image=f"ghcr.io/kedacore/{images[sc_key]}:2.21.1", ports=ports,
             livenessProbe=probe(scheme_path[0], health_port, settings["livenessProbe"]),
             readinessProbe=probe(scheme_path[1], health_port, settings["readinessProbe"]),
             resources=resources, securityContext=v["securityContext"].get(sc_key), volumeMounts=[mount])
