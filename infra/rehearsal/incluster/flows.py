@@ -101,7 +101,7 @@ def resolve(inv: Inventory, cluster: Cluster, end: ft.End, role: str, other_clou
             return [Endpoint(f"members in {o.region}", addresses=o.network) for o in others]
         # Arriving at this cluster's members: an NLB with IP targets shows its own VPC address (client IP
         # preservation is off for IP targets over TCP); GCP's internal passthrough LB keeps the client's.
-        if cluster.cloud == "aws":
+        if cluster.cloud == "aws" and not _preserves_client_ip(inv, cluster):
             nlb = _nlb_addresses(inv, cluster) or cluster.network
             return [Endpoint(f"members in {o.region} (via the NLB)", addresses=nlb) for o in others]
         return [Endpoint(f"members in {o.region}", addresses=o.pod_ranges) for o in others]
@@ -116,6 +116,14 @@ def _nlb_addresses(inv: Inventory, cluster: Cluster) -> tuple[str, ...]:
     return tuple(f"{a.strip()}/32" for s in inv.services.get(cluster.key, ())
                  for a in str(((s.inputs.get("metadata") or {}).get("annotations") or {}).get(NLB_ADDRESSES, "")
                               ).split(",") if a.strip())
+
+
+def _preserves_client_ip(inv: Inventory, cluster: Cluster) -> bool:
+    """An NLB target group with preserve_client_ip.enabled=true shows the client's own address."""
+    key = "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"
+    return any("preserve_client_ip.enabled=true" in str(((s.inputs.get("metadata") or {}).get("annotations") or {})
+                                                        .get(key, "")).replace(" ", "")
+               for s in inv.services.get(cluster.key, ()))
 
 
 def metadata_dest(port: int) -> Endpoint:
