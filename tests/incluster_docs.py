@@ -15,10 +15,11 @@ GKE_NODES, GKE_PODS, GKE_PROXY, GKE_MASTER = "10.68.0.0/19", "10.69.0.0/16", "10
 NODE_TAG = "rollout-gke-node"
 
 
-def res(typ_: str, name_: str, parent_: str = REGION, provider_: bool = True, **inputs: Any) -> dict[str, Any]:
+def res(typ_: str, name_: str, parent_: str = REGION, provider_: bool | str = True, **inputs: Any) -> dict[str, Any]:
+    """A resource of the run; `provider_` True: the first cluster's provider, a string: that provider's URN."""
     options: dict[str, Any] = {"dependsOn": [], "propertyDependencies": {}}
     if provider_:
-        options["provider"] = f"{PROVIDER}::id-1"
+        options["provider"] = f"{PROVIDER if provider_ is True else provider_}::id-1"
     return {"urn": f"{P}{typ_}::{name_}", "type": typ_, "name": name_, "parent": parent_, "inputs": inputs,
             "options": options}
 
@@ -38,6 +39,18 @@ def cluster(cloud: str = "aws") -> list[dict[str, Any]]:
             res("gcp:compute/subnetwork:Subnetwork", "proxy", provider_=False, ipCidrRange=GKE_PROXY,
                 purpose="REGIONAL_MANAGED_PROXY"),
             res("gcp:container/nodePool:NodePool", "pool", provider_=False, nodeConfig={"tags": [NODE_TAG]})]
+
+
+def peer_cluster(vpc: str = "10.4.0.0/16") -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A second EKS region (r2); returns its resources and the keyword arguments that place one in it."""
+    region = f"{P}rollout:region:Region::r2"
+    provider = f"{P}rollout:region:Region$pulumi:providers:kubernetes::k8s2"
+    docs = [{"urn": region, "type": "rollout:region:Region", "name": "r2", "parent": "", "inputs": {}, "options": {}},
+            {"urn": provider, "type": "pulumi:providers:kubernetes", "name": "k8s2", "parent": region,
+             "inputs": {}, "options": {}},
+            res("aws:eks/cluster:Cluster", "eks2", region, False, name="c2"),
+            res("aws:ec2/vpc:Vpc", "vpc2", region, False, cidrBlock=vpc)]
+    return docs, {"parent_": region, "provider_": provider}
 
 
 def namespace(name: str, level: str | None = "restricted") -> dict[str, Any]:

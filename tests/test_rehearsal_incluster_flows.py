@@ -138,8 +138,9 @@ def system_stack(cloud: str, *extra):
             deployment("vllm", "rollout-serving", VLLM_POD), *extra)
 
 
-def flows_of(report, rule="incluster/flows-required") -> set[str]:
-    return {m.split("flow ")[1].split(" ")[0] for m in messages(report, rule)}
+def flows_of(report, rule="incluster/flows-required", region: str | None = None) -> set[str]:
+    return {m.split("flow ")[1].split(" ")[0] for m in messages(report, rule)
+            if region is None or m.startswith(f"[{region}] ")}
 
 
 def control_plane(cloud):
@@ -279,3 +280,37 @@ def test_workload_identity_pods_on_gke_need_the_metadata_server():
     assert "vllm-metadata" not in flows_of(run(*cluster("aws"), namespace("rollout-serving"),
                                                deployment("vllm", "rollout-serving", VLLM_POD),
                                                netpol("deny", "rollout-serving", DENY_ALL)))
+
+
+def test_eks_members_admit_the_peers_through_their_nlb_addresses_only():
+    """Peers arrive at an EKS member from its NLB's fixed address (client IP preservation is off for IP
+    targets): admitting that /32 opens replication and keeps a stranger pod of the VPC out, a VPC-wide
+    ipBlock opens both."""
+    from tests.incluster_docs import peer_cluster
+
+    members = {"app.kubernetes.io/name": "mongodb"}
+    other, where = peer_cluster()
+    member_lb = res("kubernetes:core/v1:Service", "lb", metadata={
+        "name": "m-lb", "namespace": "rollout-data",
+        "annotations": {"service.beta.kubernetes.io/aws-load-balancer-private-ipv4-addresses": "10.0.31.244"}},
+        spec={"type": "LoadBalancer", "selector": members, "ports": [{"port": 27017, "targetPort": 27017}]})
+    peer_lb = res("kubernetes:core/v1:Service", "lb2", **where, metadata={"name": "m2-lb", "namespace": "rollout-data"},
+                  spec={"type": "LoadBalancer", "selector": members, "ports": [{"port": 27017}]})
+    base = (*cluster("aws"), *other, namespace("rollout-data"), member_lb, peer_lb,
+            deployment("mongodb", "rollout-data", MONGO_POD, members, kind="apps/v1:StatefulSet"),
+            res("kubernetes:apps/v1:StatefulSet", "peer-mongodb", **where,
+                metadata={"name": "mongodb-r2", "namespace": "rollout-data"},
+                spec={"template": {"metadata": {"labels": members}, "spec": MONGO_POD}}))
+
+    def ingress(*peers):
+        return netpol("members", "rollout-data", {"podSelector": {"matchLabels": members}, "policyTypes": ["Ingress"],
+                                                  "ingress": [{"from": list(peers), "ports": [{"port": 27017}]}]})
+
+    nlb_only = run(*base, ingress({"ipBlock": {"cidr": "10.0.31.244/32"}}, {"podSelector": {"matchLabels": members}}))
+    assert "members-in" not in flows_of(nlb_only, region="r1")
+    assert "stranger-mongodb" not in flows_of(nlb_only, "incluster/flows-closed", "r1")
+    vpc_wide = run(*base, ingress({"ipBlock": {"cidr": "10.0.0.0/8"}}))
+    assert "members-in" not in flows_of(vpc_wide, region="r1")
+    assert "stranger-mongodb" in flows_of(vpc_wide, "incluster/flows-closed", "r1")
+    no_peers = run(*base, ingress({"podSelector": {"matchLabels": members}}))
+    assert "members-in" in flows_of(no_peers, region="r1")

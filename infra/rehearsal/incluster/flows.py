@@ -52,14 +52,15 @@ def pod_endpoint(inv: Inventory, pod: Pod) -> Endpoint:
     ports = tuple(p for c in pod.spec.get("containers") or () for p in c.get("ports") or ())
     return Endpoint(label=pod.describe(), cluster=pod.cluster, namespace=pod.namespace, labels=pod.labels,
                     namespace_labels=inv.namespace_labels(pod.cluster, pod.namespace),
-                    addresses=cluster.pod_ranges, ports=ports, cloud=cluster.cloud, urn=pod.urn)
+                    addresses=cluster.pod_ranges, ports=ports, cloud=cluster.cloud, urn=pod.urn,
+                    excluded=_nlb_addresses(inv, cluster))
 
 
 def _synthetic_pod(inv: Inventory, cluster: Cluster, namespace: str, labels: Mapping[str, str], label: str,
                    ports: tuple = ()) -> Endpoint:
     return Endpoint(label=label, cluster=cluster.key, namespace=namespace, labels=labels,
                     namespace_labels=inv.namespace_labels(cluster.key, namespace), addresses=cluster.pod_ranges,
-                    ports=ports, cloud=cluster.cloud)
+                    ports=ports, cloud=cluster.cloud, excluded=_nlb_addresses(inv, cluster))
 
 
 def _members_elsewhere(inv: Inventory, cluster: Cluster) -> list[Cluster]:
@@ -113,6 +114,13 @@ NLB_ADDRESSES = "service.beta.kubernetes.io/aws-load-balancer-private-ipv4-addre
 
 def _nlb_addresses(inv: Inventory, cluster: Cluster) -> tuple[str, ...]:
     """The fixed private addresses of the cluster's member NLBs (the source members' packets carry)."""
+    key = ("nlb", cluster.key)
+    if key not in inv.memo:
+        inv.memo[key] = _nlb_addresses_of(inv, cluster)
+    return inv.memo[key]
+
+
+def _nlb_addresses_of(inv: Inventory, cluster: Cluster) -> tuple[str, ...]:
     return tuple(f"{a.strip()}/32" for s in inv.services.get(cluster.key, ())
                  for a in str(((s.inputs.get("metadata") or {}).get("annotations") or {}).get(NLB_ADDRESSES, "")
                               ).split(",") if a.strip())

@@ -81,7 +81,7 @@ class Inventory:
     policies: dict[str, list[Resource]] = field(default_factory=dict)  # cluster -> NetworkPolicies
     services: dict[str, list[Resource]] = field(default_factory=dict)  # cluster -> Services
     by_type: dict[str, list[Resource]] = field(default_factory=dict)
-    region: dict[str, str | None] = field(default_factory=dict)  # urn -> region name
+    memo: dict[Any, Any] = field(default_factory=dict)  # values derived once per run by the rules
 
     def of_type(self, typ: str) -> list[Resource]:
         return self.by_type.get(typ, [])

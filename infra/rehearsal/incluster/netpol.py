@@ -41,6 +41,9 @@ class Endpoint:
     ports: tuple[Mapping[str, Any], ...] = ()  # container ports (name, containerPort, protocol)
     cloud: str | None = None
     urn: str = ""
+    # Addresses inside `addresses` that are known not to be this endpoint (e.g. an NLB's fixed address in
+    # the pods' subnet): an ipBlock within them does not reach it.
+    excluded: tuple[str, ...] = ()
 
     @property
     def is_pod(self) -> bool:
@@ -92,11 +95,13 @@ def _nets(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Ne
     return [net(c) for c in cidrs]
 
 
-def _addr_coverage(block: Mapping[str, Any], addresses: Sequence[str]) -> int:
+def _addr_coverage(block: Mapping[str, Any], addresses: Sequence[str], excluded: Sequence[str] = ()) -> int:
     """How much of `addresses` the ipBlock covers (cidr minus except)."""
     if not addresses:
         return NONE
     cidr = net(block["cidr"])
+    if any(cidr.version == e.version and cidr.subnet_of(e) for e in _nets(excluded)):  # type: ignore[arg-type]
+        return NONE
     excepts = _nets(block.get("except") or ())
     cover = []
     for a in _nets(addresses):
@@ -120,7 +125,7 @@ def peer_coverage(peer: Mapping[str, Any], policy: Policy, other: Endpoint) -> i
     if "ipBlock" in peer:
         if other.is_pod and other.cluster == policy.cluster and other.cloud != "aws":
             return NONE  # CIDR rules do not select the cluster's own pods (Cilium / Dataplane V2)
-        return _addr_coverage(peer["ipBlock"], other.addresses)
+        return _addr_coverage(peer["ipBlock"], other.addresses, other.excluded)
     if not other.is_pod or other.cluster != policy.cluster:
         return NONE
     pod_sel, ns_sel = peer.get("podSelector"), peer.get("namespaceSelector")
