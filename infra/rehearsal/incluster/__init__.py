@@ -4,4 +4,4 @@ the pods of every Helm release, described in `infra/planning/chart_pods.py`). Se
 
 from __future__ import annotations
 
-from infra.rehearsal.incluster import budgets, charts, files, flows, psa  # noqa: F401  (rules register on import)
+from infra.rehearsal.incluster import budgets, charts, files, flows, psa, scaling  # noqa: F401  (rules register)

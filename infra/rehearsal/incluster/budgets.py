@@ -54,7 +54,7 @@ def quantity(value: Any) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2)]) if m else None
 
 
-def _arg(args: list[str], flag: str) -> str | None:
+def arg(args: list[str], flag: str) -> str | None:
     for i, a in enumerate(args):
         if a == flag and i + 1 < len(args):
             return args[i + 1]
@@ -88,7 +88,7 @@ def weights_bytes(plan: Any, container: Mapping[str, Any]) -> int | None:
     if getattr(server, "weights_gib", None):
         return int(server.weights_gib * GIB)  # type: ignore[union-attr]
     args = [str(a) for a in container.get("args") or ()]
-    for name in (_arg(args, "--served-model-name"), _arg(args, "--model")):
+    for name in (arg(args, "--served-model-name"), arg(args, "--model")):
         if name and name.lower().rstrip("/").split("/")[-1] in KNOWN_WEIGHTS:
             return KNOWN_WEIGHTS[name.lower().rstrip("/").split("/")[-1]]
         if name and name.lower() in KNOWN_WEIGHTS:
@@ -110,7 +110,7 @@ def streamer_buffer(container: Mapping[str, Any], weights: int) -> int:
 
 def vllm_need(container: Mapping[str, Any], weights: int) -> tuple[int, str]:
     args = [str(a) for a in container.get("args") or ()]
-    buffer = streamer_buffer(container, weights) if _arg(args, "--load-format") == "runai_streamer" else 0
+    buffer = streamer_buffer(container, weights) if arg(args, "--load-format") == "runai_streamer" else 0
     need = buffer + VLLM_PROCESS_ALLOWANCE
     return need, (f"streamer buffer {buffer / GIB:.2f} GiB (weights {weights / GIB:.2f} GiB, "
                   f"RUNAI_STREAMER_MEMORY_LIMIT={_env(container, 'RUNAI_STREAMER_MEMORY_LIMIT') or 'unset'}) "
@@ -119,7 +119,7 @@ def vllm_need(container: Mapping[str, Any], weights: int) -> tuple[int, str]:
 
 def mongod_need(container: Mapping[str, Any], limit: int) -> tuple[int, str]:
     args = [str(a) for a in container.get("args") or ()]
-    given = _arg(args, "--wiredTigerCacheSizeGB")
+    given = arg(args, "--wiredTigerCacheSizeGB")
     cache = int(float(given) * GB) if given else max(int(0.5 * (limit - MONGOD_RESERVED)), MONGOD_MIN_CACHE)
     return cache + MONGOD_RESERVED, f"WiredTiger cache {cache / GIB:.2f} GiB + {MONGOD_RESERVED / GIB:.2f} GiB reserved"
 
