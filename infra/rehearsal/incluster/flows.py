@@ -283,8 +283,8 @@ def check_flows(run: RunView, inv: Inventory, flows: Iterable[ft.Flow] = ft.FLOW
                 continue
             sources = resolve(inv, cluster, flow.source, "source")
             dests = [metadata_dest(flow.port)] if flow.dest == ft.METADATA else resolve(inv, cluster, flow.dest, "dest")
-            if not sources or not dests or not (any(e.is_pod and not e.label.startswith(("kube-dns", "a pod in"))
-                                                    for e in (*sources, *dests))):
+            # A row applies where both ends exist and one of them is a pod of the run (not kube-dns/stranger).
+            if not sources or not dests or not any(e.urn for e in (*sources, *dests)):
                 continue
             for s in sources:
                 for d in dests:
