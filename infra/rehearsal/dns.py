@@ -12,7 +12,10 @@ from infra.rehearsal.report import Violation
 
 RECORD = "aws:route53/record:Record"
 ZONE = "aws:route53/zone:Zone"
-VALIDATIONS = ("aws:acm/certificateValidation:CertificateValidation", "gcp:certificatemanager/certificate:Certificate")
+# The resource whose creation waits for ACM to see the validation records (Google's certificates are
+# created at once and provisioned later: no `up` waits on them).
+VALIDATIONS = ("aws:acm/certificateValidation:CertificateValidation",)
+AWAIT_DELEGATION_HOOK = "await-zone-delegation"  # components/traffic/certificates.py
 
 ALIAS_SOURCE = ("https://docs.aws.amazon.com/Route53/latest/APIReference/API_AliasTarget.html (an alias to a "
                 "record of the same hosted zone: that record must exist, else InvalidChangeBatch)")
@@ -62,7 +65,8 @@ def aliases_after_targets(ctx: Context) -> Iterator[Violation]:
              "min, terraform-provider-aws internal/service/acm/certificate_validation.go)")
 def new_zone_is_delegated_first(ctx: Context) -> Iterator[Violation]:
     """A certificate validated in a public zone this run creates needs the parent's delegation first:
-    the stack must say it was made (`traffic.zoneDelegated: true`), else phase 1 is the zone alone."""
+    the stack says it was made (`traffic.zoneDelegated: true`), or the validation carries the hook that
+    stops the `up` there with what to do (never the provider's silent 75-minute wait)."""
     traffic = getattr(ctx.plan, "traffic", None)
     if traffic is not None and getattr(traffic, "zone_delegated", False):
         return
@@ -71,12 +75,14 @@ def new_zone_is_delegated_first(ctx: Context) -> Iterator[Violation]:
     if not zones:
         return
     for r in ctx.run.of_type(*VALIDATIONS):
+        if AWAIT_DELEGATION_HOOK in ((r.options.get("hooks") or {}).get("beforeCreate") or ()):
+            continue
         zone = next((z for z in sorted(zones) if z in order.before(r.urn)), None)
         if zone is not None:
             yield Violation("deploy/zone-delegation", r.urn,
                             f"validated in {zone.rsplit('::', 1)[-1]}, a zone this run creates, with no "
-                            "confirmed delegation: create the zone first (`pulumi up --target <zone urn>`), "
-                            "delegate its name servers at the parent, then set traffic.zoneDelegated: true")
+                            "confirmed delegation (traffic.zoneDelegated) and no stop before it (the "
+                            f"{AWAIT_DELEGATION_HOOK} hook): the provider would wait up to 75 min")
 
 
 @rule("deploy/zone-first", stage="deploy",

@@ -83,13 +83,20 @@ def _probe_budget(container: Mapping[str, Any]) -> int:
         int(probe.get("failureThreshold", 3))
 
 
-def start_seconds(r: Resource) -> int:
-    """One replica from scheduled to ready (node boot counted separately)."""
-    pull = GPU_IMAGE_PULL_SECONDS if _needs_gpu(r) else IMAGE_PULL_SECONDS
+def start_seconds(r: Resource, *, typical: bool = False) -> int:
+    """One replica from scheduled to ready (node boot counted separately). The worst case a wait must
+    cover uses the startup probe's whole budget; `typical` counts it only for GPU servers (there it is
+    the plan's model load) and the first readiness period otherwise (a database starts in seconds)."""
+    gpu = _needs_gpu(r)
+    pull = GPU_IMAGE_PULL_SECONDS if gpu else IMAGE_PULL_SECONDS
     spec = r.inputs.get("spec") or {}
     claims = bool(spec.get("volumeClaimTemplates")) or any("persistentVolumeClaim" in v
                                                            for v in _template(r).get("volumes") or ())
-    probe = max((_probe_budget(c) for c in _template(r).get("containers") or ()), default=0)
+    containers = _template(r).get("containers") or ()
+    if typical and not gpu:
+        probe = max((int((c.get("readinessProbe") or {}).get("periodSeconds", 10)) for c in containers), default=0)
+    else:
+        probe = max((_probe_budget(c) for c in containers), default=0)
     return pull + probe + (VOLUME_SECONDS if claims else 0)
 
 
@@ -118,8 +125,9 @@ def ready_seconds(r: Resource) -> tuple[int, int]:
 
 
 def ready_seconds_by_urn(run: RunView) -> dict[str, int]:
-    """Create-time ready seconds of the awaited workloads (the critical path's durations)."""
-    return {r.urn: ready_seconds(r)[0] for r in run.of_type(*AWAITED)}
+    """Typical create-time ready seconds of the awaited workloads (the critical path's durations)."""
+    return {r.urn: start_seconds(r, typical=True) + (GPU_NODE_BOOT_SECONDS if _needs_gpu(r) else 0)
+            for r in run.of_type(*AWAITED)}
 
 
 def waits(r: Resource) -> tuple[float, float, str]:
