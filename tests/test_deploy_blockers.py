@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pulumi
 import pulumi_aws as aws
 import pytest
@@ -13,8 +15,14 @@ from components.cluster.kubernetes_base import KubernetesBase, KubernetesBaseArg
 from components.endpoint import RegionalEndpoint
 from components.serving.aws_entry import AwsServingEntry, AwsServingEntryArgs
 from components.serving.elb_names import elb_logical_name
-from components.traffic import GlobalRecords, GlobalRecordsArgs, PublicZone, PublicZoneArgs, RegionalCertificates
-from components.traffic import RegionalCertificatesArgs
+from components.traffic import (
+    GlobalRecords,
+    GlobalRecordsArgs,
+    PublicZone,
+    PublicZoneArgs,
+    RegionalCertificates,
+    RegionalCertificatesArgs,
+)
 from components.traffic.certificates import await_delegation_hook
 from infra.offline.mock_runtime import run_mocked
 from infra.offline.mockcloud import PhysicalNameError
@@ -108,12 +116,8 @@ def test_a_confirmed_delegation_validates_without_a_stop_and_an_unguarded_one_is
     run = _certificates(dev, delegated=True)
     assert not any(v.hooks for v in run.of_type("aws:acm/certificateValidation:CertificateValidation"))
     assert deploy_violations(run, "deploy/zone-delegation")  # without the plan's confirmation: caught
-    assert not deploy_violations(run, "deploy/zone-delegation", plan=_Confirmed())
-
-
-class _Confirmed:
-    class traffic:  # noqa: N801 - a plan stand-in: plan.traffic.zone_delegated
-        zone_delegated = True
+    confirmed = SimpleNamespace(traffic=SimpleNamespace(zone_delegated=True))  # what plan.traffic says
+    assert not deploy_violations(run, "deploy/zone-delegation", plan=confirmed)
 
 
 # --- Waits outside serving and database: the device plugin -----------------------------------------

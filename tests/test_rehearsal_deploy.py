@@ -208,6 +208,10 @@ def test_a_target_group_binding_with_a_literal_arn_is_a_violation():
     bound = k8s("b", "tgb", "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", depends=[group["urn"]],
                 spec={"targetGroupARN": "arn:aws:elasticloadbalancing:x:1:targetgroup/tg/1"})
     assert not violations(group, bound, rule="deploy/target-group-binding")
+    arn = "arn:aws:elasticloadbalancing:x:1:targetgroup/tg/1"
+    declared = k8s("b", "tgb", "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", spec={"targetGroupARN": arn},
+                   annotations={"rollout.dev/created-elsewhere": f"TargetGroup/{arn}: owned by the shared ALB stack"})
+    assert not violations(declared, rule="deploy/target-group-binding")
 
 
 def test_a_backend_service_naming_a_neg_before_its_service_is_a_violation():
