@@ -80,11 +80,12 @@ def _meta(r: Resource) -> Mapping[str, Any]:
 
 
 def created_elsewhere(r: Resource) -> dict[tuple[str, str], str]:
-    """`Kind/name: reason; ...` from the referring object's annotation (entries without a reason are ignored)."""
+    """`Kind/name: reason; ...` from the referring object's annotation (entries without a reason are
+    ignored). ": " separates name and reason, so a name may hold colons (an ARN)."""
     raw = r.annotation(CREATED_ELSEWHERE) or ""
     out = {}
     for entry in raw.split(";"):
-        ref, _, reason = entry.partition(":")
+        ref, _, reason = entry.partition(": ")
         kind, _, name = ref.strip().partition("/")
         if kind and name and reason.strip():
             out[(kind, name)] = reason.strip()
