@@ -182,6 +182,16 @@ def test_a_pod_naming_a_secret_created_in_parallel_or_nowhere_is_a_violation():
     assert violations(provider(), provider(K8S_B), NS, sa, secret, other, rule="deploy/k8s-references")
 
 
+def test_a_cron_job_names_its_pods_referents_only_when_its_schedule_fires():
+    pod = {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "token"}}]}]}
+    secret = k8s("token", "secret", "kubernetes:core/v1:Secret", depends=[NS["urn"]])
+    cron = k8s("backup", "cron", "kubernetes:batch/v1:CronJob", depends=[NS["urn"]],
+               spec={"jobTemplate": {"spec": {"template": {"spec": pod}}}})
+    assert not violations(provider(), NS, secret, cron, rule="deploy/k8s-references")
+    unplaced = k8s("backup", "cron", "kubernetes:batch/v1:CronJob", spec={})  # its namespace still counts
+    assert violations(provider(), NS, unplaced, rule="deploy/k8s-references")
+
+
 def test_a_pod_after_its_referents_or_naming_them_pre_existing_passes():
     sa = k8s("server", "sa", "kubernetes:core/v1:ServiceAccount", depends=[NS["urn"]])
     secret = k8s("token", "secret", "kubernetes:core/v1:Secret", depends=[NS["urn"]])

@@ -136,6 +136,8 @@ def references(r: Resource) -> Iterator[tuple[str, str]]:
         sc = (claim.get("spec") or {}).get("storageClassName")
         if sc:
             yield "StorageClass", str(sc)
+    if r.type == "kubernetes:batch/v1:CronJob":
+        return  # its pods start at the schedule, long after this `up` created what they name
     pod = pod_spec(r)
     if not pod:
         return
