@@ -286,3 +286,12 @@ def test_a_server_after_its_producer_or_on_a_pre_existing_bucket_passes():
     assert not violations(bucket, stage, _server(depends=[stage["urn"]]), rule="deploy/data-producer")
     assert not violations(_server(model="s3://staged-elsewhere/llama"), rule="deploy/data-producer")
     assert not violations(_server(model="meta-llama/Llama-3.1-8B-Instruct"), rule="deploy/data-producer")
+
+
+def test_the_plans_model_load_counts_when_the_manifest_allows_less():
+    pool = SimpleNamespace(name="vllm", probes=SimpleNamespace(startup_budget_seconds=3600))
+    region = res("use1", typ="rollout:region:Region")
+    server = _server(timeouts={"create": "40m", "update": "45m"}) | {"parent": region["urn"]}
+    plan = SimpleNamespace(serving={"use1": SimpleNamespace(pools=[pool])})
+    assert not violations(region, server, rule="deploy/workload-wait")  # the manifest's 900 s: fits
+    assert violations(region, server, rule="deploy/workload-wait", plan=plan)  # the plan's hour: does not

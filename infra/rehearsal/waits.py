@@ -83,7 +83,7 @@ def _probe_budget(container: Mapping[str, Any]) -> int:
         int(probe.get("failureThreshold", 3))
 
 
-def start_seconds(r: Resource, *, typical: bool = False) -> int:
+def start_seconds(r: Resource, *, typical: bool = False, model_load: int = 0) -> int:
     """One replica from scheduled to ready (node boot counted separately). The worst case a wait must
     cover uses the startup probe's whole budget; `typical` counts it only for GPU servers (there it is
     the plan's model load) and the first readiness period otherwise (a database starts in seconds)."""
@@ -97,7 +97,7 @@ def start_seconds(r: Resource, *, typical: bool = False) -> int:
         probe = max((int((c.get("readinessProbe") or {}).get("periodSeconds", 10)) for c in containers), default=0)
     else:
         probe = max((_probe_budget(c) for c in containers), default=0)
-    return pull + probe + (VOLUME_SECONDS if claims else 0)
+    return pull + max(probe, model_load) + (VOLUME_SECONDS if claims else 0)
 
 
 def _count(value: Any, replicas: int, round_up: bool) -> int:
@@ -107,10 +107,22 @@ def _count(value: Any, replicas: int, round_up: bool) -> int:
     return int(value or 0)
 
 
-def ready_seconds(r: Resource) -> tuple[int, int]:
-    """(create, rolling update) seconds until every replica is ready."""
+def plan_model_load(ctx: Context, r: Resource) -> int:
+    """The plan's start budget of the model servers this Deployment is (0 when not one of them)."""
+    serving = getattr(ctx.plan, "serving", None) or {}
+    region = ctx.run.region_of(r)
+    name = ((r.inputs.get("metadata") or {}).get("name"))
+    for pool in getattr(serving.get(region), "pools", ()):
+        if pool.name == name:
+            return int(pool.probes.startup_budget_seconds)
+    return 0
+
+
+def ready_seconds(r: Resource, model_load: int = 0) -> tuple[int, int]:
+    """(create, rolling update) seconds until every replica is ready; `model_load`: the plan's budget,
+    when it is longer than the manifest's startup probe allows."""
     replicas = int((r.inputs.get("spec") or {}).get("replicas") or 1)
-    one = start_seconds(r)
+    one = start_seconds(r, model_load=model_load)
     create = one + (GPU_NODE_BOOT_SECONDS if _needs_gpu(r) else 0)
     if r.type == "kubernetes:apps/v1:Deployment":
         rolling = ((r.inputs.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
@@ -157,7 +169,7 @@ def waits_cover_ready_time(ctx: Context) -> Iterator[Violation]:
                                 f"{SKIP_ANNOTATION} without a reason ({SKIP_REASON})")
             continue
         create_wait, update_wait, how = waits(r)
-        create, update = ready_seconds(r)
+        create, update = ready_seconds(r, plan_model_load(ctx, r))
         if how == "default":
             yield Violation("deploy/workload-wait", r.urn,
                             f"keeps the provider's default {_minutes(DEFAULT_AWAIT_SECONDS)} wait; ready in "
