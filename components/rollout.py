@@ -77,7 +77,8 @@ class GlobalRollout(pulumi.ComponentResource):
                 zone_name=plan.traffic.zone_name, existing_zone_id=plan.traffic.existing_zone_id,
                 protect=plan.stack_environment == "prod", tags=plan.tags), opts=child)
             self.certificates = RegionalCertificates(f"{name}-certs", RegionalCertificatesArgs(
-                domain=plan.domain, regions=plan.regions, zone_id=self.zone.zone_id, tags=plan.tags), opts=child)
+                domain=plan.domain, regions=plan.regions, zone_id=self.zone.zone_id, tags=plan.tags,
+                zone_delegated=plan.traffic.zone_delegated), opts=child)
         # The private CA that internal services (database members, internal APIs) get leaf certificates from.
         self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
                                                   organization=plan.tags["owner"]), opts=child)

@@ -366,6 +366,10 @@ class TrafficConfig(_Model):
                                 description="an existing public hosted zone to use instead of creating one")
     zone_name: str | None = Field(default=None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
                                   description="that zone's name (the domain must be inside it)")
+    zone_delegated: bool = Field(
+        default=False, description="a zone this stack creates is delegated from its parent (its name servers are "
+        "in the parent's NS record): certificates can be validated. Until then the first `up` creates the zone "
+        "alone (docs/deploy.md, 'A new public zone'); the deploy rehearsal refuses validation before it")
     health_check: HealthCheckConfig = Field(default_factory=HealthCheckConfig)
     geolocations: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -168,5 +168,9 @@ class KubernetesBase(pulumi.ComponentResource):
                 spec={"selector": {"matchLabels": labels},
                       "updateStrategy": {"type": "RollingUpdate"},
                       "template": {"metadata": {"labels": labels}, "spec": device_plugin_pod_spec()}},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[DEVICE_PLUGIN_NAMESPACE]]))
+                # A deliberate wait (pulumi-kubernetes awaits DaemonSets): a pod is ready once its ~50 MB image
+                # is pulled and it registers with the kubelet, about a minute per node; an update rolls one
+                # node at a time (maxUnavailable 1), so 30 minutes covers the GPU nodes of any planned pool.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[DEVICE_PLUGIN_NAMESPACE]],
+                                            custom_timeouts=pulumi.CustomTimeouts(create="10m", update="30m")))
         self.register_outputs({"namespaces": list(self.namespaces)})

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster.irsa import irsa_role
+from components.serving.elb_names import elb_logical_name
 from components.tags import aws_tags
 from infra.planning.serving import HEALTH_PATH, PORT, SERVICE_ACCOUNT, SERVING_NAMESPACE, RegionServing
 
@@ -109,7 +110,7 @@ class AwsServingEntry(pulumi.ComponentResource):
                                                     cidr_blocks=[args.vpc_cidr], description="model servers")],
             tags=tags("alb"), opts=child)
         alb = aws.lb.LoadBalancer(
-            f"{name}-alb", region=loc, load_balancer_type="application", internal=False,
+            elb_logical_name(name, "alb"), region=loc, load_balancer_type="application", internal=False,
             subnets=list(args.public_subnet_ids), security_groups=[sg.id], idle_timeout=IDLE_TIMEOUT_SECONDS,
             drop_invalid_header_fields=True, enable_deletion_protection=args.protect_data,
             tags=tags("alb"), opts=child)
@@ -117,7 +118,7 @@ class AwsServingEntry(pulumi.ComponentResource):
         groups = []
         for pool in plan.pools:
             group = aws.lb.TargetGroup(
-                f"{name}-{pool.name}", region=loc, port=PORT, protocol="HTTP", protocol_version="HTTP1",
+                elb_logical_name(name, pool.name), region=loc, port=PORT, protocol="HTTP", protocol_version="HTTP1",
                 target_type="ip", vpc_id=args.vpc_id,
                 load_balancing_algorithm_type="least_outstanding_requests",
                 deregistration_delay=DEREGISTRATION_DELAY_SECONDS,

@@ -42,6 +42,25 @@ class RegionalCertificatesArgs:
     regions: Sequence[RegionPlan]
     zone_id: pulumi.Input[str]
     tags: dict[str, str]
+    # The zone resolves publicly (an existing zone, or a new one its parent now delegates to). Until then
+    # ACM cannot see the validation records: creating a validation stops the `up` with what to do.
+    zone_delegated: bool = False
+
+
+AWAIT_DELEGATION_HOOK = "await-zone-delegation"  # the deploy rehearsal looks for this hook (deploy/zone-delegation)
+
+
+def await_delegation_hook(domain: str) -> pulumi.ResourceHook:
+    """A before-create hook that stops the `up` at the first certificate validation of a zone nobody
+    has delegated yet, instead of the provider's silent 75-minute wait (docs/deploy.md, "A new public zone")."""
+    def stop(args: pulumi.ResourceHookArgs) -> None:
+        raise RuntimeError(
+            f"the public zone for {domain} was created by this stack and is not delegated yet: ACM cannot "
+            f"validate {args.name}. Delegate it now: put the zone's name servers (`aws route53 "
+            f"list-hosted-zones-by-name --dns-name {domain}`, then `aws route53 get-hosted-zone --id <id>`) in "
+            f"the parent zone's NS record, wait for `dig +short NS {domain}` to show them, set "
+            "global-ai-rollout:traffic.zoneDelegated: true and run `pulumi up` again; it continues from here")
+    return pulumi.ResourceHook(AWAIT_DELEGATION_HOOK, stop)
 
 
 class RegionalCertificates(pulumi.ComponentResource):
@@ -52,6 +71,8 @@ class RegionalCertificates(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionalCertificatesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:traffic:RegionalCertificates", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self._validation_opts = child if args.zone_delegated else pulumi.ResourceOptions(
+            parent=self, hooks=pulumi.ResourceHookBinding(before_create=[await_delegation_hook(args.domain)]))
         self.by_region = {}
         for region in args.regions:
             names = [args.domain, regional_hostname(region.name, args.domain)]
@@ -80,7 +101,8 @@ class RegionalCertificates(pulumi.ComponentResource):
                                         allow_overwrite=True, opts=child)
             fqdns.append(record.fqdn)
         validation = aws.acm.CertificateValidation(f"{name}-validated", certificate_arn=cert.arn,
-                                                   validation_record_fqdns=fqdns, region=region.location, opts=child)
+                                                   validation_record_fqdns=fqdns, region=region.location,
+                                                   opts=self._validation_opts)
         return ServingTls(region=region.name, cloud="aws", hostname=names[1],
                           certificate=validation.certificate_arn, tls_policy=AWS_TLS_POLICY)
 

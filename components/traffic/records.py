@@ -49,10 +49,32 @@ class GlobalRecords(pulumi.ComponentResource):
                 resource_path=plan.health_path, request_interval=plan.health_interval,
                 failure_threshold=plan.health_failure_threshold, enable_sni=True, measure_latency=True,
                 tags=aws_tags(args.tags, f"{endpoint.hostname}{plan.health_path}"), opts=child)
-        self.records = [self._record(name, rec, args, child) for rec in plan.records]
+        self.records = self._records_after_targets(name, args, child)
         self.service_url = pulumi.Output.from_input(f"https://{plan.domain}/")
         self.register_outputs({"serviceUrl": self.service_url,
                                "healthChecks": {r: hc.id for r, hc in self.health_checks.items()}})
+
+    def _records_after_targets(self, name: str, args: GlobalRecordsArgs,
+                               child: pulumi.ResourceOptions) -> list[aws.route53.Record]:
+        """Every record, each created after the records its alias names (Route 53 refuses an alias to
+        a name of the zone that does not exist yet, and a name passed as a string orders nothing).
+        Targets first; the list keeps the plan's order."""
+        records = args.plan.records
+        made: dict[int, aws.route53.Record] = {}
+        by_name: dict[str, list[int]] = {}
+        for i, rec in enumerate(records):
+            by_name.setdefault(rec.name, []).append(i)
+        while len(made) < len(records):
+            ready = [i for i, rec in enumerate(records) if i not in made and all(
+                j in made for j in by_name.get(rec.target or "", ()))]
+            if not ready:
+                raise ValueError("GlobalRecords: the record tree has an alias cycle")
+            for i in ready:
+                targets = [made[j] for j in by_name.get(records[i].target or "", ())]
+                opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=targets)) \
+                    if targets else child
+                made[i] = self._record(name, records[i], args, opts)
+        return [made[i] for i in range(len(records))]
 
     def _record(self, name: str, rec: DnsRecord, args: GlobalRecordsArgs,
                 child: pulumi.ResourceOptions) -> aws.route53.Record:

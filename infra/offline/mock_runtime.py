@@ -44,6 +44,7 @@ class CapturedResource:
     replace_on_changes: tuple[str, ...] = ()
     retain_on_delete: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict, compare=False)  # {"create": "30m", ...}
+    hooks: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)  # {"beforeCreate": (name,)}
 
     def options(self) -> dict[str, Any]:
         """The resource options that decide what a real `pulumi up` does on a change (replace, ignore,
@@ -54,7 +55,8 @@ class CapturedResource:
                 "customTimeouts": dict(self.custom_timeouts),
                 "dependsOn": list(self.dependencies),
                 "propertyDependencies": {k: list(v) for k, v in sorted(self.property_dependencies.items()) if v},
-                "provider": self.provider or None}
+                "provider": self.provider or None,
+                **({"hooks": {k: list(v) for k, v in self.hooks.items()}} if self.hooks else {})}
 
     def depends_on(self, urn: str) -> bool:
         """True if the engine orders this resource after `urn` (explicit or through an input)."""
@@ -127,6 +129,9 @@ class RecordingMonitor(MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 custom_timeouts={k: v for k in ("create", "update", "delete")
                                  if (v := getattr(request.customTimeouts, k))},
+                hooks={"".join(w.capitalize() if i else w for i, w in enumerate(k.split("_"))): tuple(v)
+                       for k in ("before_create", "before_update", "before_delete")
+                       if (v := getattr(request.hooks, k))},
             ))
         return response
 

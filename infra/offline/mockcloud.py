@@ -214,12 +214,36 @@ def mock_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
                  "id": rid}
 
 
+# Types whose provider refuses an over-long physical name (auto-named: logical name + random suffix)
+# instead of truncating it: the mock refuses them too, with the provider's kind of message. The
+# limits and their sources are the deploy rehearsal's (infra/rehearsal/names.py).
+REFUSED_NAME_TYPES = frozenset({
+    "aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup", "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy", "aws:s3/bucket:Bucket", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup",
+    "gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool", "gcp:serviceaccount/account:Account",
+})
+
+
+class PhysicalNameError(ValueError):
+    """What the provider says when a physical name breaks the service's length limit."""
+
+
+def refuse_bad_name(typ: str, name: str, inputs: dict[str, Any]) -> None:
+    from infra.rehearsal.names import check_name
+
+    if typ in REFUSED_NAME_TYPES:
+        problems = [p for p in check_name(typ, name, inputs) if "characters" in p]
+        if problems:
+            raise PhysicalNameError(f"{typ} {name!r}: {'; '.join(problems)}")
+
+
 class MockCloud(pulumi.runtime.Mocks):
     """The `Mocks` the offline preview and the tests install."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if not args.custom:
             return None, {}
+        refuse_bad_name(args.typ, args.name, dict(args.inputs))
         return mock_outputs(args.typ, args.name, dict(args.inputs))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

@@ -24,14 +24,18 @@ def serving_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str | 
         bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}{h[:12]}"
         return bucket, {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}",
                         "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com"}
+    # The physical name is auto-named (logical + "-" + 7 hex) unless given; names beyond 32 characters
+    # were refused before this point (mockcloud.refuse_bad_name), as the provider refuses them.
     if typ == "aws:lb/loadBalancer:LoadBalancer":
-        short = f"{name[:20]}-{int(h[:8], 16) % 10**9}"
-        arn = f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:loadbalancer/app/{name[:32]}/{h[:16]}"
-        return arn, {"arn": arn, "dnsName": f"{short}.{region}.elb.amazonaws.com",
-                     "zoneId": ALB_ZONE_IDS.get(region, "Z35SXDOTRQ7X7K"), "arnSuffix": f"app/{name[:32]}/{h[:16]}"}
+        physical = inputs.get("name") or f"{name}-{h[:7]}"
+        short = f"{physical[:20]}-{int(h[:8], 16) % 10**9}"
+        arn = f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:loadbalancer/app/{physical}/{h[:16]}"
+        return arn, {"arn": arn, "name": physical, "dnsName": f"{short}.{region}.elb.amazonaws.com",
+                     "zoneId": ALB_ZONE_IDS.get(region, "Z35SXDOTRQ7X7K"), "arnSuffix": f"app/{physical}/{h[:16]}"}
     if typ == "aws:lb/targetGroup:TargetGroup":
-        arn = f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:targetgroup/{name[:32]}/{h[:16]}"
-        return arn, {"arn": arn, "arnSuffix": f"targetgroup/{name[:32]}/{h[:16]}"}
+        physical = inputs.get("name") or f"{name}-{h[:7]}"
+        arn = f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:targetgroup/{physical}/{h[:16]}"
+        return arn, {"arn": arn, "name": physical, "arnSuffix": f"targetgroup/{physical}/{h[:16]}"}
     if typ == "aws:lb/listener:Listener":
         arn = f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:listener/app/{name[:32]}/{h[:16]}/{h[16:32]}"
         return arn, {"arn": arn}

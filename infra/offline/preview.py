@@ -231,6 +231,10 @@ def render_rehearsal(rehearsal, console) -> None:
     """The rehearsal verdict: one line when clean, else every violation with its rule and source."""
     from rich.markup import escape
 
+    order = rehearsal.notes.get("deploy")
+    if order:  # the engine-order replay (infra/rehearsal/order.py)
+        console.print(f"engine order: {order['waves']} creation waves, critical path ~{order['criticalPathMinutes']} "
+                      f"min: {escape(' -> '.join(order['criticalPath']))}")
     if rehearsal.ok:
         console.print(f"[green]rehearsal: {len(rehearsal.rules)} rules, 0 violations[/]")
         return

@@ -76,6 +76,7 @@ class TrafficPlan:
     rounding_overshoot: float = 0.0  # rps a region may exceed capacity x ceiling by (0 unless the plan is exact-tight)
     zone_name: str = ""  # the public hosted zone holding the records (the domain, or a parent)
     existing_zone_id: str | None = None  # use this zone instead of creating one
+    zone_delegated: bool = False  # the zone resolves publicly (existing zone, or a new one delegated by hand)
     health_path: str = "/health"
     health_interval: int = 30
     health_failure_threshold: int = 3
@@ -182,6 +183,7 @@ def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan, drained: frozens
                         coordinates={d.geography: d.coordinates for d in cfg.demand}, overrides=t.geolocations,
                         drained=drained)
     return replace(plan, zone_name=t.zone_name or cfg.domain, existing_zone_id=t.zone_id,
+                   zone_delegated=t.zone_delegated or t.zone_id is not None,
                    health_path=t.health_check.path, health_interval=t.health_check.request_interval,
                    health_failure_threshold=t.health_check.failure_threshold, endpoint_ttl=t.endpoint_ttl)
 

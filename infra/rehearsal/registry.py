@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra.rehearsal.model import RunView
@@ -34,6 +34,7 @@ RULE_MODULES: tuple[str, ...] = (
 class Context:
     run: RunView
     plan: RolloutPlan | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # facts a rule reports besides violations
 
 
 @dataclass(frozen=True)
@@ -81,4 +82,4 @@ def rehearse(document: Mapping[str, Any] | RunView, plan: RolloutPlan | None = N
         for v in r.check(ctx):
             violations.append(v if v.source else Violation(v.rule, v.urn, v.message, r.source))
     return RehearsalReport(violations=tuple(sorted(set(violations))), rules=tuple(ran),
-                           seconds=time.perf_counter() - started)
+                           seconds=time.perf_counter() - started, notes=ctx.notes)
