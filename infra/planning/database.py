@@ -106,7 +106,7 @@ class DatabasePlan:
     storage_gib: int
     backup_retention_days: int
     backup_schedule: str
-    member_ranges: tuple[str, ...]  # every region's ranges: who may reach 27017
+    member_ranges: tuple[str, ...]  # private subnets / node and pod ranges of the member regions
     primary_region: str  # where the highest-priority members run; the init Job runs there
     memory_gib: int = 4  # per member: request = limit
 
@@ -217,9 +217,19 @@ def _no_survival_problem(count: int) -> str:
             f"mongodb.tieBreakerRegion to it) or set mongodb.surviveRegionLoss: false (dev stacks only)")
 
 
+def member_ranges(region: RegionPlan) -> tuple[str, ...]:
+    """Where a member, its load balancer or a client in the region can send from: AWS private subnets
+    (nodes, VPC CNI pods, internal NLBs); GKE primary range (nodes, internal LBs) and pod range. Not the
+    public or intra subnets, not the service ranges."""
+    a = region.addresses
+    if region.cloud == "aws":
+        return tuple(z.private for z in a.zones)
+    return tuple(c for c in (a.primary, a.pods) if c)
+
+
 def traffic_band(rps: float) -> int:
     """Coarse traffic rank: regions within a factor of two of each other share a band."""
-    return int(math.floor(math.log2(1.0 + max(rps, 0.0))))
+    return math.floor(math.log2(1.0 + max(rps, 0.0)))
 
 
 def data_region_order(data_regions: Sequence[str], traffic: Mapping[str, float],
@@ -309,7 +319,8 @@ def plan_database(regions: Sequence[RegionPlan], traffic: Mapping[str, float], c
                         f"{MAX_REPLICA_SET_MEMBERS} per replica set")
     if problems:
         raise ConfigError(problems, title="invalid database layout")
-    ranges = tuple(dict.fromkeys(c for r in regions for c in r.addresses.ranges()))
+    ranges = tuple(dict.fromkeys(c for r in regions if any(m.region == r.name for m in members)
+                                 for c in member_ranges(r)))
     return DatabasePlan(
         replica_set=cfg.replica_set_name, image=cfg.image, members=tuple(members), dns_zone=f"internal.{domain}",
         survive_region_loss=cfg.survive_region_loss, tie_breaker_region=tb, storage_gib=cfg.storage_gib,
