@@ -352,3 +352,13 @@ def test_no_policy_admits_27017_from_the_whole_supernet():
         sources = m.inputs["spec"]["ingress"][0]["from"]
         assert {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "rollout"}}} not in sources
         assert {p["ipBlock"]["cidr"] for p in sources if "ipBlock" in p} == set(db.member_ranges)
+
+
+def test_the_certificate_alert_fires_inside_the_renewal_window_before_expiry():
+    from components.database import alerts
+    from components.database.region_database import CERT_RENEWAL_DAYS, CERT_VALIDITY_DAYS
+
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    assert 0 < alerts.ALERT_DAYS < CERT_RENEWAL_DAYS < CERT_VALIDITY_DAYS
+    assert f'job="{alerts.PROBE_JOB}"' in alerts.RULE["expr"] and f"< {alerts.ALERT_DAYS} * 86400" in alerts.RULE["expr"]
+    assert alerts.probe_targets(db) == [f"{m.host}:27017" for m in db.members]
