@@ -360,5 +360,6 @@ def test_the_certificate_alert_fires_inside_the_renewal_window_before_expiry():
 
     db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
     assert 0 < alerts.ALERT_DAYS < CERT_RENEWAL_DAYS < CERT_VALIDITY_DAYS
-    assert f'job="{alerts.PROBE_JOB}"' in alerts.RULE["expr"] and f"< {alerts.ALERT_DAYS} * 86400" in alerts.RULE["expr"]
+    expr = alerts.RULE["expr"]
+    assert f'job="{alerts.PROBE_JOB}"' in expr and f"< {alerts.ALERT_DAYS} * 86400" in expr
     assert alerts.probe_targets(db) == [f"{m.host}:27017" for m in db.members]

@@ -27,7 +27,7 @@ RULE: dict[str, Any] = {
     "for": "1h",
     "labels": {"severity": "page"},
     "annotations": {
-        "summary": "MongoDB member {{ $labels.instance }} certificate expires in under %d days" % ALERT_DAYS,
+        "summary": "MongoDB member {{ $labels.instance }} certificate expires in under " + f"{ALERT_DAYS} days",
         "description": "No `pulumi up` re-issued it in its renewal window; run `pulumi up` (it re-issues "
                        "and rolls the members one at a time). Runbook: docs/database.md \"Rotate\".",
     },
