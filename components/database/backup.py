@@ -92,8 +92,8 @@ class BackupArgs:
     gcp_project: str | None = None
 
 
-def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs,
-                   k8s_provider: k8s.Provider) -> pulumi.Output[str]:
+def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_provider: k8s.Provider,
+                   tls_secret: pulumi.Resource) -> pulumi.Output[str]:
     """Bucket, identity, flows and the CronJob of one backup region, as children of `owner` (the
     region's RegionDatabase) named `<name>-backup-*`, as they always were. Returns the bucket name."""
     name = f"{name}-backup"
@@ -171,7 +171,7 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs,
         f"{name}-netpol", metadata={"name": "mongodb-backup", "namespace": NAMESPACE,
                                     "labels": labels(region.name), "annotations": annotations},
         spec=policy, opts=kube)
-    tls_secret = f"{plan.in_region(region.name)[0].name}-tls"
+    tls_name = f"{plan.in_region(region.name)[0].name}-tls"  # `tls_secret`: the CA it mounts
     job_labels = {**labels(region.name), "app.kubernetes.io/name": "mongodb-backup", CLIENT_LABEL: "true"}
     max_bytes = plan.storage_gib * 1024 ** 3  # a gzip dump is never larger than the volume
     k8s.batch.v1.CronJob(
@@ -211,8 +211,8 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs,
                               # Only the FIFO and two marker files live here: memory-backed, never the node's disk.
                               {"name": "stream", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
                               {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                              secret_volume("tls", tls_secret, items=["ca.pem"]),
+                              secret_volume("tls", tls_name, items=["ca.pem"]),
                               secret_volume("user", BACKUP_USER_SECRET)],
                       }}}}},
-        opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, depends_on=[account, user, flows]))
+        opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, depends_on=[account, user, flows, tls_secret]))
     return bucket_name

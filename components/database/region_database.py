@@ -173,6 +173,7 @@ class RegionDatabase(pulumi.ComponentResource):
                 data={"bootstrap.js": (SCRIPTS / "bootstrap.js").read_text()}, opts=kube))
 
         self.services, self.stateful_sets = {}, {}
+        tls_secrets: list[pulumi.Resource] = []
         previous = args.after
         for m in members:
             cert = LeafCertificate(f"{name}-{m.name}-tls", LeafCertificateArgs(
@@ -187,6 +188,7 @@ class RegionDatabase(pulumi.ComponentResource):
                     "tls.pem": pulumi.Output.secret(pulumi.Output.concat(cert.cert_pem, cert.private_key_pem)),
                     "ca.pem": args.ca_cert_pem},
                 opts=kube)
+            tls_secrets.append(tls_secret)
             tls_hash = pulumi.Output.all(cert.cert_pem, args.ca_cert_pem).apply(
                 lambda pems: hashlib.sha256("".join(pems).encode()).hexdigest())
             member_set = self._stateful_set(name, plan, m, region, args.reconcile_subject, tls_hash,
@@ -224,7 +226,7 @@ class RegionDatabase(pulumi.ComponentResource):
             self.backup_bucket = declare_backup(self, name, BackupArgs(
                 plan=plan, region=region, tags=args.tags, protect=protect, backup_password=args.backup_password,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
-                gcp_project=args.gcp_project), k8s_provider)
+                gcp_project=args.gcp_project), k8s_provider, tls_secret=tls_secrets[0])
         self.register_outputs({"members": [m.name for m in members]})
 
     def _stateful_set(self, name: str, plan: DatabasePlan, m: Member, region: RegionPlan, reconcile_subject: str,
