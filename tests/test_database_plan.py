@@ -290,3 +290,22 @@ def test_a_preferred_region_that_does_not_exist_is_named(mongodb, field):
     with pytest.raises(ConfigError) as exc:
         parse_config(raw_config(mongodb=mongodb))
     assert field in str(exc.value)
+
+
+@pytest.mark.parametrize(("name", "cloud", "location"), [("euw1", "aws", "eu-west-1"), ("usc1", "gcp", "us-central1")])
+def test_adding_a_region_to_prod_keeps_every_member_statefulset(tmp_path, name, cloud, location):
+    """The issue-20 case on the real stack: a member's StatefulSet is `<region>-mongodb-<member>`, so the
+    same (region, member name, zone, address) after the edit is the same, protected, StatefulSet."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["global-ai-rollout:regions"].append({"name": name, "cloud": cloud, "location": location,
+                                                             "zones": 3})
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document, sort_keys=False))
+    before = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    after = plan_for_stack_file(edited).database
+    kept = {m.name: (m.region, m.zone, m.address) for m in after.members}
+    assert all(kept.get(m.name) == (m.region, m.zone, m.address) for m in before.members)
+    assert {m.region for m in after.members} == {*before.regions, name}
+    assert after.primary_region == before.primary_region == "use1"
