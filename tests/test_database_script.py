@@ -189,3 +189,28 @@ def test_failure_drill_cli_prints_votes_and_the_new_primary():
     bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "mars1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=180)
     assert bad.returncode == 2 and "--lose: no region 'mars1'" in bad.stderr
+
+
+@needs_node
+def test_users_are_per_purpose_created_once_then_updated_and_never_root():
+    probe = f"""
+const {{ ensureUsers }} = require({json.dumps(str(SCRIPT))});
+const users = new Map([["app", {{ roles: [] }}]]);
+const calls = [];
+const admin = {{
+  getUser: (u) => (users.has(u) ? users.get(u) : null),
+  createUser: (doc) => {{ calls.push(["create", doc.user, doc.roles]); users.set(doc.user, doc); }},
+  updateUser: (u, doc) => calls.push(["update", u, doc.roles]),
+}};
+const env = {{ APP_PASSWORD: "a", BACKUP_PASSWORD: "b", RESTORE_PASSWORD: "r", APP_DATABASE: "rollout" }};
+ensureUsers(admin, env);
+ensureUsers(admin, env);
+console.log(JSON.stringify(calls));
+"""
+    done = subprocess.run([NODE, "-e", probe], capture_output=True, text=True, timeout=60, check=True)
+    calls = json.loads(done.stdout)
+    assert calls[:3] == [["update", "app", [{"role": "readWrite", "db": "rollout"}]],
+                         ["create", "backup", [{"role": "backup", "db": "admin"}]],
+                         ["create", "restore", [{"role": "restore", "db": "admin"}]]]
+    assert [c[0] for c in calls[3:]] == ["update"] * 3  # a rerun changes passwords, creates nothing
+    assert not any(r["role"] in ("root", "userAdminAnyDatabase", "clusterAdmin") for c in calls for r in c[2])
