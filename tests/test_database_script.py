@@ -214,3 +214,62 @@ console.log(JSON.stringify(calls));
                          ["create", "restore", [{"role": "restore", "db": "admin"}]]]
     assert [c[0] for c in calls[3:]] == ["update"] * 3  # a rerun changes passwords, creates nothing
     assert not any(r["role"] in ("root", "userAdminAnyDatabase", "clusterAdmin") for c in calls for r in c[2])
+
+
+BOOTSTRAP = SCRIPT.parent / "bootstrap.js"
+
+
+def run_bootstrap(hello: dict, others_in_set: bool = False, create_error: str | None = None) -> dict:
+    """bootstrap.js in a sandbox with a fake mongosh: what it initiated and which users it created."""
+    probe = f"""
+const vm = require("vm"); const fs = require("fs");
+const calls = [];
+const hello = {json.dumps(hello)};
+class Quit extends Error {{}}
+const sandbox = {{
+  process: {{ env: {{ BOOTSTRAP_MEMBER: JSON.stringify({{ _id: 0, host: "m0:27017", votes: 1, priority: 5 }}),
+                     REPLICA_SET: "rs0", RECONCILE_SUBJECT: "CN=mongodb-reconcile,O=clients",
+                     TLS_DIR: "/tls", SCRIPTS_DIR: "/scripts" }} }},
+  require: (name) => name === "fs" ? {{ readFileSync: () => "m0:27017\\nm1:27017\\nm2:27017\\n" }} : require(name),
+  print: () => {{}}, sleep: () => {{}},
+  quit: () => {{ throw new Quit(); }},
+  Mongo: function (uri) {{ calls.push(["probe", uri.split("/")[2]]);
+    return {{ getDB: () => ({{ runCommand: () => {{ if (!{json.dumps(others_in_set)}) throw new Error("unreachable");
+                                                   return {{ setName: "rs0" }}; }} }}) }}; }},
+  db: {{
+    adminCommand: () => ({{ ok: 1 }}),
+    hello: () => ({{ ...hello, isWritablePrimary: true }}),
+    getSiblingDB: (name) => ({{ createUser: (doc) => {{ calls.push(["createUser", name, doc.user]);
+      if ({json.dumps(create_error)}) {{ const e = new Error("x"); e.codeName = {json.dumps(create_error)}; throw e; }} }} }}),
+  }},
+  rs: {{ initiate: (doc) => {{ calls.push(["initiate", doc.members.map((m) => m.host)]); hello.setName = "rs0";
+                               hello.hosts = ["m0:27017"]; }} }},
+}};
+try {{ vm.runInNewContext(fs.readFileSync({json.dumps(str(BOOTSTRAP))}, "utf8"), sandbox); }}
+catch (e) {{ if (!(e instanceof Quit) && e.constructor.name !== "Quit") {{ calls.push(["error", e.message]); }} }}
+console.log(JSON.stringify(calls));
+"""
+    done = subprocess.run([NODE, "-e", probe], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+@needs_node
+def test_bootstrap_initiates_alone_and_creates_only_the_reconcile_identity():
+    calls = run_bootstrap({})
+    assert ["initiate", ["m0:27017"]] in calls
+    assert [c for c in calls if c[0] == "createUser"] == [["createUser", "$external", "CN=mongodb-reconcile,O=clients"]]
+    assert not any(c[0] == "error" for c in calls)
+
+
+@needs_node
+def test_bootstrap_never_initiates_a_second_set_when_another_member_has_one():
+    calls = run_bootstrap({}, others_in_set=True)
+    assert not any(c[0] in ("initiate", "createUser") for c in calls) and ["probe", "m1:27017"] in calls
+
+
+@needs_node
+def test_bootstrap_rerun_after_the_user_exists_or_the_set_grew_changes_nothing():
+    alone = run_bootstrap({"setName": "rs0", "hosts": ["m0:27017"]}, create_error="Unauthorized")
+    assert not any(c[0] in ("initiate", "error") for c in alone)
+    grown = run_bootstrap({"setName": "rs0", "hosts": ["m0:27017", "m1:27017"]})
+    assert grown == []

@@ -170,7 +170,9 @@ class RegionDatabase(pulumi.ComponentResource):
         if plan.bootstrap_member in members:
             needs.append(k8s.core.v1.ConfigMap(
                 f"{name}-scripts", metadata={"name": SCRIPTS_CONFIG, "namespace": ns, "labels": labels(region.name)},
-                data={"bootstrap.js": (SCRIPTS / "bootstrap.js").read_text()}, opts=kube))
+                # members.txt: the planned members, read at run time (a ConfigMap change restarts nothing).
+                data={"bootstrap.js": (SCRIPTS / "bootstrap.js").read_text(),
+                      "members.txt": "".join(f"{x.host}:{PORT}\n" for x in plan.members)}, opts=kube))
 
         self.services, self.stateful_sets = {}, {}
         tls_secrets: list[pulumi.Resource] = []

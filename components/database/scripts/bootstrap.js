@@ -6,7 +6,10 @@
 // not a member), and the exception closes. Everything else (members, votes, users) is the Job's.
 //
 // Idempotent and safe to rerun after a crash at any point:
-//   - not initiated: initiate with this member alone (AlreadyInitialized from a racing rerun is fine);
+//   - not initiated, and no other planned member (scripts/members.txt) answers with a set name: initiate
+//     with this member alone (AlreadyInitialized from a racing rerun is fine). If another member
+//     already belongs to the set (say the primary region moved to a new region whose member is the
+//     bootstrap member now), never initiate a second set: the reconcile Job adds this member;
 //   - initiated with more than this member: the set has been grown by the Job, so the user exists;
 //   - initiated with this member alone: wait to be primary, create the user; "Unauthorized" means a
 //     user exists already (the exception is closed), "already exists" that it is this one.
@@ -27,7 +30,30 @@ function waitFor(what, test, seconds) {
 }
 
 waitFor("mongod", () => db.adminCommand({ ping: 1 }).ok === 1, 600);
+function setExistsElsewhere() {
+  const fs = require("fs");
+  const tls = `tls=true&tlsCAFile=${env.TLS_DIR}/ca.pem&tlsCertificateKeyFile=${env.TLS_DIR}/tls.pem` +
+    "&directConnection=true&serverSelectionTimeoutMS=3000";
+  const others = fs.readFileSync(`${env.SCRIPTS_DIR}/members.txt`, "utf8").split("\n")
+    .map((h) => h.trim()).filter((h) => h && h !== member.host);
+  for (const host of others) {
+    try {
+      if (new Mongo(`mongodb://${host}/?${tls}`).getDB("admin").runCommand({ hello: 1 }).setName) {
+        print(`${host} already belongs to the set: not initiating another one`);
+        return true;
+      }
+    } catch (err) {
+      // unreachable or not started: no evidence of a set there
+    }
+  }
+  return false;
+}
+
 let hello = db.hello();
+if (!hello.setName && setExistsElsewhere()) {
+  print("waiting for the reconcile Job to add this member");
+  quit(0);
+}
 if (!hello.setName) {
   try {
     rs.initiate({ _id: env.REPLICA_SET, members: [member] });
