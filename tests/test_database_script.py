@@ -240,7 +240,8 @@ const sandbox = {{
     adminCommand: () => ({{ ok: 1 }}),
     hello: () => ({{ ...hello, isWritablePrimary: true }}),
     getSiblingDB: (name) => ({{ createUser: (doc) => {{ calls.push(["createUser", name, doc.user]);
-      if ({json.dumps(create_error)}) {{ const e = new Error("x"); e.codeName = {json.dumps(create_error)}; throw e; }} }} }}),
+      if ({json.dumps(create_error)}) {{
+        const e = new Error("x"); e.codeName = {json.dumps(create_error)}; throw e; }} }} }}),
   }},
   rs: {{ initiate: (doc) => {{ calls.push(["initiate", doc.members.map((m) => m.host)]); hello.setName = "rs0";
                                hello.hosts = ["m0:27017"]; }} }},
