@@ -274,3 +274,48 @@ def test_bootstrap_rerun_after_the_user_exists_or_the_set_grew_changes_nothing()
     assert not any(c[0] in ("initiate", "error") for c in alone)
     grown = run_bootstrap({"setName": "rs0", "hosts": ["m0:27017", "m1:27017"]})
     assert grown == []
+
+
+def readiness(status: dict | str) -> int:
+    """The members' readiness script (manifests.READY_JS) against a fake rs.status(): its exit code."""
+    from components.database.manifests import READY_JS
+
+    probe = f"""
+const vm = require("vm");
+const status = {json.dumps(status)};
+class Quit extends Error {{ constructor(code) {{ super("quit"); this.code = code; }} }}
+const sandbox = {{
+  quit: (code) => {{ throw new Quit(code); }},
+  rs: {{ status: () => {{
+    if (typeof status === "string") {{ const e = new Error(status); e.codeName = status; throw e; }}
+    return {{ members: status.members.map((m) => ({{ ...m, optimeDate: new Date(m.optimeDate) }})) }};
+  }} }},
+}};
+let code = 0;
+try {{ vm.runInNewContext({json.dumps(READY_JS)}, sandbox); }} catch (e) {{ code = e.code === undefined ? 2 : e.code; }}
+console.log(code);
+"""
+    done = subprocess.run([NODE, "-e", probe], capture_output=True, text=True, timeout=60, check=True)
+    return int(done.stdout)
+
+
+def member_status(state: str, lag_seconds: float, primary: bool = True) -> dict:
+    members = [{"name": "me", "self": True, "stateStr": state, "optimeDate": 1_000_000 - lag_seconds * 1000}]
+    if primary and state != "PRIMARY":
+        members.append({"name": "p", "stateStr": "PRIMARY", "optimeDate": 1_000_000})
+    return {"members": members}
+
+
+@needs_node
+@pytest.mark.parametrize(("status", "ready"), [
+    ("NotYetInitialized", True),  # first deploy / not added yet: nothing to catch up to
+    (member_status("PRIMARY", 0), True),
+    (member_status("SECONDARY", 2), True),
+    (member_status("SECONDARY", 60), False),  # restarted and still replaying: the rolling change waits
+    (member_status("STARTUP2", 0), False),  # initial sync
+    (member_status("RECOVERING", 0), False),
+    (member_status("SECONDARY", 0, primary=False), False),  # no primary in sight: stop rolling
+    ("InvalidReplicaSetConfig", False),  # removed from the set
+])
+def test_a_member_is_ready_only_when_caught_up(status, ready):
+    assert (readiness(status) == 0) is ready
