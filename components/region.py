@@ -10,6 +10,7 @@ import pulumi
 from components.cluster.eks_cluster import EksCluster
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.database.region_database import RegionDatabase, RegionDatabaseArgs
+from components.database.replica_set import RECONCILE_SUBJECT
 from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
@@ -33,7 +34,8 @@ class RegionArgs:
     environment: str = "dev"
     ca_cert_pem: pulumi.Input[str] | None = None  # database: member certificates
     ca_private_key_pem: pulumi.Input[str] | None = None  # secret
-    db_admin_password: pulumi.Input[str] | None = None  # secret
+    db_passwords: dict[str, pulumi.Input[str]] | None = None  # database users (app, backup): secrets
+    db_after: pulumi.Resource | None = None  # database: the member rolled just before this region's
     advertised_ranges: tuple[str, ...] = ()  # GCP: what the Cloud Router advertises besides the subnets
     serving: RegionServing | None = None  # None or no pools: no model servers
     server: ServerSettings | None = None
@@ -86,19 +88,22 @@ class Region(pulumi.ComponentResource):
         self.endpoint = self.serving.endpoint if self.serving is not None else None
         self.database = None
         if args.database is not None and self.cluster is not None and args.database.in_region(plan.name):
-            if args.ca_cert_pem is None or args.ca_private_key_pem is None or args.db_admin_password is None:
-                raise ValueError(f"region {plan.name}: database members need the CA and the admin password")
+            if args.ca_cert_pem is None or args.ca_private_key_pem is None or not args.db_passwords:
+                raise ValueError(f"region {plan.name}: database members need the CA and the users' passwords")
+            run_backup = plan.name in args.database.backup_regions()
             eks = self.cluster.cluster if isinstance(self.cluster.cluster, EksCluster) else None
             self.database = RegionDatabase(f"{plan.name}-mongodb", RegionDatabaseArgs(
                 plan=args.database, region=plan, tags=args.tags, environment=args.environment,
                 ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
-                admin_password=args.db_admin_password,
+                app_password=args.db_passwords["app"],
+                backup_password=args.db_passwords["backup"] if run_backup else None,
+                reconcile_subject=RECONCILE_SUBJECT, after=args.db_after,
                 private_subnet_ids=self.network.private_subnet_ids if plan.cloud == "aws" else (),
                 subnetwork_self_link=None if plan.cloud == "aws" else self.network.subnetwork_self_link,
                 oidc_provider_arn=eks.oidc_provider_arn if eks else None,
                 oidc_issuer=eks.oidc_issuer if eks else None,
                 gcp_project=gcp_project() if plan.cloud == "gcp" else None,
-                run_backup=plan.name in args.database.backup_regions()),
+                run_backup=run_backup),
                 self.cluster.k8s_provider, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))
         self.summary = outputs
         self.register_outputs(outputs)

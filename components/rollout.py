@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from components.database.region_database import ADMIN_SECRET
 from components.database.replica_set import ReplicaSet, ReplicaSetArgs
 from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
@@ -29,6 +28,8 @@ from components.traffic import (
 )
 from infra.planning.plan import RolloutPlan
 from infra.planning.topology import router_advertised_ranges
+
+DATABASE_USERS = ("app", "backup", "restore")  # per-purpose MongoDB users (docs/database.md "Users")
 
 
 def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:
@@ -83,11 +84,14 @@ class GlobalRollout(pulumi.ComponentResource):
         self.ca = RootCa(f"{name}-ca", RootCaArgs(common_name=f"global-ai-rollout {pulumi.get_stack()} root CA",
                                                   organization=plan.tags["owner"]), opts=child)
         db = plan.database
-        # Letters and digits only: the password goes into connection strings unescaped.
-        db_password = random.RandomPassword(f"{name}-mongodb-admin", length=32, special=False,
-                                            opts=child) if db else None
-        self.regions = {
-            r.name: Region(r.name, RegionArgs(
+        # One password per database user (letters and digits: they go into connection strings unescaped).
+        db_passwords = {user: random.RandomPassword(f"{name}-mongodb-{user}", length=32, special=False,
+                                                    opts=child).result
+                        for user in DATABASE_USERS} if db else None
+        self.regions = {}
+        db_after = None  # member StatefulSets roll one at a time, across regions in the plan's order
+        for r in plan.regions:
+            self.regions[r.name] = Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
                 flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
@@ -95,14 +99,14 @@ class GlobalRollout(pulumi.ComponentResource):
                 database=db, environment=plan.stack_environment,
                 ca_cert_pem=self.ca.cert_pem if db else None,
                 ca_private_key_pem=self.ca.private_key_pem if db else None,
-                db_admin_password=db_password.result if db_password else None,
+                db_passwords=db_passwords, db_after=db_after,
                 advertised_ranges=advertised_ranges(plan) if r.cloud == "gcp" else (),
                 serving=plan.serving.get(r.name), domain=plan.domain,
                 server=plan.serving[r.name].server if r.name in plan.serving else None,
                 tls=self.certificates.by_region.get(r.name) if self.certificates else None,
             ), opts=child)
-            for r in plan.regions
-        }
+            if self.regions[r.name].database is not None:
+                db_after = self.regions[r.name].database.last_member or db_after
         aws_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, AwsNetwork)}
         gcp_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, GcpRegionalNetwork)}
         self.links = PrivateLinks(f"{name}-links", PrivateLinksArgs(
@@ -118,7 +122,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 gcp_network_self_link=gcp_network.self_link if gcp_network else None,
                 gcp_project=gcp_project() if gcp_network else None,
                 ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
-                admin_password_secret=ADMIN_SECRET),
+                passwords=db_passwords or {}),
                 primary.cluster.k8s_provider, members,
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.links])))
         # Global traffic, part 2: health checks and records, pointed at the regions' public endpoints.

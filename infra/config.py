@@ -334,6 +334,10 @@ class MongoDbConfig(_Model):
                                  description="cron schedule of the dump Job (UTC)")
     non_voting_members: dict[str, int] = Field(
         default_factory=dict, description="region name -> extra read-only members (votes 0, priority 0)")
+    primary_region: str | None = Field(
+        default=None, description="the preferred primary's region; the primary stays there whatever the traffic")
+    memory_gib: int = Field(default=4, ge=2, le=1024,
+                            description="memory per member (request = limit); the WiredTiger cache follows it")
 
     @field_validator("image")
     @classmethod
@@ -534,12 +538,15 @@ def _mongodb_checks(cfg: RolloutConfig, region_names: set[str]) -> list[str]:
     if db.tie_breaker_region is not None and db.tie_breaker_region not in region_names:
         problems.append(f"mongodb.tieBreakerRegion: no such region {db.tie_breaker_region!r}; "
                         f"regions: {', '.join(sorted(region_names))}")
+    if db.primary_region is not None and db.primary_region not in region_names:
+        problems.append(f"mongodb.primaryRegion: no such region {db.primary_region!r}; "
+                        f"regions: {', '.join(sorted(region_names))}")
     for rname in db.non_voting_members:
         if rname not in region_names:
             problems.append(f"mongodb.nonVotingMembers.{rname}: no such region; "
                             f"regions: {', '.join(sorted(region_names))}")
     extra = sum(db.non_voting_members.values())
-    if len(cfg.regions) * 2 + extra > MAX_REPLICA_SET_MEMBERS:
+    if len(cfg.regions) * 2 + extra > MAX_REPLICA_SET_MEMBERS:  # at most two members per region + extras
         problems.append(f"mongodb.nonVotingMembers: {extra} extra members could exceed MongoDB's limit of "
                         f"{MAX_REPLICA_SET_MEMBERS} members per replica set")
     if not db.survive_region_loss and cfg.environment != "dev":

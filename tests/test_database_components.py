@@ -10,7 +10,7 @@ from functools import cache
 import kubernetes_validate
 
 from components.cluster.aws_load_balancer_controller import CHART_VERSION, SERVICE_ACCOUNT
-from components.database.region_database import member_dns_names
+from components.database.region_database import MEMBER_ORG, member_dns_names
 from infra.offline.mock_runtime import SECRET
 from infra.offline.run import run_stack_with_plan
 from infra.planning.plan import plan_for_stack_file
@@ -132,8 +132,10 @@ def test_no_credential_in_plain_text_in_objects_or_outputs():
             assert data == SECRET or all(v == SECRET for k, v in data.items() if k != "ca.pem"), secret.name
     text = json.dumps(run.outputs["mongodb"])
     assert "password" not in text.lower() and "@" not in run.outputs["mongodb"]["connectionString"]
-    for job in ours(run.of_type("kubernetes:batch/v1:Job")) + ours(run.of_type("kubernetes:batch/v1:CronJob")):
-        assert "PASSWORD" in json.dumps(job.inputs) and "secretKeyRef" in json.dumps(job.inputs)
+    (job,) = ours(run.of_type("kubernetes:batch/v1:Job"))
+    assert "PASSWORD" in json.dumps(job.inputs) and "secretKeyRef" in json.dumps(job.inputs)
+    for cron in ours(run.of_type("kubernetes:batch/v1:CronJob")):  # the backup reads a mounted config file
+        assert "mongodb://" not in json.dumps(cron.inputs) and "mongodump.yaml" in json.dumps(cron.inputs)
 
 
 def test_stack_output_lists_members_and_the_connection_string():
@@ -144,7 +146,7 @@ def test_stack_output_lists_members_and_the_connection_string():
     assert out["connectionString"].startswith("mongodb://") and "replicaSet=rs0" in out["connectionString"]
 
 
-def test_reconcile_job_runs_in_the_primary_region_after_every_member():
+def test_reconcile_job_runs_in_the_primary_region_after_every_member_as_a_client_not_a_member():
     run, _, db = prod()
     (job,) = ours(run.of_type("kubernetes:batch/v1:Job"))
     assert db.primary_region in job.provider
@@ -155,6 +157,15 @@ def test_reconcile_job_runs_in_the_primary_region_after_every_member():
                + ours(run.of_type("gcp:dns/recordSet:RecordSet"))}
     assert len(lb_urns) == len(members) == len(db.members) and len(records) == 2 * len(db.members)
     assert lb_urns | members | records <= set(job.dependencies)
+    subjects = {r.name: r.inputs["subject"] for r in ours(run.of_type("tls:index/certRequest:CertRequest"))}
+    (client,) = [v for k, v in subjects.items() if "reconcile" in k]
+    member_orgs = {v["organization"] for k, v in subjects.items() if "reconcile" not in k}
+    assert member_orgs == {MEMBER_ORG} and client["organization"] != MEMBER_ORG
+    (client_cert,) = [r for r in ours(run.of_type("tls:index/locallySignedCert:LocallySignedCert"))
+                      if "reconcile" in r.name]
+    assert client_cert.inputs["validityPeriodHours"] <= 24 and "server_auth" not in client_cert.inputs["allowedUses"]
+    assert job.custom_timeouts == {"create": f"{db.reconcile_wait_seconds()}s",
+                                   "update": f"{db.reconcile_wait_seconds()}s"}
 
 
 def test_the_preview_tree_and_the_diagram_show_the_members():
@@ -197,3 +208,158 @@ def test_load_balancer_controller_is_pinned_with_an_irsa_role_on_every_eks_clust
         trust = json.loads(role.inputs["assumeRolePolicy"])
         condition = trust["Statement"][0]["Condition"]["StringEquals"]
         assert f"system:serviceaccount:kube-system:{SERVICE_ACCOUNT}" in condition.values()
+
+
+def pod_of(obj) -> dict:
+    spec = obj.inputs["spec"]
+    if "jobTemplate" in spec:
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
+def readable(mode: int, uid: int, gid: int, fs_group: int | None) -> bool:
+    """Can uid/gid read a file of a Secret/ConfigMap volume? Files are owned by root with `mode`; with an
+    fsGroup the kubelet makes their group fsGroup, adds group read, and fsGroup joins the process's groups."""
+    if uid == 0 or mode & 0o004:
+        return True
+    file_group = fs_group if fs_group is not None else 0
+    process_groups = {gid, *([fs_group] if fs_group is not None else [])}
+    group_read = bool(mode & 0o040) or (fs_group is not None and bool(mode & 0o400))
+    return file_group in process_groups and group_read
+
+
+def test_every_database_pod_can_read_the_keys_and_scripts_it_mounts():
+    run, _, _ = prod()
+    workloads = ours(run.of_type("kubernetes:apps/v1:StatefulSet")) + ours(run.of_type("kubernetes:batch/v1:Job")) \
+        + ours(run.of_type("kubernetes:batch/v1:CronJob"))
+    checked = 0
+    for obj in workloads:
+        pod = pod_of(obj)
+        ctx = pod["securityContext"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            uid = c.get("securityContext", {}).get("runAsUser", ctx["runAsUser"])
+            gid = c.get("securityContext", {}).get("runAsGroup", ctx["runAsGroup"])
+            for mount in c.get("volumeMounts", []):
+                source = volumes.get(mount["name"], {})  # `data`: the volume claim
+                spec = source.get("secret") or source.get("configMap")
+                if spec is None:
+                    continue
+                modes = [i.get("mode", spec.get("defaultMode", 0o644)) for i in spec.get("items", [])] or \
+                    [spec.get("defaultMode", 0o644)]
+                for mode in modes:
+                    assert readable(mode, uid, gid, ctx.get("fsGroup")), (obj.name, c["name"], mount["name"], oct(mode))
+                    checked += 1
+    assert checked >= 10
+
+
+def test_the_readable_model_fails_the_issue_case():
+    """A Job as uid/gid 999 without fsGroup reading a 0400 Secret: the files stay root:root 0400."""
+    assert not readable(0o400, 999, 999, None)
+    assert readable(0o400, 999, 999, 999) and readable(0o440, 999, 999, 999)
+
+
+def test_members_roll_one_at_a_time_in_one_chain_across_regions_with_deliberate_waits():
+    """The engine updates a resource only after the ones it depends on are done (and ready: pulumi-kubernetes
+    waits for a StatefulSet's pods to be ready, and ready means caught up). One chain through every member
+    means at most one member restarts at a time, whatever the change."""
+    run, _, db = prod()
+    sets = ours(run.of_type("kubernetes:apps/v1:StatefulSet"))
+    urns = {s.urn for s in sets}
+    before = {s.urn: [d for d in s.dependencies if d in urns] for s in sets}
+    assert all(len(v) <= 1 for v in before.values())
+    heads = [u for u, v in before.items() if not v]
+    assert len(heads) == 1, "more than one member could roll at once"
+    order, node = [], heads[0]
+    successor = {v[0]: u for u, v in before.items() if v}
+    while node:
+        order.append(node)
+        node = successor.get(node)
+    assert len(order) == len(sets) == len(db.members)
+    for s in sets:
+        assert s.custom_timeouts == {"create": f"{db.member_wait_seconds()}s", "update": f"{db.member_wait_seconds()}s"}
+        assert "spec.volumeClaimTemplates" in s.ignore_changes
+        ready = json.dumps(pod_of(s)["containers"][0]["readinessProbe"])
+        assert "optimeDate" in ready and "NotYetInitialized" in ready
+
+
+def test_a_renewed_certificate_changes_the_pod_template_so_the_members_roll():
+    run, _, db = prod()
+    for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet")):
+        digest = s.inputs["spec"]["template"]["metadata"]["annotations"]["rollout.dev/tls-sha256"]
+        assert len(digest) == 64
+    certs = [r for r in ours(run.of_type("tls:index/locallySignedCert:LocallySignedCert")) if "reconcile" not in r.name]
+    assert len(certs) == len(db.members)
+    assert all(c.inputs["earlyRenewalHours"] == 30 * 24 and c.inputs["validityPeriodHours"] == 90 * 24 for c in certs)
+
+
+def test_memory_requests_equal_limits_and_the_cache_follows_the_limit():
+    run, _, db = prod()
+    for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet")):
+        mongod = pod_of(s)["containers"][0]
+        assert mongod["resources"]["requests"]["memory"] == mongod["resources"]["limits"]["memory"] == \
+            f"{db.memory_gib}Gi"
+        args = mongod["args"]
+        assert float(args[args.index("--wiredTigerCacheSizeGB") + 1]) == db.cache_gib < db.memory_gib
+    (storage, *_) = ours(run.of_type("kubernetes:storage.k8s.io/v1:StorageClass"))
+    assert storage.inputs["allowVolumeExpansion"] is True
+
+
+def test_only_the_bootstrap_member_initiates_over_the_localhost_exception():
+    run, _, db = prod()
+    with_bootstrap = [s.inputs["metadata"]["name"] for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet"))
+                      if any(c["name"] == "bootstrap" for c in pod_of(s)["containers"])]
+    assert with_bootstrap == [db.bootstrap_member.name]
+
+
+def test_backups_are_point_in_time_streamed_and_allowed_their_key_and_token():
+    run, _, _ = prod()
+    crons = ours(run.of_type("kubernetes:batch/v1:CronJob"))
+    for cron in crons:
+        pod = pod_of(cron)
+        dump = next(c for c in pod["containers"] if c["name"] == "dump")
+        assert "--oplog" in dump["command"][-1] and "--archive=/stream/dump" in dump["command"][-1]
+        stream = next(v for v in pod["volumes"] if v["name"] == "stream")
+        assert stream["emptyDir"]["medium"] == "Memory"  # a FIFO, never a staged file on the node's disk
+        upload = next(c for c in pod["containers"] if c["name"] == "upload")
+        assert " cp - " in upload["command"][-1] and ".done" in upload["command"][-1]
+    (policy,) = [r for r in ours(run.of_type("aws:iam/rolePolicy:RolePolicy")) if "backup" in r.name]
+    actions = {a for st in json.loads(policy.inputs["policy"])["Statement"] for a in st["Action"]}
+    assert {"kms:Decrypt", "kms:GenerateDataKey", "s3:PutObject"} <= actions
+    netpols = {(r.name, r.inputs["metadata"]["name"]): r.inputs for r in
+               ours(run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"))}
+    backup = {k: v for k, v in netpols.items() if k[1] == "mongodb-backup"}
+    assert len(backup) == 2
+    gke = [v for k, v in backup.items() if k[0].startswith("euw4") or k[0].startswith("ane1")]
+    (gke_policy,) = gke
+    cidrs = {p["ipBlock"]["cidr"] for e in gke_policy["spec"]["egress"] for p in e["to"]}
+    assert {"169.254.169.252/32", "169.254.169.254/32"} <= cidrs
+    assert gke_policy["metadata"]["annotations"]["global-ai-rollout/metadata-egress"]
+
+
+def test_no_policy_admits_27017_from_the_whole_supernet():
+    run, _, db = prod()
+    for r in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        if r.inputs["metadata"].get("namespace") != "rollout-data":
+            continue
+        spec = r.inputs.get("spec", {})
+        for rule in spec.get("ingress", []) + spec.get("egress", []):
+            cidrs = {p["ipBlock"]["cidr"] for p in rule.get("from", []) + rule.get("to", []) if "ipBlock" in p}
+            assert "10.0.0.0/8" not in cidrs, r.name
+    members = [r for r in ours(run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"))
+               if r.inputs["metadata"]["name"] == "mongodb-members"]
+    for m in members:
+        sources = m.inputs["spec"]["ingress"][0]["from"]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "rollout"}}} not in sources
+        assert {p["ipBlock"]["cidr"] for p in sources if "ipBlock" in p} == set(db.member_ranges)
+
+
+def test_the_certificate_alert_fires_inside_the_renewal_window_before_expiry():
+    from components.database import alerts
+    from components.database.region_database import CERT_RENEWAL_DAYS, CERT_VALIDITY_DAYS
+
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    assert 0 < alerts.ALERT_DAYS < CERT_RENEWAL_DAYS < CERT_VALIDITY_DAYS
+    expr = alerts.RULE["expr"]
+    assert f'job="{alerts.PROBE_JOB}"' in expr and f"< {alerts.ALERT_DAYS} * 86400" in expr
+    assert alerts.probe_targets(db) == [f"{m.host}:27017" for m in db.members]

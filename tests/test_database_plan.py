@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from infra.config import MongoDbConfig, parse_config
 from infra.errors import ConfigError
 from infra.planning.addressing import all_ranges
-from infra.planning.database import MAX_VOTING, plan_database, render_drill
+from infra.planning.database import DATA_REGION_MEMBERS, MAX_VOTING, plan_database, render_drill, traffic_band
 from infra.planning.plan import build_plan, plan_for_stack_file
 from tests.factories import ROOT, raw_config
 from tests.topology_plans import region_mixes, regions_plan
@@ -61,13 +61,15 @@ def test_votes_are_odd_at_most_seven_and_priority_needs_a_vote(case):
 
 @settings(max_examples=60, deadline=None)
 @given(layouts())
-def test_highest_traffic_region_gets_the_highest_priority_and_every_region_a_member(case):
+def test_the_busiest_traffic_band_gets_the_highest_priority_and_every_region_a_member(case):
     rp, traffic, db = case
     assert {r.name for r in rp.regions} == set(db.regions)
     top = max(m.priority for m in db.members)
     data = [r for r in traffic if r != db.tie_breaker_region]
-    busiest = max(traffic[r] for r in data)
-    assert traffic[db.primary_region] == busiest
+    busiest = max(traffic_band(traffic[r]) for r in data)
+    assert traffic_band(traffic[db.primary_region]) == busiest
+    first_in_band = next(r for r in data if traffic_band(traffic[r]) == busiest)
+    assert db.primary_region == first_in_band  # inside a band, the stack file's order decides
     assert {m.region for m in db.members if m.priority == top} == {db.primary_region}
     if db.tie_breaker_region:
         tb = db.in_region(db.tie_breaker_region)
@@ -122,7 +124,7 @@ def test_eight_regions_leave_the_quietest_as_non_voting_members():
     traffic = {r.name: float(100 - i) for i, r in enumerate(rp.regions)}
     db = plan_database(rp.regions, traffic, MongoDbConfig(), DOMAIN)
     quietest = rp.regions[-1].name
-    assert [(m.votes, m.priority) for m in db.in_region(quietest)] == [(0, 0)]
+    assert [(m.votes, m.priority) for m in db.in_region(quietest)] == [(0, 0)] * DATA_REGION_MEMBERS
     assert db.total_votes == 7
 
 
@@ -139,7 +141,7 @@ def test_two_regions_with_the_opt_out_get_three_votes_and_the_drill_says_what_is
     rp = regions_plan([("aws", "us-east-1"), ("gcp", "europe-west4")])
     a, g = (r.name for r in rp.regions)
     db = plan_database(rp.regions, {a: 5, g: 1}, MongoDbConfig(survive_region_loss=False), DOMAIN)
-    assert [m.votes for m in db.in_region(a)] == [1, 1] and [m.votes for m in db.in_region(g)] == [1]
+    assert [m.votes for m in db.in_region(a)] == [1, 1] and [m.votes for m in db.in_region(g)] == [1, 0]
     assert not db.lose(a).has_majority and db.lose(a).new_primary_region is None
     assert db.lose(g).new_primary_region == a
     assert "no majority" in render_drill(db, a)
@@ -211,3 +213,99 @@ def test_the_preview_cli_exits_2_naming_the_field(tmp_path, mongodb, field):
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 2, done.stderr
     assert field in done.stderr and "Traceback" not in done.stderr
+
+
+@st.composite
+def region_additions(draw):
+    """A stack, and the same stack with one more catalog region inserted anywhere in its list, with
+    any traffic (the new region may take the busiest band) and maybe a preferred primary region."""
+    locations = draw(region_mixes(4, 13))
+    added = draw(st.integers(0, len(locations) - 1))
+    before = [loc for i, loc in enumerate(locations) if i != added]
+    rp_after = regions_plan(locations)
+    names_after = [r.name for r in rp_after.regions]
+    rp_before = regions_plan(before)
+    names_before = [r.name for r in rp_before.regions]
+    traffic = dict(zip(names_after, draw(st.lists(st.floats(0, 500, allow_nan=False), min_size=len(names_after),
+                                                  max_size=len(names_after))), strict=True))
+    tb = draw(st.one_of(st.none(), st.sampled_from(names_before)))
+    data = [n for n in names_before if n != tb]
+    preferred = draw(st.one_of(st.none(), st.sampled_from(data)))
+    extra = draw(st.dictionaries(st.sampled_from(names_before), st.integers(0, 2), max_size=2))
+    cfg = MongoDbConfig(tie_breaker_region=tb, primary_region=preferred, non_voting_members=extra)
+    # the running regions' traffic moves too when a region joins (it takes some of their users)
+    shrink = draw(st.floats(0.3, 1.0))
+    old = plan_database(rp_before.regions, {n: traffic[n] / shrink for n in names_before}, cfg, DOMAIN)
+    return old, plan_database(rp_after.regions, traffic, cfg, DOMAIN)
+
+
+@settings(max_examples=80, deadline=None)
+@given(region_additions())
+def test_adding_a_region_never_removes_renames_or_moves_a_member(case):
+    """Stable identity: a member's StatefulSet, certificate, address and DNS name are its name, zone and
+    address; a re-plan after adding a region keeps every one (votes and priorities may move: that is a
+    reconfig, not a new member)."""
+    before, after = case
+    identity = {m.name: (m.region, m.zone, m.slot, m.address, m.host) for m in after.members}
+    for m in before.members:
+        assert identity.get(m.name) == (m.region, m.zone, m.slot, m.address, m.host), m.name
+    assert after.total_votes % 2 == 1 and after.total_votes <= MAX_VOTING
+
+
+@settings(max_examples=40, deadline=None)
+@given(region_additions())
+def test_a_preferred_primary_region_keeps_the_primary_whatever_the_traffic(case):
+    before, after = case
+    top = max(m.priority for m in after.members)
+    leaders = {m.region for m in after.members if m.priority == top}
+    assert leaders == {after.primary_region}
+    if before.primary_region == after.primary_region:
+        assert {m.region for m in before.members if m.priority == max(x.priority for x in before.members)} == \
+            leaders
+
+
+def test_a_float_difference_of_rps_does_not_move_the_primary():
+    """The 56.22 vs 56.0 case: the same band, so the stack file's order decides, both ways round."""
+    rp = regions_plan([("aws", "us-east-1"), ("gcp", "europe-west4"), ("aws", "us-west-2")])
+    a, g, w = (r.name for r in rp.regions)
+    one = plan_database(rp.regions, {a: 56.0, g: 56.22, w: 10}, MongoDbConfig(), DOMAIN)
+    two = plan_database(rp.regions, {a: 56.3, g: 56.0, w: 10}, MongoDbConfig(), DOMAIN)
+    assert one.primary_region == two.primary_region == a
+    doubled = plan_database(rp.regions, {a: 56.0, g: 130.0, w: 10}, MongoDbConfig(), DOMAIN)
+    assert doubled.primary_region == g  # a real shift (over a factor of two) still moves it
+    pinned = plan_database(rp.regions, {a: 56.0, g: 130.0, w: 10}, MongoDbConfig(primary_region=a), DOMAIN)
+    assert pinned.primary_region == a
+
+
+def test_prod_pins_its_primary_and_sizes_the_cache_from_the_limit():
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    assert db.primary_region == "use1"
+    assert db.cache_gib == (db.memory_gib - 1) / 2
+
+
+@pytest.mark.parametrize(("mongodb", "field"), [
+    ({"primaryRegion": "mars1"}, "mongodb.primaryRegion"),
+])
+def test_a_preferred_region_that_does_not_exist_is_named(mongodb, field):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw_config(mongodb=mongodb))
+    assert field in str(exc.value)
+
+
+@pytest.mark.parametrize(("name", "cloud", "location"), [("euw1", "aws", "eu-west-1"), ("usc1", "gcp", "us-central1")])
+def test_adding_a_region_to_prod_keeps_every_member_statefulset(tmp_path, name, cloud, location):
+    """The issue-20 case on the real stack: a member's StatefulSet is `<region>-mongodb-<member>`, so the
+    same (region, member name, zone, address) after the edit is the same, protected, StatefulSet."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["global-ai-rollout:regions"].append({"name": name, "cloud": cloud, "location": location,
+                                                             "zones": 3})
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document, sort_keys=False))
+    before = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    after = plan_for_stack_file(edited).database
+    kept = {m.name: (m.region, m.zone, m.address) for m in after.members}
+    assert all(kept.get(m.name) == (m.region, m.zone, m.address) for m in before.members)
+    assert {m.region for m in after.members} == {*before.regions, name}
+    assert after.primary_region == before.primary_region == "use1"

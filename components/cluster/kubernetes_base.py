@@ -75,9 +75,8 @@ def network_policy_specs(cloud: str, local_network: str, peer_network: str) -> d
 
     Every namespace: default deny in both directions, then DNS. rollout-serving: port 8000 from the
     region's load balancers / gateway (the region's range; on GCP also Google's proxy ranges), egress to
-    MongoDB (local namespace and peer regions) and HTTPS to object storage. rollout-data: 27017 from
-    rollout-serving, from its own members and from the peer regions' members (the supernet), egress
-    27017 to the same."""
+    MongoDB (local namespace and peer regions) and HTTPS to object storage. rollout-data: nothing
+    namespace-wide; the database declares its narrow policies (members and declared clients)."""
     lb_sources = [local_network, *(GCP_LB_RANGES if cloud == "gcp" else ())]
     specs: dict[tuple[str, str], dict] = {}
     namespaces = [*NAMESPACE_LEVELS, *([DEVICE_PLUGIN_NAMESPACE] if cloud == "aws" else [])]
@@ -93,12 +92,8 @@ def network_policy_specs(cloud: str, local_network: str, peer_network: str) -> d
             {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NOT_INTERNET)}}], "ports": _tcp(443)},
         ],
     }
-    specs[(DATA_NAMESPACE, "allow-mongodb")] = {
-        "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"from": [_ns(SERVING_NAMESPACE), _ns(DATA_NAMESPACE), {"ipBlock": {"cidr": peer_network}}],
-                     "ports": _tcp(MONGO_PORT)}],
-        "egress": [{"to": [_ns(DATA_NAMESPACE), {"ipBlock": {"cidr": peer_network}}], "ports": _tcp(MONGO_PORT)}],
-    }
+    # rollout-data has no namespace-wide allow: NetworkPolicies are additive, so one broad allow (27017
+    # from the whole supernet) would defeat the database's narrow ones (components/database/manifests.py).
     return specs
 
 

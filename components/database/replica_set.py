@@ -1,10 +1,16 @@
 """Stack-wide parts of the replica set: the private DNS zones that name the members in both clouds, and
-the Job that initiates or reconciles the set (in the highest-priority region, after every member exists).
+the Job that reconciles the set (in the primary region, after every member exists).
 
 Resolution across clouds (docs/database.md): every member's address is fixed by the plan, so the
 same records are written into two authoritative private zones, a Route 53 private hosted zone
 associated with every AWS VPC and a Cloud DNS private zone on the GCP network. Each cloud answers
 from its own zone; no query crosses the VPN, and losing a link never breaks name resolution.
+
+The Job authenticates with an x.509 client certificate whose O differs from the members' (so it is a
+user, `$external`, created by the bootstrap member over the localhost exception, never a member), valid
+for one day: the copy left in its Secret after the run is useless by the next day, and the next `up`
+after that issues a fresh one. It creates the per-purpose users (app, backup, restore); no root user
+exists and no root password is copied anywhere.
 """
 
 from __future__ import annotations
@@ -19,19 +25,42 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.database.region_database import MEMBER_ORG, TLS_DIR, labels, restricted_container_security
+from components.database.manifests import (
+    CLIENT_LABEL,
+    SECRET_MODE,
+    TLS_DIR,
+    labels,
+    pod_security,
+    restricted_container_security,
+    secret_volume,
+)
 from components.pki.leaf import LeafCertificate, LeafCertificateArgs
 from components.tags import aws_tags, gcp_labels
-from infra.planning.database import NAMESPACE, PORT, DatabasePlan
+from infra.planning.database import MAX_LAG_SECONDS, NAMESPACE, PORT, DatabasePlan
 
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "reconcile.js"
 RECORD_TTL = 60
+CLIENT_ORG = "global-ai-rollout mongodb clients"  # not the members' O: a client, never a member
+RECONCILE_CN = "mongodb-reconcile"
+# The user name MongoDB derives from the certificate subject (RFC 2253, most specific first).
+RECONCILE_SUBJECT = f"CN={RECONCILE_CN},O={CLIENT_ORG}"
+USERS_SECRET = "mongodb-users"
+APP_DATABASE = "rollout"
 
 
 def job_name(plan: DatabasePlan) -> str:
     """A new Job (a new run) whenever the planned document or the script changes."""
     digest = hashlib.sha256((json.dumps(plan.replica_set_config(), sort_keys=True) + SCRIPT.read_text()).encode())
     return f"mongodb-reconcile-{digest.hexdigest()[:10]}"
+
+
+def reconcile_command(plan: DatabasePlan) -> str:
+    """Retry the connection until the bootstrap member has initiated the set and created our user."""
+    hosts = ",".join(f"{m.host}:{PORT}" for m in plan.members)
+    auth = "authMechanism=MONGODB-X509&authSource=%24external"
+    return (f'until mongosh --quiet --tls --tlsCAFile {TLS_DIR}/ca.pem --tlsCertificateKeyFile {TLS_DIR}/tls.pem '
+            f'"mongodb://{hosts}/admin?replicaSet={plan.replica_set}&{auth}" --file /scripts/reconcile.js; '
+            f'do echo "reconcile failed; retrying in 30 s"; sleep 30; done')
 
 
 @dataclass(frozen=True)
@@ -44,7 +73,7 @@ class ReplicaSetArgs:
     gcp_project: str | None
     ca_cert_pem: pulumi.Input[str]
     ca_private_key_pem: pulumi.Input[str]  # secret
-    admin_password_secret: str  # name of the Secret holding the admin user (every region has it)
+    passwords: dict[str, pulumi.Input[str]]  # user (app, backup, restore) -> password (secret)
 
 
 class ReplicaSet(pulumi.ComponentResource):
@@ -76,55 +105,57 @@ class ReplicaSet(pulumi.ComponentResource):
                         for m in plan.members]
 
         kube = pulumi.ResourceOptions(parent=self, provider=primary_provider)
-        # The Job authenticates as a cluster member (x.509, same O as the members) so it can initiate
-        # the set and create the admin user before any user exists.
         cert = LeafCertificate(f"{name}-reconcile-tls", LeafCertificateArgs(
             ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
-            common_name="mongodb-reconcile", usage="client", organization=MEMBER_ORG), opts=child)
+            common_name=RECONCILE_CN, usage="client", organization=CLIENT_ORG,
+            validity_days=1, early_renewal_days=0), opts=child)
+        region = plan.primary_region
         tls = k8s.core.v1.Secret(
             f"{name}-reconcile-tls", metadata={"name": "mongodb-reconcile-tls", "namespace": NAMESPACE,
-                                               "labels": labels(plan.primary_region)},
+                                               "labels": labels(region)},
             type="Opaque", string_data={
                 "tls.pem": pulumi.Output.secret(pulumi.Output.concat(cert.cert_pem, cert.private_key_pem)),
                 "ca.pem": args.ca_cert_pem}, opts=kube)
+        users = k8s.core.v1.Secret(
+            f"{name}-users", metadata={"name": USERS_SECRET, "namespace": NAMESPACE, "labels": labels(region)},
+            type="Opaque", string_data={user: pulumi.Output.secret(pw) for user, pw in sorted(args.passwords.items())},
+            opts=kube)
         config = k8s.core.v1.ConfigMap(
             f"{name}-reconcile-config", metadata={"name": "mongodb-reconcile", "namespace": NAMESPACE,
-                                                  "labels": labels(plan.primary_region)},
+                                                  "labels": labels(region)},
             data={"desired.json": json.dumps(plan.replica_set_config(), indent=2, sort_keys=True),
                   "reconcile.js": SCRIPT.read_text()}, opts=kube)
-        first = plan.in_region(plan.primary_region)[0]
-        hosts = ",".join(f"{m.host}:{PORT}" for m in plan.members)
-        auth = "authMechanism=MONGODB-X509&authSource=%24external"
-        tls_flags = f"--quiet --tls --tlsCAFile {TLS_DIR}/ca.pem --tlsCertificateKeyFile {TLS_DIR}/tls.pem"
-        script = (f'mongosh {tls_flags} "mongodb://{hosts}/admin?replicaSet={plan.replica_set}&{auth}" '
-                  f'--file /scripts/reconcile.js || '
-                  f'mongosh {tls_flags} "mongodb://{first.host}:{PORT}/admin?directConnection=true&{auth}" '
-                  f'--file /scripts/reconcile.js')
-        job_labels = {**labels(plan.primary_region), "app.kubernetes.io/name": "mongodb-reconcile",
-                      "rollout.dev/mongodb-client": "true"}
+        job_labels = {**labels(region), "app.kubernetes.io/name": "mongodb-reconcile", CLIENT_LABEL: "true"}
+        budget = plan.reconcile_wait_seconds()
+        env = [{"name": "DESIRED_CONFIG", "value": "/scripts/desired.json"},
+               {"name": "TIMEOUT_SECONDS", "value": str(budget)},
+               {"name": "MAX_LAG_SECONDS", "value": str(MAX_LAG_SECONDS)},
+               {"name": "APP_DATABASE", "value": APP_DATABASE},
+               *({"name": f"{user.upper()}_PASSWORD",
+                  "valueFrom": {"secretKeyRef": {"name": USERS_SECRET, "key": user}}}
+                 for user in sorted(args.passwords))]
         k8s.batch.v1.Job(
             f"{name}-reconcile", metadata={"name": job_name(plan), "namespace": NAMESPACE, "labels": job_labels},
-            spec={"backoffLimit": 6, "template": {
+            spec={"backoffLimit": 3, "activeDeadlineSeconds": budget, "template": {
                 "metadata": {"labels": job_labels},
                 "spec": {
                     "restartPolicy": "OnFailure",
-                    "securityContext": {"runAsUser": 999, "runAsGroup": 999, "runAsNonRoot": True,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "automountServiceAccountToken": False,
+                    # fsGroup: the kubelet gives the Secret's files group 999; mode 0440 lets uid 999 read them.
+                    "securityContext": pod_security(),
                     "containers": [{
-                        "name": "reconcile", "image": plan.image, "command": ["sh", "-c", script],
-                        "env": [{"name": "DESIRED_CONFIG", "value": "/scripts/desired.json"},
-                                {"name": "ADMIN_USER", "valueFrom": {"secretKeyRef": {
-                                    "name": args.admin_password_secret, "key": "username"}}},
-                                {"name": "ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {
-                                    "name": args.admin_password_secret, "key": "password"}}}],
+                        "name": "reconcile", "image": plan.image, "command": ["sh", "-c", reconcile_command(plan)],
+                        "env": env,
                         "securityContext": restricted_container_security(),
-                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
                         "volumeMounts": [{"name": "scripts", "mountPath": "/scripts", "readOnly": True},
                                          {"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]}],
-                    "volumes": [{"name": "scripts", "configMap": {"name": "mongodb-reconcile"}},
-                                {"name": "tls", "secret": {"secretName": "mongodb-reconcile-tls",
-                                                           "defaultMode": 0o400}}],
+                    "volumes": [{"name": "scripts", "configMap": {"name": "mongodb-reconcile",
+                                                                  "defaultMode": SECRET_MODE}},
+                                secret_volume("tls", "mongodb-reconcile-tls")],
                 }}},
-            opts=pulumi.ResourceOptions(parent=self, provider=primary_provider,
-                                        depends_on=[*members, *records, tls, config]))
+            # Deliberate wait: the Job may let new members finish their initial sync (plan budget).
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=primary_provider, depends_on=[*members, *records, tls, users, config],
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{budget}s", update=f"{budget}s")))
         self.register_outputs({"privateZone": plan.dns_zone})

@@ -2,14 +2,21 @@
 
 Pure (no pulumi import). The layout rules (MongoDB: at most 7 voting members, priority > 0 only with
 votes 1, https://www.mongodb.com/docs/manual/reference/replica-configuration/):
-- voting regions: the tie-breaker region (if configured) plus the regions with the most traffic, at
-  most 7 in all; every other region holds one non-voting member (votes 0, priority 0) for local reads;
-- votes: every voting region starts with one voting member; the data regions in traffic order get a
-  second voting member (in another zone) until the total is 5 (three voting regions) or 7 (four or
-  more). That gives 2/2/1 over three regions and never more than 2 votes in a region, so with three or
-  more voting regions losing any one region, and so any one zone, leaves a majority;
-- priorities: data regions in traffic order get len(data regions) .. 1; the tie-breaker votes with
-  priority 0 (it never becomes primary); non-voting members have priority 0;
+- members: every data region holds two members (in two zones), the tie-breaker one, plus the
+  configured extras. The count never depends on votes or traffic, so adding a region (which moves
+  votes) never removes or renames an existing member: member identity is stable across re-plans
+  (a voting change is a reconfig, not a new StatefulSet);
+- voting regions: the tie-breaker region (if configured) plus the data regions first in the order
+  below, at most 7 in all; a region beyond that keeps its members non-voting (read-only, local reads);
+- votes: every voting region starts with one voting member; the data regions in order get a second
+  voting member (in another zone) until the total is 5 (three voting regions) or 7 (four or more).
+  That gives 2/2/1 over three regions and never more than 2 votes in a region, so with three or more
+  voting regions losing any one region, and so any one zone, leaves a majority;
+- order and priorities: `mongodb.primaryRegion` (the preferred primary) first, then the other data
+  regions by traffic *band* (a factor of two of normal-state rps; inside a band, the stack file's
+  order), never by a raw float comparison, so a small shift of demand does not move the primary
+  across an ocean; priorities len(data regions) .. 1 in that order; the tie-breaker votes with
+  priority 0 (never primary); non-voting members have priority 0;
 - zones: a region's members go round-robin over its zones, voting members first, so its two voting
   members are in different zones;
 - addresses: `infra.planning.addressing.member_address` (a reserved /28 per zone or region); names:
@@ -21,6 +28,7 @@ names the fix, unless `mongodb.surviveRegionLoss: false` (dev only).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +39,18 @@ from infra.planning.addressing import MEMBER_SLOTS, member_address
 from infra.planning.regions import RegionPlan
 
 MAX_VOTING = 7
+DATA_REGION_MEMBERS = 2  # members per data region, whatever its votes (stable identity)
 PORT = 27017
+# Wait budgets (seconds) for what `pulumi up` waits on. These are planning assumptions, not
+# measurements: volume provisioning and attach, image pull and mongod start (journal recovery) for a
+# member, and an initial sync rate over the private links. Tune them after the first real deploy.
+VOLUME_ATTACH_SECONDS = 180
+IMAGE_PULL_SECONDS = 180
+MONGOD_START_SECONDS = 180
+CATCH_UP_SECONDS = 300  # a restarted member replays what it missed (readiness waits for it)
+INITIAL_SYNC_MIB_PER_SECOND = 50  # cross-region initial sync of a full volume
+ELECTION_SECONDS = 120  # primary found / stepped down and re-elected
+MAX_LAG_SECONDS = 10  # "caught up": the member's last applied op is at most this far behind the primary
 NAMESPACE = "rollout-data"
 APP_LABEL = "mongodb"
 
@@ -87,8 +106,36 @@ class DatabasePlan:
     storage_gib: int
     backup_retention_days: int
     backup_schedule: str
-    member_ranges: tuple[str, ...]  # every region's ranges: who may reach 27017
+    member_ranges: tuple[str, ...]  # private subnets / node and pod ranges of the member regions
     primary_region: str  # where the highest-priority members run; the init Job runs there
+    memory_gib: int = 4  # per member: request = limit
+
+    @property
+    def cache_gib(self) -> float:
+        """`--wiredTigerCacheSizeGB` from the container's limit, as mongod's own default does from the
+        host's RAM: 50% of (memory - 1 GiB), at least 0.25 GiB
+        (https://www.mongodb.com/docs/manual/reference/configuration-options/#mongodb-setting-storage.wiredTiger.engineConfig.cacheSizeGB)."""
+        return max(0.25, round((self.memory_gib - 1) * 0.5, 2))
+
+    @property
+    def bootstrap_member(self) -> Member:
+        """The one member that initiates the set (over the localhost exception) on a first deploy."""
+        return self.in_region(self.primary_region)[0]
+
+    def member_wait_seconds(self) -> int:
+        """How long `pulumi up` may wait for one member StatefulSet to be ready (created, or rolled and
+        caught up): volume, image, start, catch-up, with 50% margin."""
+        return int(1.5 * (VOLUME_ATTACH_SECONDS + IMAGE_PULL_SECONDS + MONGOD_START_SECONDS + CATCH_UP_SECONDS))
+
+    def initial_sync_seconds(self) -> int:
+        """A new member copying a full volume from the set (members added together sync in parallel)."""
+        return int(self.storage_gib * 1024 / INITIAL_SYNC_MIB_PER_SECOND)
+
+    def reconcile_wait_seconds(self) -> int:
+        """The reconcile Job: find a primary, let new members sync, grant votes one reconfig at a time
+        (each waits for the config to commit), step a leaving primary down; 50% margin."""
+        steps = 2 * len(self.members) + 2
+        return int(1.5 * (ELECTION_SECONDS * 2 + self.initial_sync_seconds() + steps * 60))
 
     @property
     def total_votes(self) -> int:
@@ -170,6 +217,30 @@ def _no_survival_problem(count: int) -> str:
             f"mongodb.tieBreakerRegion to it) or set mongodb.surviveRegionLoss: false (dev stacks only)")
 
 
+def member_ranges(region: RegionPlan) -> tuple[str, ...]:
+    """Where a member, its load balancer or a client in the region can send from: AWS private subnets
+    (nodes, VPC CNI pods, internal NLBs); GKE primary range (nodes, internal LBs) and pod range. Not the
+    public or intra subnets, not the service ranges."""
+    a = region.addresses
+    if region.cloud == "aws":
+        return tuple(z.private for z in a.zones)
+    return tuple(c for c in (a.primary, a.pods) if c)
+
+
+def traffic_band(rps: float) -> int:
+    """Coarse traffic rank: regions within a factor of two of each other share a band."""
+    return math.floor(math.log2(1.0 + max(rps, 0.0)))
+
+
+def data_region_order(data_regions: Sequence[str], traffic: Mapping[str, float],
+                      preferred: str | None) -> list[str]:
+    """Preferred region first, then by traffic band (busiest band first), then the stack file's order.
+    A band, not the float: 56.22 vs 56.0 rps is a tie, decided by the stack file, not by noise."""
+    rest = sorted((r for r in data_regions if r != preferred),
+                  key=lambda r: (-traffic_band(traffic.get(r, 0.0)), data_regions.index(r)))
+    return [preferred, *rest] if preferred in data_regions else rest
+
+
 def member_votes(order: Sequence[str], tie_breaker: str | None) -> dict[str, int]:
     """Votes per voting region. `order`: the data regions by traffic, most first (tie-breaker excluded)."""
     data = list(order[: MAX_VOTING - (1 if tie_breaker else 0)])
@@ -205,7 +276,14 @@ def plan_database(regions: Sequence[RegionPlan], traffic: Mapping[str, float], c
     if problems:
         raise ConfigError(problems, title="invalid database layout")
 
-    order = sorted(data_regions, key=lambda r: (-traffic.get(r, 0.0), names.index(r)))
+    preferred = cfg.primary_region
+    if preferred is not None and preferred not in names:
+        raise ConfigError([f"mongodb.primaryRegion: no such region {preferred!r}; regions: {', '.join(names)}"],
+                          title="invalid database layout")
+    if preferred is not None and preferred == tb:
+        raise ConfigError(["mongodb.primaryRegion: the tie-breaker region never holds the primary; "
+                           "name a data region"], title="invalid database layout")
+    order = data_region_order(data_regions, traffic, preferred)
     votes = member_votes(order, tb)
     data_voting = [r for r in order if r in votes]
     priority = {r: len(data_voting) - i for i, r in enumerate(data_voting)}
@@ -217,7 +295,8 @@ def plan_database(regions: Sequence[RegionPlan], traffic: Mapping[str, float], c
     for rname in [*order, *([tb] if tb else [])]:
         region = by_name[rname]
         voting = votes.get(rname, 0)
-        count = max(voting, 1) + cfg.non_voting_members.get(rname, 0)
+        base = 1 if rname == tb else DATA_REGION_MEMBERS
+        count = max(voting, base) + cfg.non_voting_members.get(rname, 0)
         zones = region.zones or ("",)
         capacity = MEMBER_SLOTS * (len(zones) if region.cloud == "aws" else 1)
         if count > capacity:
@@ -240,12 +319,13 @@ def plan_database(regions: Sequence[RegionPlan], traffic: Mapping[str, float], c
                         f"{MAX_REPLICA_SET_MEMBERS} per replica set")
     if problems:
         raise ConfigError(problems, title="invalid database layout")
-    ranges = tuple(dict.fromkeys(c for r in regions for c in r.addresses.ranges()))
+    ranges = tuple(dict.fromkeys(c for r in regions if any(m.region == r.name for m in members)
+                                 for c in member_ranges(r)))
     return DatabasePlan(
         replica_set=cfg.replica_set_name, image=cfg.image, members=tuple(members), dns_zone=f"internal.{domain}",
         survive_region_loss=cfg.survive_region_loss, tie_breaker_region=tb, storage_gib=cfg.storage_gib,
         backup_retention_days=cfg.backup_retention_days, backup_schedule=cfg.backup_schedule,
-        member_ranges=ranges, primary_region=order[0])
+        member_ranges=ranges, primary_region=order[0], memory_gib=cfg.memory_gib)
 
 
 def render_drill(plan: DatabasePlan, region: str) -> str:

@@ -1,0 +1,205 @@
+"""The database's Kubernetes object specs as plain dicts (no resources here), so tests read them directly.
+
+Files a pod reads from a Secret volume are root-owned with the volume's mode; every database pod runs
+as the image's `mongodb` user (999) with `fsGroup: 999`, so the kubelet gives the files group 999 and
+mode 0440 lets that group read them
+(https://kubernetes.io/docs/tasks/configure-pod-container/security-context/#set-the-security-context-for-a-pod).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from components.serving.manifests import METADATA_EGRESS_ANNOTATION, METADATA_SERVER
+from infra.planning.database import APP_LABEL, MAX_LAG_SECONDS, PORT, DatabasePlan, Member
+
+HEADLESS = "mongodb"
+TLS_DIR = "/etc/mongodb/tls"
+SCRIPTS_DIR = "/scripts"
+SCRIPTS_CONFIG = "mongodb-scripts"
+MONGO_UID = 999  # the `mongodb` user of the official image
+SECRET_MODE = 0o440  # owner and group (fsGroup) read
+CLIENT_LABEL = "rollout.dev/mongodb-client"
+SERVING_NAMESPACE = "rollout-serving"
+# Object storage and STS / Google APIs are public HTTPS endpoints: 443 to the internet only, never to
+# private ranges or link-local (the instance metadata service).
+NOT_INTERNET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+METADATA_REASON = "GKE metadata server (GKE_METADATA mode): Workload Identity token for the backup bucket"
+TLS_HASH_ANNOTATION = "rollout.dev/tls-sha256"
+
+
+def labels(region: str, member: str | None = None) -> dict[str, str]:
+    out = {"app.kubernetes.io/name": APP_LABEL, "app.kubernetes.io/part-of": "rollout",
+           "rollout.dev/region": region}
+    if member:
+        out["app.kubernetes.io/instance"] = member
+    return out
+
+
+def pod_security() -> dict[str, Any]:
+    return {"runAsUser": MONGO_UID, "runAsGroup": MONGO_UID, "fsGroup": MONGO_UID, "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def restricted_container_security() -> dict[str, Any]:
+    """Pod Security 'restricted' (rollout-data enforces it)."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def secret_volume(name: str, secret: str, items: list[str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"secretName": secret, "defaultMode": SECRET_MODE}
+    if items:
+        spec["items"] = [{"key": k, "path": k, "mode": SECRET_MODE} for k in items]
+    return {"name": name, "secret": spec}
+
+
+def mongod_args(plan: DatabasePlan) -> list[str]:
+    return ["--replSet", plan.replica_set, "--bind_ip_all", "--port", str(PORT),
+            "--tlsMode", "requireTLS", "--tlsCertificateKeyFile", f"{TLS_DIR}/tls.pem",
+            "--tlsCAFile", f"{TLS_DIR}/ca.pem", "--clusterAuthMode", "x509",
+            # Members always present their certificate (x.509 membership); the application, backup and
+            # restore users authenticate with SCRAM passwords over TLS, without a client certificate.
+            "--tlsAllowConnectionsWithoutCertificates",
+            # The cache from the container's memory limit, not the node's RAM.
+            "--wiredTigerCacheSizeGB", f"{plan.cache_gib:g}", "--dbpath", "/data/db"]
+
+
+def local_mongosh(*, as_member: bool) -> list[str]:
+    """mongosh to this member over localhost; `as_member` authenticates with the member certificate
+    (x.509, the internal __system identity) so rs.status() is allowed."""
+    base = ["mongosh", "--quiet", "--tls", "--host", "localhost", "--tlsCAFile", f"{TLS_DIR}/ca.pem",
+            "--tlsCertificateKeyFile", f"{TLS_DIR}/tls.pem"]
+    if as_member:
+        base += ["--authenticationMechanism", "MONGODB-X509", "--authenticationDatabase", "$external"]
+    return base
+
+
+# Ready means caught up: PRIMARY, or SECONDARY within MAX_LAG_SECONDS of a visible primary. A member of
+# a set not initiated yet (first deploy, or a new member the Job has not added) is ready: nothing to
+# catch up to. STARTUP2 (initial sync), RECOVERING, or no primary in sight: not ready, so a rolling
+# change (the engine waits for each member StatefulSet before the next) stops there.
+READY_JS = (
+    "let s; try { s = rs.status(); } catch (e) { if (e.codeName === 'NotYetInitialized') quit(0); throw e; }"
+    " const me = s.members.find((m) => m.self); if (me.stateStr === 'PRIMARY') quit(0);"
+    " const p = s.members.find((m) => m.stateStr === 'PRIMARY');"
+    f" quit(me.stateStr === 'SECONDARY' && p && (p.optimeDate - me.optimeDate) <= {MAX_LAG_SECONDS * 1000} ? 0 : 1);")
+
+
+def readiness_command() -> list[str]:
+    return [*local_mongosh(as_member=True), "--eval", READY_JS]
+
+
+def ping_command() -> list[str]:
+    return [*local_mongosh(as_member=False), "--eval", "db.adminCommand({ping: 1}).ok"]
+
+
+def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> dict[str, Any]:
+    """One member's pod: mongod pinned to the member's zone; the bootstrap member also runs the
+    first-deploy bootstrap beside it (scripts/bootstrap.js, localhost exception)."""
+    memory = f"{plan.memory_gib}Gi"
+    containers: list[dict[str, Any]] = [{
+        "name": "mongod", "image": plan.image, "args": mongod_args(plan),
+        "ports": [{"name": "mongodb", "containerPort": PORT}],
+        # Memory request = limit: the member is never the first evicted under node memory pressure.
+        "resources": {"requests": {"cpu": "500m", "memory": memory}, "limits": {"memory": memory}},
+        "securityContext": restricted_container_security(),
+        # Journal recovery of a large volume can take a while: up to 1 h before liveness applies.
+        "startupProbe": {"exec": {"command": ping_command()}, "periodSeconds": 30, "timeoutSeconds": 10,
+                         "failureThreshold": 120},
+        "readinessProbe": {"exec": {"command": readiness_command()}, "periodSeconds": 10, "timeoutSeconds": 8,
+                           "failureThreshold": 3},
+        "livenessProbe": {"exec": {"command": ping_command()}, "periodSeconds": 20, "timeoutSeconds": 10,
+                          "failureThreshold": 6},
+        "volumeMounts": [{"name": "data", "mountPath": "/data/db"},
+                         {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+    }]
+    volumes: list[dict[str, Any]] = [secret_volume("tls", f"{m.name}-tls"), {"name": "tmp", "emptyDir": {}}]
+    if m == plan.bootstrap_member:
+        first = {"_id": m.id, "host": f"{m.host}:{PORT}", "votes": 1, "priority": m.priority,
+                 "tags": {"region": m.region, "zone": m.zone, "cloud": m.cloud}}
+        containers.append({
+            "name": "bootstrap", "image": plan.image,
+            "command": ["sh", "-c", f"until {' '.join(local_mongosh(as_member=False))} --file "
+                                    f"{SCRIPTS_DIR}/bootstrap.js; do sleep 10; done; exec sleep infinity"],
+            "env": [{"name": "BOOTSTRAP_MEMBER", "value": json.dumps(first, sort_keys=True)},
+                    {"name": "REPLICA_SET", "value": plan.replica_set},
+                    {"name": "RECONCILE_SUBJECT", "value": reconcile_subject},
+                    {"name": "TLS_DIR", "value": TLS_DIR}, {"name": "SCRIPTS_DIR", "value": SCRIPTS_DIR}],
+            "resources": {"requests": {"cpu": "10m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "securityContext": restricted_container_security(),
+            "volumeMounts": [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
+                             {"name": "scripts", "mountPath": SCRIPTS_DIR, "readOnly": True},
+                             {"name": "tmp", "mountPath": "/tmp"}],
+        })
+        volumes.append({"name": "scripts", "configMap": {"name": SCRIPTS_CONFIG}})
+    return {
+        "terminationGracePeriodSeconds": 60,  # a primary steps down on SIGTERM before it exits
+        "securityContext": pod_security(),
+        "automountServiceAccountToken": False,
+        "affinity": {
+            # The member's zone is the plan's: its volume and its load balancer address are there.
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
+                                       "values": [m.zone]}]}]}},
+            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                "weight": 100, "podAffinityTerm": {
+                    "topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}}}]},
+        },
+        "containers": containers,
+        "volumes": volumes,
+    }
+
+
+def _ip_blocks(plan: DatabasePlan) -> list[dict[str, Any]]:
+    return [{"ipBlock": {"cidr": c}} for c in plan.member_ranges]
+
+
+DNS_EGRESS = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+              "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+
+
+def members_policy(plan: DatabasePlan) -> dict[str, Any]:
+    """Members accept 27017 only from: the other members (here and, over the links and load balancers,
+    the member regions' private ranges), the declared clients of this namespace (label
+    rollout.dev/mongodb-client: the reconcile Job and the backup), and the serving namespace; they
+    dial only the member ranges on 27017 (and DNS)."""
+    return {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}},
+            {"podSelector": {"matchLabels": {CLIENT_LABEL: "true"}}},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": SERVING_NAMESPACE}}},
+            *_ip_blocks(plan)], "ports": [{"protocol": "TCP", "port": PORT}]}],
+        "egress": [{"to": _ip_blocks(plan), "ports": [{"protocol": "TCP", "port": PORT}]}, DNS_EGRESS],
+    }
+
+
+def clients_policy(plan: DatabasePlan) -> dict[str, Any]:
+    """The declared clients (reconcile Job, backup) dial the members, here and in the other regions."""
+    return {
+        "podSelector": {"matchLabels": {CLIENT_LABEL: "true"}},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}}, *_ip_blocks(plan)],
+                    "ports": [{"protocol": "TCP", "port": PORT}]}, DNS_EGRESS],
+    }
+
+
+def backup_policy(cloud: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The backup pod streams to the bucket's HTTPS API (internet, never private or link-local ranges);
+    on GKE it also reaches the metadata server for its Workload Identity token (the annotated
+    exception the policy pack's k8s-network-policy-narrow accepts: /32s with ports)."""
+    egress: list[dict[str, Any]] = [
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NOT_INTERNET)}}],
+         "ports": [{"protocol": "TCP", "port": 443}]}]
+    annotations: dict[str, str] = {}
+    if cloud == "gcp":
+        egress += [{"to": [{"ipBlock": {"cidr": s["cidr"]}}], "ports": [{"protocol": "TCP", "port": s["port"]}]}
+                   for s in METADATA_SERVER]
+        annotations[METADATA_EGRESS_ANNOTATION] = METADATA_REASON
+    return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mongodb-backup"}},
+            "policyTypes": ["Egress"], "egress": egress}, annotations
