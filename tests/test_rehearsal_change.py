@@ -220,3 +220,23 @@ def test_standard_edits_of_dev_replace_nothing_stateful(edit_name, dev_preview_d
         report = rehearse_change(old, preview_document(edited, "dev"), removing=edit.removing)
     assert report.ok, [v.message for v in report.violations]
     assert report.counts()["update"] > 0, "the edit changed nothing: the battery tests nothing"
+
+
+def test_a_vpn_is_re_paired_only_while_its_region_keeps_another():
+    from types import SimpleNamespace as Link
+
+    def vpn(link_id):
+        comp = res(f"rollout-links-{link_id}", "rollout:links:HaVpn", {})
+        tunnel = res(f"rollout-links-{link_id}-tunnel-0", "gcp:compute/vPNTunnel:VPNTunnel",
+                     {"peerIp": "203.0.113.1"}, parent=comp["urn"])
+        return [comp, tunnel]
+
+    near, far, new = (Link(id=f"vpn-use1-{g}", aws_region="use1") for g in ("euw4", "ane1", "euw3"))
+    before = doc(*vpn(near.id), *vpn(far.id))
+    after = doc(*vpn(near.id), *vpn(new.id))
+    report = rehearse_change(before, after, links=((near, far), (near, new)))
+    assert report.ok and any("re-pairing" in s for s in report.steps)
+    # without the topologies, or when the region keeps no untouched VPN, losing tunnels is refused
+    assert rules(rehearse_change(before, after)) == ["change/stateful-delete"]
+    both_moved = doc(*vpn(new.id))
+    assert rules(rehearse_change(before, both_moved, links=((near, far), (new,)))) == ["change/stateful-delete"]

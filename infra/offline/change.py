@@ -25,10 +25,16 @@ from infra.planning.sizing.lock import lock_path
 
 
 def preview_document(path: Path, stack: str) -> dict:
-    from infra.offline.preview import as_json
-    from infra.offline.run import run_stack
+    return preview_with_links(path, stack)[0]
 
-    return as_json(run_stack(path, stack))
+
+def preview_with_links(path: Path, stack: str) -> tuple[dict, tuple]:
+    """The preview document and the plan's VPN links (to tell a redundant re-pairing from a lost link)."""
+    from infra.offline.preview import as_json
+    from infra.offline.run import run_stack_with_plan
+
+    run, plan = run_stack_with_plan(path, stack)
+    return as_json(run), plan.topology.vpns
 
 
 def files_at_revision(rev: str, stack_file: Path, into: Path) -> Path:
@@ -78,16 +84,16 @@ def run_battery(stack_file: Path, stack: str, as_json: bool) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results = {}
-    deployed_cache: dict[Path, dict] = {}
+    deployed_cache: dict[Path, tuple] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, edit in enumerate(edits):
             try:
                 with edit.context():
                     old_path, new_path = sides(edit, stack_file, Path(tmp) / str(i))
                     if old_path not in deployed_cache:
-                        deployed_cache[old_path] = preview_document(old_path, stack)
-                    report = rehearse_change(deployed_cache[old_path], preview_document(new_path, stack),
-                                             removing=edit.removing)
+                        deployed_cache[old_path] = preview_with_links(old_path, stack)
+                    (old, old_links), (new, new_links) = deployed_cache[old_path], preview_with_links(new_path, stack)
+                    report = rehearse_change(old, new, removing=edit.removing, links=(old_links, new_links))
             except ConfigError as exc:
                 print(f"error: edit {edit.name!r}: {exc}", file=sys.stderr)
                 return 2
@@ -128,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             old_path = args.deployed or files_at_revision(args.deployed_rev, edited, Path(tmp))
-            old = preview_document(old_path, stack)
-            new = preview_document(edited, stack)
+            old, old_links = preview_with_links(old_path, stack)
+            new, new_links = preview_with_links(edited, stack)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --removing: no region {', '.join(unknown)} in either stack", file=sys.stderr)
         return 2
-    report = rehearse_change(old, new, removing=args.removing)
+    report = rehearse_change(old, new, removing=args.removing, links=(old_links, new_links))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

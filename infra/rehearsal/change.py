@@ -204,10 +204,36 @@ def classify(deployed: RunView, edited: RunView) -> list[Change]:
     return changes
 
 
+HA_VPN = "rollout:links:HaVpn"
+
+
+def redundant_repairings(deployed: RunView, edited: RunView, links: tuple[Any, Any] | None) -> dict[str, str]:
+    """Deleted HA VPN components whose AWS region keeps another, untouched VPN through the change.
+
+    `links` are the deployed and edited topologies' VPN links (`Topology.vpns`); a component is matched
+    to its link by the link id its name ends with. Such a VPN is re-paired, not lost: the new one is
+    created before the engine deletes the old (deletions come last), and the region stays on its kept
+    VPN meanwhile. Returns component URN -> the kept link's id."""
+    if links is None:
+        return {}
+    before, after = links
+    kept = {v.id for v in after} & {v.id for v in before}
+    kept_by_region = {v.aws_region: v.id for v in before if v.id in kept}
+    out = {}
+    for comp in deployed.of_type(HA_VPN):
+        if comp.urn in edited.by_urn:
+            continue
+        link = next((v for v in before if comp.name.endswith(v.id)), None)
+        if link is not None and link.id not in kept and link.aws_region in kept_by_region:
+            out[comp.urn] = kept_by_region[link.aws_region]
+    return out
+
+
 def rehearse_change(deployed_document: Mapping[str, Any] | RunView, edited_document: Mapping[str, Any] | RunView,
-                    *, removing: Iterable[str] = ()) -> ChangeReport:
+                    *, removing: Iterable[str] = (), links: tuple[Any, Any] | None = None) -> ChangeReport:
     """Classify every resource and judge the change. `removing` names regions whose removal is
-    intended: their resources may be deleted (protected ones become manual steps, not violations)."""
+    intended: their resources may be deleted (protected ones become manual steps, not violations).
+    `links` (deployed and edited `Topology.vpns`) lets a redundant VPN re-pairing through."""
     deployed = _view(deployed_document)
     edited = _view(edited_document)
     removing = frozenset(removing)
@@ -215,6 +241,10 @@ def rehearse_change(deployed_document: Mapping[str, Any] | RunView, edited_docum
     violations: list[Violation] = []
     steps: list[str] = []
     keys = ca_keys(deployed) | ca_keys(edited)
+    repaired = redundant_repairings(deployed, edited, links)
+    for urn, kept in sorted(repaired.items()):
+        steps.append(f"re-pairing: {urn.rsplit('::', 1)[-1]} is deleted after its replacement exists; "
+                     f"the region stays connected over {kept}")
     for c in changes:
         old, new = deployed.by_urn.get(c.urn), edited.by_urn.get(c.urn)
         name = c.urn.rsplit("::", 1)[-1]
@@ -230,7 +260,7 @@ def rehearse_change(deployed_document: Mapping[str, Any] | RunView, edited_docum
         elif c.action == "delete":
             assert old is not None
             region = deployed.region_of(old)
-            intended = region in removing
+            intended = region in removing or any(a.urn in repaired for a in deployed.ancestors(old))
             if old.protect:
                 if intended:
                     steps.append(f"pulumi state unprotect '{c.urn}'  # {c.type} of removed region {region}")
