@@ -16,6 +16,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
+Threshold = gcp.monitoring.AlertPolicyConditionConditionThresholdArgs
+Aggregation = gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs
+Query = aws.cloudwatch.MetricAlarmMetricQueryArgs
+QueryMetric = aws.cloudwatch.MetricAlarmMetricQueryMetricArgs
+
 ROUTE53_METRICS_REGION = "us-east-1"  # https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-check-status.html
 RUNBOOKS = "docs/runbooks"
 
@@ -71,16 +76,15 @@ class CloudAlarms(pulumi.ComponentResource):
                             period=300, evaluation_periods=1, threshold=1, comparison_operator="LessThanThreshold",
                             treat_missing_data="breaching", args=args)
         for loc, suffix in sorted(args.alb_arn_suffixes.items()):
-            def metric(mid: str, metric_name: str, s=suffix) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-                return aws.cloudwatch.MetricAlarmMetricQueryArgs(id=mid, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                    namespace="AWS/ApplicationELB", metric_name=metric_name, period=300, stat="Sum",
-                    dimensions={"LoadBalancer": s}))
+            def metric(mid: str, metric_name: str, s=suffix) -> Query:
+                return Query(id=mid, metric=QueryMetric(namespace="AWS/ApplicationELB", metric_name=metric_name,
+                                                        period=300, stat="Sum", dimensions={"LoadBalancer": s}))
             # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
             self._alarm(f"{name}-{loc}-alb-5xx", loc, "lb-5xx", f"{loc}: over {args.lb_error_ratio:.0%} of requests "
                         "end in a 5xx at the load balancer", metric_queries=[
                             metric("elb", "HTTPCode_ELB_5XX_Count"), metric("target", "HTTPCode_Target_5XX_Count"),
                             metric("requests", "RequestCount"),
-                            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                            Query(
                                 id="ratio", expression="(FILL(elb,0) + FILL(target,0)) / requests",
                                 label="5xx share", return_data=True)],
                         evaluation_periods=2, threshold=args.lb_error_ratio,
@@ -96,7 +100,8 @@ class CloudAlarms(pulumi.ComponentResource):
         for region, check_id in sorted(args.health_check_ids.items()):
             self._alarm(f"{name}-{region}-health", ROUTE53_METRICS_REGION, "health-check-failing",
                         f"{region}: Route 53 health checkers see the regional endpoint unhealthy",
-                        namespace="AWS/Route53", metric_name="HealthCheckStatus", dimensions={"HealthCheckId": check_id},
+                        namespace="AWS/Route53", metric_name="HealthCheckStatus",
+                        dimensions={"HealthCheckId": check_id},
                         statistic="Minimum", period=60, evaluation_periods=3, threshold=1,
                         comparison_operator="LessThanThreshold", treat_missing_data="breaching", args=args)
         if args.gcp:
@@ -130,7 +135,7 @@ class CloudAlarms(pulumi.ComponentResource):
                                                        labels={"email_address": email}, opts=child).id
                     for i, email in enumerate(args.emails)]
 
-        def policy(key: str, title: str, runbook: str, threshold: gcp.monitoring.AlertPolicyConditionConditionThresholdArgs):
+        def policy(key: str, title: str, runbook: str, threshold: Threshold) -> None:
             self.policies.append(gcp.monitoring.AlertPolicy(
                 f"{name}-{key}", display_name=title, combiner="OR", notification_channels=channels,
                 documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
@@ -138,10 +143,10 @@ class CloudAlarms(pulumi.ComponentResource):
                 conditions=[gcp.monitoring.AlertPolicyConditionArgs(display_name=title, condition_threshold=threshold)],
                 user_labels={k.replace("-", "_"): v for k, v in args.tags.items()}, opts=child))
 
-        def gauge_below_one(metric: str, resource: str, by: str) -> gcp.monitoring.AlertPolicyConditionConditionThresholdArgs:
-            return gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+        def gauge_below_one(metric: str, resource: str, by: str) -> Threshold:
+            return Threshold(
                 filter=f'metric.type="{metric}" AND resource.type="{resource}"', comparison="COMPARISON_LT",
-                threshold_value=1, duration="300s", aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                threshold_value=1, duration="300s", aggregations=[Aggregation(
                     alignment_period="60s", per_series_aligner="ALIGN_MIN", group_by_fields=[by],
                     cross_series_reducer="REDUCE_MIN")])
 
@@ -152,11 +157,11 @@ class CloudAlarms(pulumi.ComponentResource):
                gauge_below_one("router.googleapis.com/bgp/session_up", "gce_router", "metric.label.bgp_peer_name"))
         requests = ('metric.type="loadbalancing.googleapis.com/https/external/regional/request_count" AND '
                     'resource.type="http_external_regional_lb_rule"')
-        rate = [gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+        rate = [Aggregation(
             alignment_period="300s", per_series_aligner="ALIGN_RATE", cross_series_reducer="REDUCE_SUM",
             group_by_fields=["resource.label.region"])]
         policy("lb-5xx", f"Load balancer 5xx above {args.lb_error_ratio:.0%}", "lb-5xx",
-               gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+               Threshold(
                    filter=f'{requests} AND metric.label.response_code_class=500', denominator_filter=requests,
                    aggregations=rate, denominator_aggregations=rate, comparison="COMPARISON_GT",
                    threshold_value=args.lb_error_ratio, duration="600s"))

@@ -73,6 +73,7 @@ class MonitoringPlan:
     slo: Slo
     regions: Mapping[str, RegionTargets]
     load_tolerance: float = 0.10  # a region above its planned load by more than this is off plan
+    emails: tuple[str, ...] = ()  # where the clouds' alarms and policies send (monitoring.emails)
     notes: tuple[str, ...] = field(default=())
 
     def rule_groups(self, region: str) -> dict[str, Any]:
@@ -161,7 +162,7 @@ def region_alerts(t: RegionTargets, tolerance: float) -> list[dict[str, Any]]:
     if t.n1_factor != float("inf"):
         alerts.append(_alert(
             "FleetN1HeadroomGone", f"rollout:requests:rate5m > {_fmt(t.planned_rps * t.n1_factor)}", "10m",
-            "page", f"{r}: load is {t.n1_factor:.3g}x the plan: if every region grew alike, losing one region "
+            "ticket", f"{r}: load is {t.n1_factor:.3g}x the plan: if every region grew alike, losing one region "
             "would push another past the failover ceiling", "n1-headroom"))
     if t.concurrency_per_server:
         alerts.append(_alert(
