@@ -16,6 +16,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
+from components.tags import aws_tags, gcp_labels
+
 Threshold = gcp.monitoring.AlertPolicyConditionConditionThresholdArgs
 Aggregation = gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs
 Query = aws.cloudwatch.MetricAlarmMetricQueryArgs
@@ -113,9 +115,9 @@ class CloudAlarms(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         key = aws.kms.Key(f"{name}-{loc}-alerts-key", region=loc, description="SNS alert topic (CloudWatch alarms)",
                           enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(sns_key_policy),
-                          tags=dict(args.tags), opts=child)
-        topic = aws.sns.Topic(f"{name}-{loc}-alerts", region=loc, kms_master_key_id=key.arn, tags=dict(args.tags),
-                              opts=child)
+                          tags=aws_tags(dict(args.tags), f"{loc}-alerts-key"), opts=child)
+        topic = aws.sns.Topic(f"{name}-{loc}-alerts", region=loc, kms_master_key_id=key.arn,
+                              tags=aws_tags(dict(args.tags), f"{loc}-alerts"), opts=child)
         for i, email in enumerate(args.emails):
             aws.sns.TopicSubscription(f"{name}-{loc}-alerts-email-{i}", region=loc, topic=topic.arn, protocol="email",
                                       endpoint=email, opts=child)
@@ -126,7 +128,7 @@ class CloudAlarms(pulumi.ComponentResource):
         topic = self.topics[loc]
         self.alarms.append(aws.cloudwatch.MetricAlarm(
             resource_name, region=loc, alarm_description=f"{description}. Runbook: {RUNBOOKS}/{runbook}.md",
-            alarm_actions=[topic.arn], ok_actions=[topic.arn], tags=dict(args.tags),
+            alarm_actions=[topic.arn], ok_actions=[topic.arn], tags=aws_tags(dict(args.tags), resource_name),
             opts=pulumi.ResourceOptions(parent=self), **alarm))
 
     def _gcp_policies(self, name: str, args: CloudAlarmsArgs) -> None:
@@ -141,7 +143,7 @@ class CloudAlarms(pulumi.ComponentResource):
                 documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                     content=f"Runbook: {RUNBOOKS}/{runbook}.md", mime_type="text/markdown"),
                 conditions=[gcp.monitoring.AlertPolicyConditionArgs(display_name=title, condition_threshold=threshold)],
-                user_labels={k.replace("-", "_"): v for k, v in args.tags.items()}, opts=child))
+                user_labels=gcp_labels(dict(args.tags)), opts=child))
 
         def gauge_below_one(metric: str, resource: str, by: str) -> Threshold:
             return Threshold(
