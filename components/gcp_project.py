@@ -33,6 +33,7 @@ APIS = (
     "dns.googleapis.com",  # the database's Cloud DNS private zone
     "storage.googleapis.com",  # model-weight and backup buckets
     "binaryauthorization.googleapis.com",  # GKE Binary Authorization enforcement
+    "monitoring.googleapis.com",  # alert policies and notification channels (components/monitoring)
 )
 
 

@@ -13,6 +13,7 @@ from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.gcp_project import GcpProject, GcpProjectArgs
 from components.links import PrivateLinks, PrivateLinksArgs
+from components.monitoring import CloudAlarms, CloudAlarmsArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
 from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
@@ -40,6 +41,25 @@ def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:
     return router_advertised_ranges(plan.topology, plan.addresses.supernet) + masters
 
 
+def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsArgs:
+    """What the clouds' alarms watch: every AWS VPN connection, public certificate, load balancer and
+    health check this stack declares (docs/monitoring.md)."""
+    location = {r.name: r.location for r in plan.regions}
+    vpns: dict[str, list] = {}
+    for link_id, vpn in rollout.links.vpns.items():
+        vpns.setdefault(location[next(v for v in plan.topology.vpns if v.id == link_id).aws_region], []).extend(
+            vpn.vpn_connection_ids)
+    certificates = {location[r]: tls.certificate for r, tls in (rollout.certificates.by_region.items()
+                                                                if rollout.certificates else ())
+                    if plan.region(r).cloud == "aws"}
+    albs = {location[n]: r.alb_arn_suffix for n, r in rollout.regions.items()
+            if getattr(r, "alb_arn_suffix", None) is not None}
+    checks = {r: hc.id for r, hc in rollout.records.health_checks.items()} if rollout.records else {}
+    emails = plan.monitoring.emails if plan.monitoring else ()
+    return CloudAlarmsArgs(tags=plan.tags, emails=emails, vpn_connection_ids=vpns, alb_arn_suffixes=albs,
+                           certificate_arns=certificates, health_check_ids=checks, gcp=bool(plan.gcp_regions))
+
+
 @dataclass(frozen=True)
 class GlobalRolloutArgs:
     plan: RolloutPlan
@@ -58,6 +78,7 @@ class GlobalRollout(pulumi.ComponentResource):
     zone: PublicZone | None
     certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
     records: GlobalRecords | None  # once every region has a public endpoint
+    alarms: CloudAlarms  # the clouds' alarms on links, edge health, load balancers and certificates
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -131,4 +152,5 @@ class GlobalRollout(pulumi.ComponentResource):
         if plan.traffic is not None and self.zone is not None and set(plan.traffic.regions) <= set(endpoints):
             self.records = GlobalRecords(f"{name}-dns", GlobalRecordsArgs(
                 plan=plan.traffic, zone_id=self.zone.zone_id, endpoints=endpoints, tags=plan.tags), opts=child)
+        self.alarms = CloudAlarms(f"{name}-alarms", cloud_alarms_args(plan, self), opts=child)
         self.register_outputs({"caCertificate": self.ca.cert_pem})

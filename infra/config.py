@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -404,6 +405,32 @@ class ReleasePinConfig(_Model):
         return _pinned_image(value)
 
 
+class SloConfig(_Model):
+    """Per-region service level objectives the alerts burn against (docs/monitoring.md)."""
+
+    availability: float = Field(default=0.999, ge=0.5, lt=1, description="share of model requests without a 5xx")
+    latency: float = Field(default=0.99, ge=0.5, lt=1, description="share of requests with a fast first token")
+    ttft_seconds: Literal[0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0] = Field(
+        default=2.5, description="first-token time of the latency SLO: a vLLM histogram bucket")
+
+
+class MonitoringConfig(_Model):
+    """Where alerts go. Receiver URLs are secrets: `pulumi config set --secret alertWebhookUrl ...`."""
+
+    emails: list[str] = Field(default_factory=list, max_length=20,
+                              description="alert e-mail recipients (SNS subscriptions, GCP channels)")
+    slo: SloConfig = Field(default_factory=SloConfig)
+    load_tolerance: float = Field(default=0.10, gt=0, le=1, description="load above plan that alerts")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        bad = [e for e in value if not re.fullmatch(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}", e)]
+        if bad:
+            raise ValueError(f"not e-mail addresses: {', '.join(bad)}")
+        return value
+
+
 class RolloutSettingsConfig(_Model):
     """Progressive rollout: a canary region first, then these groups, with a health gate between."""
 
@@ -435,6 +462,7 @@ class RolloutConfig(_Model):
     mongodb: MongoDbConfig | None = Field(default=None, description="the replica set; absent: none")
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)

@@ -15,6 +15,7 @@ from infra.errors import ConfigError
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
+from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
 from infra.planning.regions import RegionPlan
 from infra.planning.resolver import check_traffic
 from infra.planning.serving import RegionServing, ServerSettings, plan_serving
@@ -41,6 +42,7 @@ class RolloutPlan:
     database: DatabasePlan | None = None  # the MongoDB replica set; None without a `mongodb` section
     traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
+    monitoring: MonitoringPlan | None = None  # alert thresholds per region, from the sizing and serving plans
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -205,8 +207,19 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
     database = None
     if cfg.mongodb is not None:
         database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
-    return replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
+    plan = replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
                    server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)))
+    return replace(plan, monitoring=monitoring_plan(cfg, plan))
+
+
+def monitoring_plan(cfg: RolloutConfig, plan: RolloutPlan) -> MonitoringPlan:
+    """Alert thresholds from what the plan promises (infra/planning/monitoring.py)."""
+    m = cfg.monitoring
+    targets = region_targets(plan, waiting_per_server=cfg.serving.autoscaling.target_waiting_per_replica,
+                             failover_ceiling=cfg.utilization.failover_ceiling)
+    return MonitoringPlan(slo=Slo(availability=m.slo.availability, latency=m.slo.latency,
+                                  ttft_seconds=m.slo.ttft_seconds), regions=targets, load_tolerance=m.load_tolerance,
+                          emails=tuple(m.emails))
 
 
 def server_settings(cfg: RolloutConfig, release: RegionRelease) -> ServerSettings:

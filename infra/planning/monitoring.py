@@ -1,0 +1,220 @@
+"""Alerts tied to the plan: the rule files each region's Prometheus evaluates, and where alerts go.
+
+Pure (no pulumi import). Each region's Prometheus sees only its own servers, so every threshold is
+the region's share of the plan: its planned load, its server floor, and the fleet's N-1 margin (how
+far demand can grow, uniformly, before some region's worst single-region failover exceeds the
+failover ceiling). Signals and sources are tabled in docs/monitoring.md; every alert links a runbook.
+
+Metric names are the ones the pinned servers export: vLLM 0.24 (`vllm/v1/metrics/loggers.py`:
+`vllm:num_requests_running`, `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`,
+`vllm:time_to_first_token_seconds`, labels model_name and engine) and its HTTP instrumentation
+(`prometheus_fastapi_instrumentator` defaults in `vllm/entrypoints/serve/instrumentator/metrics.py`:
+`http_requests_total{handler,method,status}` with status grouped as "2xx"/"5xx", /health and
+/metrics excluded); kube-state-metrics for nodes and pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+RUNBOOKS = "docs/runbooks"  # relative to the repository; one page per alert
+
+# Multi-window, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs", table 5-8):
+# (long window, short window, burn-rate factor, severity). 14.4x over 1h spends 2% of a 30-day budget.
+# https://sre.google/workbook/alerting-on-slos/
+BURN_WINDOWS: tuple[tuple[str, str, float, str], ...] = (
+    ("1h", "5m", 14.4, "page"),
+    ("6h", "30m", 6.0, "page"),
+    ("1d", "2h", 3.0, "ticket"),
+)
+WINDOWS = sorted({w for long, short, _, _ in BURN_WINDOWS for w in (long, short)},
+                 key=lambda w: int(w[:-1]) * {"m": 1, "h": 60, "d": 1440}[w[-1]])
+
+# Only the model routes count: /health and /metrics are excluded by the servers themselves.
+MODEL_ROUTES = 'handler=~"/v1/.+"'
+# TTFT histogram buckets of vLLM 0.24 include 0.25, 0.5, 1.0, 2.5, 5.0 s: a latency SLO threshold must be
+# one of them for the ratio to be exact.
+TTFT_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+@dataclass(frozen=True)
+class Slo:
+    availability: float = 0.999  # share of model requests that do not fail with a 5xx
+    latency: float = 0.99  # share of requests whose first token comes within ttft_seconds
+    ttft_seconds: float = 2.5
+
+    def __post_init__(self) -> None:
+        for name in ("availability", "latency"):
+            value = getattr(self, name)
+            if not 0.5 <= value < 1:
+                raise ValueError(f"slo.{name} must be in [0.5, 1), got {value}")
+        if self.ttft_seconds not in TTFT_BUCKETS:
+            raise ValueError(f"slo.ttftSeconds must be a vLLM histogram bucket {TTFT_BUCKETS}, got "
+                             f"{self.ttft_seconds}")
+
+
+@dataclass(frozen=True)
+class RegionTargets:
+    """What the plan promises for one region, in the units its Prometheus can see."""
+
+    region: str
+    planned_rps: float  # normal-state load routed here by the plan
+    capacity_rps: float  # what the planned servers carry at the latency target
+    servers_floor: int  # model servers the plan keeps running (autoscaler floor, all pools)
+    n1_factor: float  # demand may grow by this factor before N-1 no longer holds (fleet-wide)
+    waiting_per_server: float  # the autoscaler's target queue per server
+    concurrency_per_server: int | None = None  # requests one server runs at once (when the plan sets it)
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    slo: Slo
+    regions: Mapping[str, RegionTargets]
+    load_tolerance: float = 0.10  # a region above its planned load by more than this is off plan
+    emails: tuple[str, ...] = ()  # where the clouds' alarms and policies send (monitoring.emails)
+    notes: tuple[str, ...] = field(default=())
+
+    def rule_groups(self, region: str) -> dict[str, Any]:
+        return rule_file(self.regions[region], self.slo, self.load_tolerance)
+
+
+def n1_factor(headroom: Sequence[Any], failover_ceiling: float) -> float:
+    """How much uniform demand growth the fleet absorbs while every single-region loss stays under the
+    failover ceiling: min over regions of ceiling / worst-failover utilisation (inf with no failover)."""
+    factors = [failover_ceiling / h.worst_failover_utilization for h in headroom
+               if h.worst_failover_utilization > 0]
+    return min(factors) if factors else float("inf")
+
+
+def _ratio(numerator: str, denominator: str) -> str:
+    return f"({numerator}) / clamp_min({denominator}, 1e-9)"
+
+
+def recording_rules(slo: Slo) -> list[dict[str, Any]]:
+    """SLI ratios over every window the burn-rate alerts read, and the region's request rate."""
+    rules: list[dict[str, Any]] = [
+        {"record": "rollout:requests:rate5m", "expr": f"sum(rate(http_requests_total{{{MODEL_ROUTES}}}[5m]))"},
+    ]
+    for w in WINDOWS:
+        total = f"sum(rate(http_requests_total{{{MODEL_ROUTES}}}[{w}]))"
+        errors = f'sum(rate(http_requests_total{{{MODEL_ROUTES},status="5xx"}}[{w}]))'
+        rules.append({"record": f"rollout:errors:ratio_rate{w}", "expr": _ratio(errors, total)})
+        fast = f'sum(rate(vllm:time_to_first_token_seconds_bucket{{le="{slo.ttft_seconds}"}}[{w}]))'
+        count = f"sum(rate(vllm:time_to_first_token_seconds_count[{w}]))"
+        rules.append({"record": f"rollout:slow_requests:ratio_rate{w}", "expr": f"1 - {_ratio(fast, count)}"})
+    return rules
+
+
+def _alert(name: str, expr: str, for_: str, severity: str, summary: str, runbook: str,
+           **labels: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr, "labels": {"severity": severity, **labels},
+                            "annotations": {"summary": summary, "runbook_url": f"{RUNBOOKS}/{runbook}.md"}}
+    if for_:
+        rule["for"] = for_
+    return rule
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def slo_alerts(slo: Slo, region: str) -> list[dict[str, Any]]:
+    out = []
+    for sli, target, what, runbook in (("errors", slo.availability, "availability", "slo-availability"),
+                                       ("slow_requests", slo.latency, "latency", "slo-latency")):
+        budget = 1 - target
+        for long, short, factor, severity in BURN_WINDOWS:
+            limit = _fmt(factor * budget)
+            expr = (f"rollout:{sli}:ratio_rate{long} > {limit} and rollout:{sli}:ratio_rate{short} > {limit}")
+            name = f"Slo{what.capitalize()}Burn{long}"
+            out.append(_alert(name, expr, "2m" if severity == "page" else "15m", severity,
+                              f"{region}: {what} SLO ({target:.4g}) error budget burning {factor}x over {long}",
+                              runbook, slo=what, window=long))
+    return out
+
+
+def region_alerts(t: RegionTargets, tolerance: float) -> list[dict[str, Any]]:
+    r = t.region
+    alerts = [
+        _alert("Watchdog", "vector(1)", "", "none",
+               "Always firing: proves the alert path works end to end (dead man's switch)", "watchdog"),
+        _alert("ServersBelowPlan", f"count(vllm:num_requests_running) < {t.servers_floor}", "10m", "page",
+               f"{r}: fewer model servers report than the plan's floor of {t.servers_floor}", "servers-below-plan"),
+        _alert("ServersAbsent", "absent(vllm:num_requests_running)", "10m", "page",
+               f"{r}: no model server reports metrics", "servers-below-plan"),
+        _alert("QueueBuildingUp", f"avg(vllm:num_requests_waiting) > {_fmt(2 * t.waiting_per_server)}", "10m",
+               "page", f"{r}: requests wait in the servers' queues at twice the autoscaler's target "
+               f"({_fmt(t.waiting_per_server)} per server) for 10 minutes: scaling is not keeping up",
+               "queue-building-up"),
+        _alert("KvCacheNearlyFull", "max(vllm:kv_cache_usage_perc) > 0.95", "10m", "ticket",
+               f"{r}: a server's KV cache is over 95% for 10 minutes: requests are being preempted",
+               "kv-cache-full"),
+        _alert("RegionLoadAbovePlan", f"rollout:requests:rate5m > {_fmt(t.planned_rps * (1 + tolerance))}",
+               "15m", "ticket", f"{r}: load above the plan's {_fmt(t.planned_rps)} rps by more than "
+               f"{tolerance:.0%}: re-size (`python -m infra.sizing --diff`)", "load-above-plan"),
+        _alert("NodeNotReady", 'kube_node_status_condition{condition="Ready",status="true"} == 0', "5m", "page",
+               f"{r}: a node is NotReady", "node-not-ready"),
+        _alert("PodsUnschedulable", "sum(kube_pod_status_unschedulable) > 0", "10m", "ticket",
+               f"{r}: pods wait for capacity (GPU stock-out or the pool's ceiling)", "pods-unschedulable"),
+    ]
+    if t.n1_factor != float("inf"):
+        alerts.append(_alert(
+            "FleetN1HeadroomGone", f"rollout:requests:rate5m > {_fmt(t.planned_rps * t.n1_factor)}", "10m",
+            "ticket", f"{r}: load is {t.n1_factor:.3g}x the plan: if every region grew alike, losing one region "
+            "would push another past the failover ceiling", "n1-headroom"))
+    if t.concurrency_per_server:
+        alerts.append(_alert(
+            "ServersSaturated", f"avg(vllm:num_requests_running) > {_fmt(0.9 * t.concurrency_per_server)}",
+            "10m", "ticket", f"{r}: servers run over 90% of the {t.concurrency_per_server} requests each "
+            "the sizing assumes", "queue-building-up"))
+    return alerts
+
+
+def rule_file(t: RegionTargets, slo: Slo, tolerance: float) -> dict[str, Any]:
+    """A Prometheus rule file (the `groups:` document) for one region."""
+    return {"groups": [
+        {"name": "rollout-sli", "interval": "30s", "rules": recording_rules(slo)},
+        {"name": "rollout-slo", "rules": slo_alerts(slo, t.region)},
+        {"name": "rollout-region", "rules": region_alerts(t, tolerance)},
+    ]}
+
+
+def alertmanager_config(*, webhook_url_file: str | None, heartbeat_url_file: str | None,
+                        group_wait: str = "30s") -> dict[str, Any]:
+    """Routes: the Watchdog to the dead man's switch every minute, pages and tickets to the receiver.
+
+    URLs are read from files (`url_file`, a mounted Secret), never written into the config itself."""
+    receivers: list[dict[str, Any]] = [{"name": "null"}]
+    routes: list[dict[str, Any]] = []
+    if heartbeat_url_file:
+        receivers.append({"name": "heartbeat", "webhook_configs": [
+            {"url_file": heartbeat_url_file, "send_resolved": False}]})
+        routes.append({"receiver": "heartbeat", "matchers": ['alertname="Watchdog"'],
+                       "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"})
+    else:
+        routes.append({"receiver": "null", "matchers": ['alertname="Watchdog"']})
+    default = "null"
+    if webhook_url_file:
+        receivers.append({"name": "oncall", "webhook_configs": [{"url_file": webhook_url_file,
+                                                                 "send_resolved": True}]})
+        default = "oncall"
+    return {"route": {"receiver": default, "group_by": ["alertname", "region"], "group_wait": group_wait,
+                      "group_interval": "5m", "repeat_interval": "4h", "routes": routes},
+            "receivers": receivers}
+
+
+def region_targets(plan: Any, waiting_per_server: float, concurrency_per_server: int | None = None,
+                   failover_ceiling: float = 0.9) -> dict[str, RegionTargets]:
+    """The promises of a RolloutPlan, per region (duck-typed: sizing headroom and serving pools)."""
+    factor = n1_factor(plan.sizing.headroom, failover_ceiling)
+    out = {}
+    for h in plan.sizing.headroom:
+        serving = plan.serving.get(h.region)
+        floor = sum(p.floor for p in serving.pools) if serving else 0
+        out[h.region] = RegionTargets(region=h.region, planned_rps=h.normal_rps, capacity_rps=h.capacity_rps,
+                                      servers_floor=floor, n1_factor=factor,
+                                      waiting_per_server=waiting_per_server,
+                                      concurrency_per_server=concurrency_per_server)
+    return out
