@@ -159,6 +159,10 @@ FORCE_NEW: dict[str, ForceNew] = {
         TF_AWS + "s3/bucket_server_side_encryption_configuration.go", "bucket", "expectedBucketOwner", "region"),
     "aws:s3/bucketVersioning:BucketVersioning": _fn(TF_AWS + "s3/bucket_versioning.go", "bucket",
                                                     "expectedBucketOwner", "mfa", "region"),
+    "aws:sns/topic:Topic": _fn(TF_AWS + "sns/topic.go", "name", "namePrefix", "fifoTopic", "region"),
+    "aws:sns/topicSubscription:TopicSubscription": _fn(TF_AWS + "sns/topic_subscription.go", "topicArn",
+                                                       "protocol", "endpoint", "region"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _fn(TF_AWS + "cloudwatch/metric_alarm.go", "name", "region"),
     # --- GCP ---------------------------------------------------------------------------------------
     "gcp:certificatemanager/certificate:Certificate": _fn(
         TF_GOOGLE + "certificatemanager/resource_certificate_manager_certificate.go", "name", "location",
@@ -250,6 +254,10 @@ FORCE_NEW: dict[str, ForceNew] = {
                                               "accountId", "project"),
     "gcp:serviceaccount/iAMMember:IAMMember": _fn(TF_GOOGLE + "resourcemanager/iam_service_account.go",
                                                   "serviceAccountId", "role", "member", "condition"),
+    "gcp:monitoring/alertPolicy:AlertPolicy": _fn(TF_GOOGLE + "monitoring/resource_monitoring_alert_policy.go",
+                                                  "project"),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _fn(
+        TF_GOOGLE + "monitoring/resource_monitoring_notification_channel.go", "type", "project"),
     "gcp:storage/bucket:Bucket": _fn(TF_GOOGLE + "storage/resource_storage_bucket.go", "name", "location",
                                      "project"),
     "gcp:storage/bucketIAMMember:BucketIAMMember": _fn(TF_GOOGLE + "storage/iam_storage_bucket.go", "bucket",

@@ -82,6 +82,12 @@ NAME_RULES: Mapping[str, NameRule] = {
     "aws:eks/addon:Addon": NameRule(
         "addonName", 100, r"^[0-9A-Za-z][A-Za-z0-9-]*$",
         "https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html", suffix=0),
+    "aws:sns/topic:Topic": NameRule(
+        "name", 256, r"^[A-Za-z0-9_-]+$", "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html "
+        "(up to 256 alphanumerics, hyphens, underscores)", prefix_prop="namePrefix", prefix_max=230),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule(
+        "name", 255, r"^[^\x00-\x1f]+$", "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/"
+        "API_PutMetricAlarm.html (AlarmName: 1-255 characters)"),
     "aws:cloudwatch/logGroup:LogGroup": NameRule(
         "name", 512, r"^[.\-_/#A-Za-z0-9]+$",
         "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
@@ -179,6 +185,8 @@ NAME_RULES: Mapping[str, NameRule] = {
 
 # Types with no user-chosen physical name (ids, ARNs and names are the cloud's), or not a cloud object.
 UNNAMED: frozenset[str] = frozenset({
+    "aws:sns/topicSubscription:TopicSubscription", "gcp:monitoring/alertPolicy:AlertPolicy",
+    "gcp:monitoring/notificationChannel:NotificationChannel",  # server-assigned names; display names are free
     "aws:acm/certificateValidation:CertificateValidation", "aws:ec2/customerGateway:CustomerGateway",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/eip:Eip", "aws:ec2/flowLog:FlowLog",
     "aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route",
