@@ -7,6 +7,7 @@ giving 2/1/1 do; and the tables in the docs are the ones the command prints.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra.errors import ConfigError
 from infra.planning import case_study as cs
-from infra.planning.sizing import check_plan
+from infra.planning.sizing import check_plan, solve
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- case-study:begin -->", "<!-- case-study:end -->"
@@ -98,3 +100,12 @@ def test_docs_quote_what_the_command_prints():
     docs = (ROOT / "docs" / "sizing.md").read_text()
     quoted = docs.split(BEGIN, 1)[1].split(END, 1)[0]
     assert quoted.strip() == printed.strip()
+
+
+def test_the_stated_minimum_failover_budget_is_where_the_program_stops_refusing_n_minus_1():
+    budget, _, lost = cs.min_failover_budget_ms("even")
+    assert lost == "silicon-valley"  # the only site on its side of the Pacific
+    base = cs.problem_for(cs.Scenario("per-site", "node", "even", 1, True))
+    assert check_plan(base, solve(replace(base, failover_budget_ms=budget))) == []
+    with pytest.raises(ConfigError):
+        solve(replace(base, failover_budget_ms=budget - 0.1))

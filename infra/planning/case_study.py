@@ -172,6 +172,20 @@ def answer(s: Scenario) -> Answer:
     return Answer(s, problem, plan)
 
 
+def min_failover_budget_ms(demand: str = "even") -> tuple[float, str, str]:
+    """The smallest failover budget under which every single-site loss leaves every user a site in reach:
+    (budget, geography, lost site) of the binding pair. Below it, N-1 is infeasible whatever the nodes."""
+    rtt = rtt_table()
+    worst = (0.0, "", "")
+    for g, d in enumerate(DEMANDS[demand]):
+        if d <= 0:
+            continue
+        for lost in range(len(SITES)):
+            nearest = min(rtt[g][j] for j in range(len(SITES)) if j != lost)
+            worst = max(worst, (nearest, GEOS[g].name, SITES[lost].name))
+    return worst
+
+
 def scenarios() -> list[Scenario]:
     """The table's rows. Floor 1 is the case's own shape (a node at every site); floor 0 is cost alone
     (API only); floor 2 is the program's default. Pricing and the any-site reading vary only where they
@@ -338,6 +352,9 @@ def report() -> str:
     by_scenario = {a.scenario: a for a in rows}
     parts = [report_lp(), report_program(rows)]
     parts += [report_failover(by_scenario[s]) for s in FAILOVER_SHOWN]
+    budget, geo, lost = min_failover_budget_ms("even")
+    parts.append([f"N-1 with `even` demand needs a failover budget of at least {budget:.1f} ms ({geo} users "
+                  f"when {lost} is lost); below it no number of nodes survives that loss."])
     parts.append(report_rules())
     return "\n\n".join("\n".join(p) for p in parts) + "\n"
 
