@@ -225,3 +225,9 @@ def test_promtool_catches_a_wrong_expectation(tmp_path):
     spec.write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
                                     "tests": [case("NodeNotReady", baseline(), M - 5, True)]}))
     assert subprocess.run([promtool, "test", "rules", str(spec)], capture_output=True, cwd=tmp_path).returncode != 0
+
+
+def test_node_alerts_only_where_kube_state_metrics_is_scraped():
+    with_ksm = {r.get("alert") for r in all_rules(rule_file(TARGETS, SLO, 0.1))}
+    without = {r.get("alert") for r in all_rules(rule_file(TARGETS, SLO, 0.1, kube_state_metrics=False))}
+    assert with_ksm - without == {"NodeNotReady", "PodsUnschedulable"}

@@ -76,8 +76,8 @@ class MonitoringPlan:
     emails: tuple[str, ...] = ()  # where the clouds' alarms and policies send (monitoring.emails)
     notes: tuple[str, ...] = field(default=())
 
-    def rule_groups(self, region: str) -> dict[str, Any]:
-        return rule_file(self.regions[region], self.slo, self.load_tolerance)
+    def rule_groups(self, region: str, *, kube_state_metrics: bool = True) -> dict[str, Any]:
+        return rule_file(self.regions[region], self.slo, self.load_tolerance, kube_state_metrics=kube_state_metrics)
 
 
 def n1_factor(headroom: Sequence[Any], failover_ceiling: float) -> float:
@@ -135,7 +135,7 @@ def slo_alerts(slo: Slo, region: str) -> list[dict[str, Any]]:
     return out
 
 
-def region_alerts(t: RegionTargets, tolerance: float) -> list[dict[str, Any]]:
+def region_alerts(t: RegionTargets, tolerance: float, kube_state_metrics: bool = True) -> list[dict[str, Any]]:
     r = t.region
     alerts = [
         _alert("Watchdog", "vector(1)", "", "none",
@@ -154,11 +154,14 @@ def region_alerts(t: RegionTargets, tolerance: float) -> list[dict[str, Any]]:
         _alert("RegionLoadAbovePlan", f"rollout:requests:rate5m > {_fmt(t.planned_rps * (1 + tolerance))}",
                "15m", "ticket", f"{r}: load above the plan's {_fmt(t.planned_rps)} rps by more than "
                f"{tolerance:.0%}: re-size (`python -m infra.sizing --diff`)", "load-above-plan"),
-        _alert("NodeNotReady", 'kube_node_status_condition{condition="Ready",status="true"} == 0', "5m", "page",
-               f"{r}: a node is NotReady", "node-not-ready"),
-        _alert("PodsUnschedulable", "sum(kube_pod_status_unschedulable) > 0", "10m", "ticket",
-               f"{r}: pods wait for capacity (GPU stock-out or the pool's ceiling)", "pods-unschedulable"),
     ]
+    if kube_state_metrics:  # only where kube-state-metrics is scraped: an alert on an absent series never fires
+        alerts += [
+            _alert("NodeNotReady", 'kube_node_status_condition{condition="Ready",status="true"} == 0', "5m",
+                   "page", f"{r}: a node is NotReady", "node-not-ready"),
+            _alert("PodsUnschedulable", "sum(kube_pod_status_unschedulable) > 0", "10m", "ticket",
+                   f"{r}: pods wait for capacity (GPU stock-out or the pool's ceiling)", "pods-unschedulable"),
+        ]
     if t.n1_factor != float("inf"):
         alerts.append(_alert(
             "FleetN1HeadroomGone", f"rollout:requests:rate5m > {_fmt(t.planned_rps * t.n1_factor)}", "10m",
@@ -172,12 +175,13 @@ def region_alerts(t: RegionTargets, tolerance: float) -> list[dict[str, Any]]:
     return alerts
 
 
-def rule_file(t: RegionTargets, slo: Slo, tolerance: float) -> dict[str, Any]:
-    """A Prometheus rule file (the `groups:` document) for one region."""
+def rule_file(t: RegionTargets, slo: Slo, tolerance: float, *, kube_state_metrics: bool = True) -> dict[str, Any]:
+    """A Prometheus rule file (the `groups:` document) for one region; node and pod alerts only when
+    kube-state-metrics is scraped."""
     return {"groups": [
         {"name": "rollout-sli", "interval": "30s", "rules": recording_rules(slo)},
         {"name": "rollout-slo", "rules": slo_alerts(slo, t.region)},
-        {"name": "rollout-region", "rules": region_alerts(t, tolerance)},
+        {"name": "rollout-region", "rules": region_alerts(t, tolerance, kube_state_metrics)},
     ]}
 
 
