@@ -188,6 +188,19 @@ class ResidencyPlan:
         """Per replica set with a member in `region`: votes left and the new primary's region."""
         return {rs.replica_set: rs.lose(region) for rs in self.sets() if region in rs.regions}
 
+    def output(self) -> dict[str, Any]:
+        """The stack output `residency`; the policy pack reads `zones` (policies/rules/residency.py)."""
+        return {
+            "zones": {s.zone: list(s.regions) for s in self.shards},
+            "geographies": dict(self.geographies),
+            "shardKey": self.shard_key,
+            "shards": [{"name": s.name, "zone": s.zone, "members": [m.as_output() for m in s.replica_set.members],
+                        "backupRegions": list(s.backup_regions()), "survivesRegionLoss": s.survives_region_loss}
+                       for s in self.shards],
+            "configServers": [m.as_output() for m in self.config_servers.members],
+            "routers": [{"region": r.region, "replicas": r.replicas} for r in self.routers],
+        }
+
 
 def drill_section(plan: ResidencyPlan | None, region: str) -> str:
     """What losing `region` does to every shard and to the config servers (`--lose REGION`)."""
