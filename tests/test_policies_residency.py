@@ -8,8 +8,10 @@ from policies.rules import ALL_RULES
 from policies.rules.core import UNKNOWN, NotApplicable, Resource
 from policies.rules.residency import residency_in_zone
 
-REGIONS = {"euc1": {"cloud": "aws", "location": "eu-central-1"}, "use1": {"cloud": "aws", "location": "us-east-1"},
-           "euw4": {"cloud": "gcp", "location": "europe-west4"}, "ane1": {"cloud": "gcp", "location": "asia-northeast1"}}
+REGIONS = {"euc1": {"cloud": "aws", "location": "eu-central-1"},
+           "use1": {"cloud": "aws", "location": "us-east-1"},
+           "euw4": {"cloud": "gcp", "location": "europe-west4"},
+           "ane1": {"cloud": "gcp", "location": "asia-northeast1"}}
 ZONES = {"eu": ["euc1", "euw4"], "us": ["use1"], "apac": ["ane1"]}
 
 

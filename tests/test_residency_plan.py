@@ -4,6 +4,8 @@ region; zone ranges that keep each zone's documents on its shard. Random zone la
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +21,7 @@ from infra.planning.residency import (
     SHARD_KEY,
     drill_section,
     plan_residency,
+    plan_shard,
     zone_range,
 )
 from tests.factories import raw_config
@@ -137,7 +140,7 @@ def test_no_two_members_share_an_address_with_the_replica_set_the_shards_or_the_
 
 
 @FEW
-@given(zone_layouts(), st.lists(st.tuples(st.sampled_from(ZONE_NAMES + ("", "e", "eu0", "zz")),
+@given(zone_layouts(), st.lists(st.tuples(st.sampled_from((*ZONE_NAMES, "", "e", "eu0", "zz")),
                                           st.sampled_from([MIN_KEY + 1, -1, 0, 1, MAX_KEY - 1])
                                           | st.integers(-(2**63), 2**63 - 1)), min_size=1, max_size=30))
 def test_zone_ranges_partition_each_zone_and_never_overlap(case, keys):
@@ -147,7 +150,7 @@ def test_zone_ranges_partition_each_zone_and_never_overlap(case, keys):
         holders = [r.zone for r in ranges if r.contains(key)]
         assert holders == ([key[0]] if key[0] in {s.zone for s in p.shards} else []), key
     ordered = sorted(ranges, key=lambda r: r.lower)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in pairwise(ordered):
         assert a.upper <= b.lower
 
 
@@ -207,3 +210,15 @@ def test_a_zone_naming_a_region_the_plan_does_not_have_is_refused_by_the_planner
     with pytest.raises(ConfigError, match=r"residency.zones.eu\[0\]: no such region 'euw1'"):
         plan_residency((), {}, ResidencyConfig(zones={"eu": ["euw1"]}), MongoDbConfig(), DOMAIN)
     assert p.lose("euc1").keys() == {"shard-eu", "cfg"}
+
+
+def test_in_a_two_region_zone_the_two_votes_go_to_the_region_with_two_availability_zones():
+    rp = regions_plan([("gcp", "europe-west4"), ("gcp", "europe-west1")], zones=3)
+    single, multi = replace(rp.regions[0], zones=rp.regions[0].zones[:1]), rp.regions[1]
+    busy = {single.name: 500.0, multi.name: 1.0}  # traffic alone would give the single-zone region two votes
+    shard = plan_shard("eu", [single.name, multi.name], (single, multi), busy, MongoDbConfig(), DOMAIN)
+    assert shard.replica_set.primary_region == multi.name
+    assert sum(m.votes for m in shard.replica_set.in_region(multi.name)) == 2
+    for region, zone in shard.replica_set.failures():
+        if zone is not None:
+            assert shard.lose(region, zone).has_majority, (region, zone)
