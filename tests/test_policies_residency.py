@@ -92,6 +92,18 @@ def test_log_groups_stay_in_their_zone():
     assert urns([stack(residency={"zones": {**ZONES, "us": ["use1"]}}), log_group("logs-us", "us", "us-east-1")]) == []
 
 
+def test_gcp_log_buckets_named_for_a_zone_stay_in_it_and_a_global_one_fails():
+    def log_bucket(bucket_id, location):
+        return res("gcp:logging/projectBucketConfig:ProjectBucketConfig", bucket_id,
+                   {"bucketId": bucket_id, "location": location})
+
+    good, tokyo, everywhere = (log_bucket("residency-eu-logs", "europe-west4"),
+                               log_bucket("residency-eu-logs-2", "asia-northeast1"),
+                               log_bucket("residency-apac-logs", "global"))
+    assert urns([stack(residency={"zones": ZONES}), good, log_bucket("default-logs", "global")]) == []
+    assert urns([stack(residency={"zones": ZONES}), good, tokyo, everywhere]) == [tokyo.urn, everywhere.urn]
+
+
 def test_a_resource_claiming_an_undeclared_zone_fails_even_before_the_stack_declares_zones():
     stray = member("mongodb-shard-mars-euc1-0", "mars", "euc1")
     findings = residency_in_zone.evaluate([stack(), stray])

@@ -89,3 +89,9 @@ def test_unknown_keys_and_bad_zone_names_are_refused():
     assert "residency.zones.EU" in text
     assert "residency.zones.us: List should have at least 1 item" in refused(
         {"zones": {**ZONES, "us": []}, "geographies": GEOGRAPHIES})
+
+
+def test_a_broken_regions_section_is_reported_without_judging_the_zones_against_it():
+    broken = [dict(REGIONS[0], zones="three"), *REGIONS[1:]]
+    text = refused({"zones": ZONES, "geographies": GEOGRAPHIES}, regions=broken)
+    assert "regions[0].zones" in text and "residency" not in text

@@ -34,7 +34,7 @@ rules, on top of infra/planning/database.py's (whose helpers decide votes and or
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from infra.config import MongoDbConfig, ResidencyConfig
@@ -214,6 +214,7 @@ def drill_section(plan: ResidencyPlan | None, region: str) -> str:
             lines.append(f"MongoDB replica set {rs.replica_set}: no member in {region}; keeps all "
                          f"{rs.total_votes} votes")
     lines += [s.region_loss() for s in plan.shards]
+    lines.append(f"mongos in {region} stops with the region; its clients fail over with the region's traffic")
     return "\n".join(lines)
 
 
@@ -268,8 +269,7 @@ def plan_shard(zone: str, zone_regions: Sequence[str], regions: Sequence[RegionP
     counts = {r: max(votes.get(r, 0), base) for r in order}
     members = _members(f"shard-{zone}", order, votes, counts, by_name, domain, from_top=False)
     shard = ShardPlan(zone, tuple(names), _replica_set(f"shard-{zone}", members, regions, order, db, domain, False))
-    return ShardPlan(zone, shard.regions, _replica_set(shard.name, members, regions, order, db, domain,
-                                                       shard.survives_region_loss))
+    return replace(shard, replica_set=replace(shard.replica_set, survive_region_loss=shard.survives_region_loss))
 
 
 def plan_config_servers(regions: Sequence[RegionPlan], traffic: Mapping[str, float], db: MongoDbConfig,
@@ -280,7 +280,7 @@ def plan_config_servers(regions: Sequence[RegionPlan], traffic: Mapping[str, flo
     by_name = {r.name: r for r in regions}
     names = [r.name for r in regions]
     preferred = db.primary_region if db.primary_region in names else None
-    order = [r for r in data_region_order(names, traffic, preferred)]
+    order = data_region_order(names, traffic, preferred)
     votes = member_votes(order, None)
     voting_regions = [r for r in order if r in votes]
     base = ONE_REGION_MEMBERS if len(voting_regions) == 1 else CONFIG_MEMBERS

@@ -5,9 +5,10 @@ How the rule knows:
 - a resource's zone: the Kubernetes label `rollout.dev/residency-zone` (StatefulSets), or the tag /
   label `residency-zone` on buckets and log groups (a key valid both as an AWS tag and a GCP label,
   which allows no `/` or `.`: https://cloud.google.com/resource-manager/docs/labels-overview#requirements).
-  A resource without it belongs to no zone and is not judged;
+  Cloud Logging buckets take no labels, so a zone's log bucket is named `residency-<zone>-...`.
+  A resource without either belongs to no zone and is not judged;
 - the zone's regions: the stack output `residency.zones` (zone -> region names, infra/planning/residency.py);
-- a resource's region: its provider location (AWS `region`, GCS `location`) matched against the
+- a resource's region: its provider location (AWS `region`, GCS and log bucket `location`) matched against the
   `regions` output; for Kubernetes objects the `rollout.dev/region` label, else the `Region`
   component it was declared in. A multi-region GCS location (EU, US, ASIA, dual-regions) is in no
   single region, so it is outside every zone.
@@ -28,9 +29,12 @@ CLOUD_ZONE_TAG = "residency-zone"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 GCS_BUCKET = "gcp:storage/bucket:Bucket"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-JUDGED = (STATEFUL_SET, *S3_BUCKETS, GCS_BUCKET, LOG_GROUP)
+LOG_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
+LOG_BUCKET_PREFIX = "residency-"
+JUDGED = (STATEFUL_SET, *S3_BUCKETS, GCS_BUCKET, LOG_GROUP, LOG_BUCKET)
+GCP_LOCATED = (GCS_BUCKET, LOG_BUCKET)
 KIND = {STATEFUL_SET: "MongoDB member", GCS_BUCKET: "backup bucket", LOG_GROUP: "log group",
-        **{t: "backup bucket" for t in S3_BUCKETS}}
+        LOG_BUCKET: "log bucket", **{t: "backup bucket" for t in S3_BUCKETS}}
 
 
 def zone_of(r: Resource) -> Any:
@@ -38,6 +42,11 @@ def zone_of(r: Resource) -> Any:
     if r.type == STATEFUL_SET:
         labels = get(r.props, "metadata.labels", {})
         return labels if is_unknown(labels) else (labels or {}).get(K8S_ZONE_LABEL)
+    if r.type == LOG_BUCKET:
+        bucket = get(r.props, "bucketId")
+        if is_unknown(bucket) or not str(bucket or "").startswith(LOG_BUCKET_PREFIX):
+            return None if not is_unknown(bucket) else bucket
+        return str(bucket).removeprefix(LOG_BUCKET_PREFIX).split("-", 1)[0]
     tags = get(r.props, "labels" if r.type == GCS_BUCKET else "tags", {})
     return tags if is_unknown(tags) else (tags or {}).get(CLOUD_ZONE_TAG)
 
@@ -49,7 +58,7 @@ def region_named(r: Resource, declared: Mapping[str, Any]) -> Any:
         if not is_unknown(labels) and (labels or {}).get(K8S_REGION_LABEL):
             return labels[K8S_REGION_LABEL]
         return region_of(r)
-    cloud = "gcp" if r.type == GCS_BUCKET else "aws"
+    cloud = "gcp" if r.type in GCP_LOCATED else "aws"
     location = get(r.props, "location" if cloud == "gcp" else "region")
     if is_unknown(location):
         return location
@@ -61,7 +70,7 @@ def region_named(r: Resource, declared: Mapping[str, Any]) -> Any:
 
 
 @stack_rule("residency-in-zone",
-            "A MongoDB member, backup bucket or log group labelled with a residency zone sits in one of that "
+            "A MongoDB member, backup bucket or log group/bucket labelled with a residency zone sits in one of that "
             "zone's regions (the `residency.zones` output), so a zone's user data never leaves it.",
             enforcement=MANDATORY, severity=HIGH, reads=(STACK, *JUDGED))
 def residency_in_zone(resources: list[Resource], config) -> Iterator[StackFinding]:
