@@ -222,3 +222,14 @@ def test_in_a_two_region_zone_the_two_votes_go_to_the_region_with_two_availabili
     for region, zone in shard.replica_set.failures():
         if zone is not None:
             assert shard.lose(region, zone).has_majority, (region, zone)
+
+
+def test_the_replica_set_may_not_grow_into_the_shards_address_slots():
+    rp = regions_plan([("gcp", "europe-west4"), ("gcp", "europe-west1"), ("aws", "eu-central-1")], zones=3)
+    names = [r.name for r in rp.regions]
+    residency = ResidencyConfig(zones={"eu": names})
+    fits = plan_database(rp.regions, {}, MongoDbConfig(non_voting_members={names[0]: 2}), DOMAIN)
+    assert plan_residency(rp.regions, {}, residency, MongoDbConfig(), DOMAIN, fits).shards
+    crowded = plan_database(rp.regions, {}, MongoDbConfig(non_voting_members={names[0]: 3}), DOMAIN)
+    with pytest.raises(ConfigError, match=rf"mongodb.nonVotingMembers.{names[0]}: the replica set's members"):
+        plan_residency(rp.regions, {}, residency, MongoDbConfig(), DOMAIN, crowded)

@@ -290,11 +290,16 @@ def plan_config_servers(regions: Sequence[RegionPlan], traffic: Mapping[str, flo
 
 
 def plan_residency(regions: Sequence[RegionPlan], traffic: Mapping[str, float], residency: ResidencyConfig,
-                   db: MongoDbConfig, domain: str) -> ResidencyPlan:
-    """Shards, config servers and routers for the stack's residency zones; one ConfigError naming the field."""
+                   db: MongoDbConfig, domain: str, replica_set: DatabasePlan | None = None) -> ResidencyPlan:
+    """Shards, config servers and routers for the stack's residency zones; one ConfigError naming the field.
+    `replica_set`: the `mongodb` section's plan, which must stay within its reserved address slots."""
     names = {r.name for r in regions}
     problems = [f"residency.zones.{zone}[{i}]: no such region {name!r}"
                 for zone, members in residency.zones.items() for i, name in enumerate(members) if name not in names]
+    crowded = sorted({m.region for m in (replica_set.members if replica_set else ()) if m.slot >= RESERVED_SLOTS})
+    problems += [f"mongodb.nonVotingMembers.{r}: the replica set's members in {r} need address slots from "
+                 f"{RESERVED_SLOTS} up, which the residency shards take; keep at most {RESERVED_SLOTS} per zone "
+                 f"(AWS) or region (GCP)" for r in crowded]
     if problems:
         raise ConfigError(problems, title="invalid residency layout")
     shards = tuple(plan_shard(zone, members, regions, traffic, db, domain)

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack {args.stack}: no `residency` section (one replica set holds every document)")
             return 1
         plan = plan_residency(stack.regions, traffic_by_region(stack.sizing.headroom), cfg.residency,
-                              cfg.mongodb or MongoDbConfig(), cfg.domain)
+                              cfg.mongodb or MongoDbConfig(), cfg.domain, stack.database)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
