@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -443,6 +445,75 @@ class RolloutSettingsConfig(_Model):
     )
 
 
+class ResidencyConfig(_Model):
+    """Where user data may live (docs/residency.md): residency zones, each a set of regions that may
+    hold its users' documents, backups and logs, and the zone of every demand geography.
+
+    Absent: one replica set (the `mongodb` section) holds every document. The Pulumi program does not
+    read this section yet; `infra/planning/residency.py` plans the zone-sharded cluster from it.
+    Majority rule (checked with the regions): a zone's shard votes only inside the zone, so it must keep
+    a majority when any one availability zone is lost: a one-region zone needs a region with at least 3
+    zones (three voting members, one per zone), a two-region zone at least one region with 2 or more
+    zones (it holds two of the three votes, in two zones); three or more regions always can. Whether a
+    zone also survives the loss of a whole region is reported by the planner, not refused.
+    """
+
+    zones: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,15}$")],
+                Annotated[list[str], Field(min_length=1, max_length=MAX_REGIONS)]] = Field(
+        min_length=1, description="residency zone (1-16 lowercase letters/digits) -> regions that may hold its data")
+    geographies: dict[str, str] = Field(default_factory=dict, description="demand geography -> residency zone")
+
+    @model_validator(mode="after")
+    def _one_zone_per_region(self) -> ResidencyConfig:
+        problems = []
+        seen: dict[str, str] = {}
+        for zone, names in self.zones.items():
+            for i, name in enumerate(names):
+                if name in seen:
+                    where = "earlier in this zone" if seen[name] == zone else f"also in zone {seen[name]!r}"
+                    problems.append(f"zones.{zone}[{i}]: region {name!r} is {where} (a region belongs to one zone)")
+                seen.setdefault(name, zone)
+        for geo, zone in self.geographies.items():
+            if zone not in self.zones:
+                problems.append(f"geographies.{geo}: no such zone {zone!r} (zones: {', '.join(self.zones)})")
+        if problems:
+            raise ValueError(" | ".join(problems))
+        return self
+
+
+def _residency_fits(value: ResidencyConfig | None, info: ValidationInfo) -> ResidencyConfig | None:
+    """Cross-section checks of `residency` (regions and demand are validated before it): every region is
+    configured, every demand geography has a zone, every zone can keep a majority (ResidencyConfig)."""
+    if value is None:
+        return value
+    problems = []
+    regions = {r.name: r for r in info.data.get("regions") or ()}
+    if "regions" in info.data:
+        for zone, names in value.zones.items():
+            for i, name in enumerate(names):
+                if name not in regions:
+                    problems.append(f"zones.{zone}[{i}]: no such region {name!r} (regions: {', '.join(regions)})")
+            azs = sorted((regions[n].zones for n in dict.fromkeys(names) if n in regions), reverse=True)
+            if len(azs) == 1 and azs[0] < 3:
+                problems.append(f"zones.{zone}: one region with {azs[0]} availability zone(s) cannot keep a "
+                                f"majority when a zone is lost: give the region 3 zones or add a region to the zone")
+            elif len(azs) == 2 and azs[0] < 2:
+                problems.append(f"zones.{zone}: two single-zone regions cannot keep a majority when one is lost: "
+                                f"give one of them 2 or more zones or add a third region")
+    if "demand" in info.data:
+        demand = [d.geography for d in info.data["demand"]]
+        for i, geo in enumerate(demand):
+            if geo not in value.geographies:
+                problems.append(f"geographies: demand[{i}] geography {geo!r} is in no zone (map it to one of "
+                                f"{', '.join(value.zones)})")
+        for geo in value.geographies:
+            if geo not in demand:
+                problems.append(f"geographies.{geo}: no demand entry has this geography")
+    if problems:
+        raise ValueError(" | ".join(problems))
+    return value
+
+
 class RolloutConfig(_Model):
     """The whole stack configuration, validated and immutable."""
 
@@ -460,6 +531,8 @@ class RolloutConfig(_Model):
     serving: ServingConfig = Field(default_factory=ServingConfig)
 
     mongodb: MongoDbConfig | None = Field(default=None, description="the replica set; absent: none")
+    residency: Annotated[ResidencyConfig | None, AfterValidator(_residency_fits)] = Field(
+        default=None, description="residency zones of user data (docs/residency.md); absent: one replica set")
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
