@@ -276,8 +276,8 @@ def run_release(plan: WavePlan, record: ReleaseRecord, pins: Pins, fx: Effects, 
         fx.say(f"{wave.name}: {', '.join(regions)} -> {plan.target_image} (from step {STEPS[first]})")
         if first <= STEPS.index("drain"):
             new = {**pins, **{r: replace(pins[r], traffic=False) for r in regions}}
-            problem = settings.budget(drained(new))
-            if problem:
+            problem = settings.budget(drained(new)) if drained(new) != drained(pins) else None
+            if problem:  # only a drain that takes traffic away from a serving region is checked
                 return stop(wave.name, (), f"draining {', '.join(regions)} would break the failover budget: "
                                            f"{problem}")
             apply(new, f"{wave.name}: drain {', '.join(regions)} (records only)")
