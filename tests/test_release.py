@@ -74,7 +74,8 @@ def assert_safe_history(log):
     state = {r: OLD for r in REGIONS}
     drained_at: dict[str, float] = {}
     gated: set[tuple[str, str]] = set()
-    for event in log:
+    restored_at: dict[str, int] = {}
+    for index, event in enumerate(log):
         if event[0] == "gate":
             _, region, healthy = event
             if healthy and not state[region].traffic:
@@ -92,8 +93,21 @@ def assert_safe_history(log):
                 gated.discard((region, pin.image))
             if pin.traffic and not before.traffic:
                 assert (region, pin.image) in gated, f"{region}: traffic on {pin.image} without a passing gate"
+                restored_at[region] = index
             state[region] = pin
+    for region, index in restored_at.items():  # the bake: a passing gate under traffic after the last restore
+        assert any(e[0] == "gate" and e[1] == region and e[2] for e in log[index:]), f"{region}: not baked"
     return state
+
+
+@pytest.fixture(autouse=True)
+def planned_once(monkeypatch):
+    """Each stack file is validated and planned once per test (the deploy re-reads it on every run;
+    the plan of an unchanged file is the same, and the machine, not the planner, is under test here)."""
+    import functools
+
+    for name in ("plan_for_stack_file", "config_from_stack_file"):
+        monkeypatch.setattr(deploy_module, name, functools.lru_cache(maxsize=None)(getattr(deploy_module, name)))
 
 
 @pytest.fixture
