@@ -158,7 +158,7 @@ def test_a_region_is_drained_before_its_upgrade_and_upgraded_only_after_the_drai
     for region in REGIONS:
         steps = [(t, pins[region]) for t, pins in zip(times, runner.ups, strict=True)]
         moved = [(t, p) for (t, p), (_, before) in zip(steps, [(0, OLD), *steps], strict=False) if p != before]
-        (t_drain, drain), (t_upgrade, upgrade), (t_restore, restore) = moved
+        (t_drain, drain), (t_upgrade, upgrade), (_, restore) = moved
         assert drain == RegionRelease(OLD.model, OLD.image, False)  # records only: the old release, drained
         assert upgrade == RegionRelease(NEW.model, NEW.image, False)  # then the new release, still drained
         assert restore == NEW  # traffic back only after the gate

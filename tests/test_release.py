@@ -16,8 +16,8 @@ from infra.ops.deploy import main
 from infra.planning.plan import RegionRelease, plan_for_stack_file
 from infra.planning.release import (
     DrainTiming,
-    ReleaseRecord,
     RegionProgress,
+    ReleaseRecord,
     begin,
     timing_from_resources,
 )
@@ -143,7 +143,7 @@ def failed_at(position, capsys):
 
 @pytest.mark.parametrize("position", range(5))
 def test_after_a_failed_gate_in_any_wave_a_fix_deploys_without_edits(position, stacks, capsys):
-    waves, bad, clock, log, store, runner = failed_at(position, capsys)
+    _, bad, clock, log, store, runner = failed_at(position, capsys)
     gate = LoggedGate(log)
     assert run(runner, gate, store, clock, stack="fix") == 0  # the same stack, model.image changed to FIX
     assert all(v == {"model": FIX.model, "image": FIX.image, "traffic": True} for v in runner.state.values())
@@ -314,7 +314,8 @@ def test_the_drain_timing_comes_from_the_stacks_records_and_load_balancers():
         {"type": "gcp:dns/recordSet:RecordSet", "inputs": {"name": "euw4.example.com.", "ttl": 120}},
         {"type": "aws:route53/record:Record", "inputs": {"name": "_acme.example.com", "ttl": 300}},  # not an endpoint
         {"type": "aws:lb/targetGroup:TargetGroup", "inputs": {"deregistrationDelay": 90}},
-        {"type": "gcp:compute/regionBackendService:RegionBackendService", "inputs": {"connectionDrainingTimeoutSec": 150}},
+        {"type": "gcp:compute/regionBackendService:RegionBackendService",
+         "inputs": {"connectionDrainingTimeoutSec": 150}},
     ]
     timing = timing_from_resources(resources, ["use1.example.com", "euw4.example.com"], fallback_ttl_s=30)
     assert (timing.record_ttl_s, timing.connection_drain_s, timing.wait_s) == (120, 150, 270)
