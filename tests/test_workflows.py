@@ -122,6 +122,10 @@ def workflow_problems(name: str, document: dict) -> list[str]:
             if not re.fullmatch(r"\d+\.\d+\.\d+", str(env.get("PULUMI_VERSION", ""))) or \
                     not re.fullmatch(r"[0-9a-f]{64}", str(env.get("PULUMI_SHA256", ""))):
                 out.append(f"{where}: the Pulumi CLI is not pinned by version and SHA-256")
+        if re.search(r"\bpulumi (up|preview)\b|infra\.ops\.deploy", runs) and (
+                not re.search(r"gke-gcloud-auth-plugin=\$\{GKE_AUTH_PLUGIN_VERSION\}", runs) or
+                not re.fullmatch(r"[\d.]+-\d+", str((job.get("env") or {}).get("GKE_AUTH_PLUGIN_VERSION", "")))):
+            out.append(f"{where}: gke-gcloud-auth-plugin is not installed at a pinned version")
         if "infra.ops.deploy" in runs:
             if job.get("if") != "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)":
                 out.append(f"{where}: deploys from any branch")
@@ -131,9 +135,6 @@ def workflow_problems(name: str, document: dict) -> list[str]:
                 out.append(f"{where}: preflight, deploy and verify are not all there in that order")
             elif "always()" not in str(steps[order[2]].get("if", "")):
                 out.append(f"{where}: verify does not run after a failed deploy")
-            if not re.search(r"gke-gcloud-auth-plugin=\$\{GKE_AUTH_PLUGIN_VERSION\}", runs) or \
-                    not re.fullmatch(r"[\d.]+-\d+", str((job.get("env") or {}).get("GKE_AUTH_PLUGIN_VERSION", ""))):
-                out.append(f"{where}: gke-gcloud-auth-plugin is not installed at a pinned version")
     return out
 
 
