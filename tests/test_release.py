@@ -247,6 +247,43 @@ def test_a_crash_at_every_step_resumes_to_the_same_end_with_the_budget_held():
     assert tried == sum(counts.values())
 
 
+class BakeFails(LoggedGate):
+    """Passes every region's first gate; fails `region`'s second one (the check after its bake)."""
+
+    def __init__(self, log, region):
+        super().__init__(log)
+        self.region = region
+
+    def check(self, region):
+        if region == self.region and self.checked.count(region) == 1:
+            self.failing = {region}
+        result = super().check(region)
+        self.failing = set()
+        return result
+
+
+def test_a_failed_bake_drains_the_region_again_and_a_fix_deploys_from_there(stacks, capsys):
+    waves = prod_waves(capsys)
+    bad = waves[1][0]
+    clock, log, store = Clock(), [], MemoryStore()
+    runner = Watched(dict.fromkeys(REGIONS, OLD), clock, log)
+    assert run(runner, BakeFails(log, bad), store, clock) == 1
+    assert runner.state[bad] == {"model": NEW.model, "image": NEW.image, "traffic": False}
+    assert ReleaseRecord.from_json(store.text).regions[bad].step == "failed"
+    assert run(runner, LoggedGate(log), store, clock, stack="fix") == 0
+    assert set(assert_safe_history(log).values()) == {FIX}
+
+
+def test_a_crash_after_draining_a_failed_bake_resumes_at_the_gate_not_at_done():
+    """Record says `bake` (the failure was not saved), the pins say drained: gate again before traffic."""
+    from infra.planning.release import start_step
+
+    drained_new = RegionRelease(NEW.model, NEW.image, False)
+    assert start_step("bake", drained_new, NEW) == start_step("done", drained_new, NEW) == 2  # upgrade (no-op)
+    assert start_step("bake", NEW, NEW) == 4 and start_step("gate", NEW, NEW) == 3
+    assert start_step("done", OLD, NEW) == 0  # serving another release: from the drain
+
+
 def test_a_missing_rollout_output_stops_the_deploy_instead_of_draining_everything(capsys):
     class NoRollout(FakeRunner):
         def outputs(self):

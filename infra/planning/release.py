@@ -239,6 +239,17 @@ def drained(pins: Pins) -> frozenset[str]:
     return frozenset(r for r, p in pins.items() if not p.traffic)
 
 
+def start_step(step: Step, pin: RegionRelease, target: RegionRelease) -> int:
+    """Where a region resumes: its recorded step, unless the deployed pin says otherwise (a crash
+    between an `up` and the save): serving another release means start from the drain; drained after
+    the gate (a failed gate or bake) means upgrade (a no-op when it runs the target) and gate again."""
+    if pin.traffic and pin != target:
+        return STEPS.index("drain")
+    if step == "failed" or (not pin.traffic and step in ("bake", "done")):
+        return STEPS.index("upgrade")
+    return STEPS.index(step)
+
+
 def run_release(plan: WavePlan, record: ReleaseRecord, pins: Pins, fx: Effects, settings: Settings) -> Outcome:
     """Run the waves of `plan` from the deployed `pins`, one step at a time, saving `record` after each."""
     pins = dict(pins)
@@ -271,8 +282,7 @@ def run_release(plan: WavePlan, record: ReleaseRecord, pins: Pins, fx: Effects, 
         fx.between_waves()
         regions = wave.regions
         bake_s = settings.canary_bake_s if index == 0 else settings.bake_s
-        first = min(STEPS.index(record.progress(r).step) if record.progress(r).step != "failed" else
-                    STEPS.index("upgrade") for r in regions)
+        first = min(start_step(record.progress(r).step, pins[r], target) for r in regions)
         fx.say(f"{wave.name}: {', '.join(regions)} -> {plan.target_image} (from step {STEPS[first]})")
         if first <= STEPS.index("drain"):
             new = {**pins, **{r: replace(pins[r], traffic=False) for r in regions}}
