@@ -360,10 +360,22 @@ def test_the_drain_timing_comes_from_the_stacks_records_and_load_balancers():
     assert (unset.record_ttl_s, unset.connection_drain_s) == (30, 300)  # AWS's default deregistration delay
 
 
-def test_the_prod_preview_gives_the_documented_drain_timing():
-    """docs/rollout.md's table: the prod program's endpoint TTL and target groups' deregistration delay."""
-    assert DrainTiming(60, 120).wait_s == 180
-    assert PROD.rollout.canary_bake_seconds == 900 and PROD.rollout.bake_seconds == 300
+def test_the_step_times_docs_rollout_md_gives_for_prod_come_from_the_plan_and_the_program():
+    """docs/rollout.md's table: endpoint TTL (traffic plan), the target groups' deregistration delay (the
+    serving component), the startup budget (serving plan), gate probes and bake times (stack config)."""
+    from components.serving.aws_entry import DEREGISTRATION_DELAY_SECONDS
+    from infra.ops.deploy import wave_budgets
+
+    plan = plan_for_stack_file(ROOT / "Pulumi.prod.yaml")
+    timing = DrainTiming(plan.traffic.endpoint_ttl, DEREGISTRATION_DELAY_SECONDS)
+    budgets = wave_budgets(PROD, plan, timing)
+    assert budgets["canary"] == {"drain": 60, "wait": 180, "upgrade": 900, "gate": 300, "bake": 1260}
+    assert budgets["wave"] == {**budgets["canary"], "bake": 660}
+    total = sum(budgets["canary"].values()) + (len(REGIONS) - 1) * sum(budgets["wave"].values())
+    assert total == 11100  # "about 3 h 5 min"
+    docs = (ROOT / "docs" / "rollout.md").read_text()
+    assert "**180 s** = endpoint record TTL 60 s + target group `deregistrationDelay` 120 s" in docs
+    assert "**about 3 h 5 min**" in docs
 
 
 def test_a_record_survives_its_json_and_refuses_another_version():
