@@ -338,6 +338,26 @@ def test_every_listing_is_read_to_its_last_page(aws):
         stub.assert_no_pending_responses()
 
 
+def test_the_runner_must_reach_the_eks_apis_from_an_address_the_stack_admits(tmp_path, aws, monkeypatch, capsys):
+    access = {"mode": "dns-endpoint", "deployerCidrs": ["203.0.113.0/28"]}
+    cluster = {"apiAccess": access}
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code, checks = run_json(tmp_path, aws, healthy_gcp(), capsys, env={"RUNNER_EGRESS_IP": "203.0.113.5"},
+                                cluster=cluster)
+    assert find(checks, "runner-reach", "stack", "pass")
+    with ec2_quotas(monkeypatch, applied=PLENTY):  # a GitHub-hosted runner: some address of the day
+        code, checks = run_json(tmp_path, aws, healthy_gcp(), capsys, env={"RUNNER_EGRESS_IP": "198.51.100.7"},
+                                cluster=cluster)
+    [failure] = find(checks, "runner-reach", "stack", "fail")
+    assert code == 1 and "not in cluster.apiAccess.deployerCidrs" in failure["detail"]
+    assert "DEPLOY_RUNS_ON" in failure["fix"]
+    private = {"apiAccess": {"mode": "private", "runnerCidrs": ["10.255.0.0/24"]}}
+    with ec2_quotas(monkeypatch, applied=PLENTY):  # a self-hosted runner inside the network
+        code, checks = run_json(tmp_path, aws, healthy_gcp(), capsys, env={"RUNNER_EGRESS_IP": "192.0.2.44,10.255.0.9"},
+                                cluster=private)
+    assert find(checks, "runner-reach", "stack", "pass")
+
+
 # ---- state backend and secrets -----------------------------------------------------------------------------------
 
 def test_s3_backend_and_kms_secrets_provider_are_reachable(tmp_path, aws, monkeypatch, capsys):

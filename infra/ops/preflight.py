@@ -355,6 +355,35 @@ def check_secrets_provider(provider: str | None, backend: str | None, aws: AwsCl
     return Check("secrets-provider", "stack", "skip", f"{provider}: not checked here")
 
 
+# ---- the runner's reach to the cluster APIs ------------------------------------------------------------------
+
+def check_runner_reach(target: StackTarget, address: str) -> Check:
+    """Can this runner reach the EKS APIs? `dns-endpoint`: its egress address must be in `deployerCidrs`
+    (EKS's public endpoint admits only those); `private`: its address must be in `runnerCidrs` (inside
+    the network). GKE's DNS endpoint takes IAM, not addresses. GitHub-hosted runners have no fixed
+    egress: docs/rollout.md, "Reaching EKS from CI"."""
+    import ipaddress
+
+    access = target.config.cluster.api_access
+    if access is None or not target.plan.aws_regions:
+        return Check("runner-reach", "stack", "skip", "no EKS cluster or no cluster.apiAccess: nothing to reach")
+    try:  # comma-separated: the public egress and the private address; one admitted address suffices
+        ips = [ipaddress.ip_address(a.strip()) for a in address.split(",") if a.strip()]
+    except ValueError:
+        return failed("runner-reach", "stack", f"RUNNER_EGRESS_IP {address!r} is not a list of IP addresses",
+                      "set it to the runner's egress address (e.g. from checkip.amazonaws.com)")
+    ranges = access.deployer_cidrs if access.mode == "dns-endpoint" else access.runner_cidrs
+    field = "cluster.apiAccess.deployerCidrs" if access.mode == "dns-endpoint" else "cluster.apiAccess.runnerCidrs"
+    admitted = [ip for ip in ips if any(ip in ipaddress.ip_network(c, strict=False) for c in ranges)]
+    if admitted:
+        return passed("runner-reach", "stack", f"{admitted[0]} is in {field} ({access.mode})")
+    shown = ", ".join(map(str, ips)) or "no address"
+    return failed("runner-reach", "stack", f"{shown} not in {field} ({', '.join(ranges) or 'empty'}): the EKS APIs "
+                  "will refuse this runner mid-deploy",
+                  "run the deploy on a runner whose egress is listed (fixed-egress or self-hosted runner, "
+                  "DEPLOY_RUNS_ON) or add its address to " + field)
+
+
 # ---- the command -------------------------------------------------------------------------------------------
 
 def preflight_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi],
@@ -375,6 +404,8 @@ def preflight_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpA
         steps.append(Step(f"{gneeds.region}: GPUs and quotas", lambda n=gneeds: check_gcp_region(gcp(), n)))
     if every_gcp:
         steps.append(Step("gcp: project-wide quotas", lambda: check_gcp_project(gcp(), every_gcp)))
+    if env.get("RUNNER_EGRESS_IP"):
+        steps.append(Step("runner: cluster API reach", lambda: [check_runner_reach(target, env["RUNNER_EGRESS_IP"])]))
     steps.append(Step("state backend", lambda: [check_backend(target.backend_url, aws, gcp)]))
     steps.append(Step("secrets provider", lambda: [check_secrets_provider(
         target.secrets_provider, target.backend_url, aws, gcp, env)]))
