@@ -440,6 +440,10 @@ class RolloutSettingsConfig(_Model):
     groups: list[list[str]] = Field(default_factory=list,
                                     description="waves after the canary; unnamed regions form a last wave")
     gate: GateConfig = Field(default_factory=GateConfig)
+    canary_bake_seconds: float = Field(default=900.0, ge=0, le=86400,
+                                       description="the first wave's time under traffic before its second gate")
+    bake_seconds: float = Field(default=300.0, ge=0, le=86400,
+                                description="every later wave's time under traffic before its second gate")
     pins: dict[str, ReleasePinConfig] = Field(
         default_factory=dict, description="region -> deployed release; absent = the model section's release"
     )

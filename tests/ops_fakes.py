@@ -104,6 +104,8 @@ class FakeGcp:
     project: str = "rollout-test"
     accelerators: dict[str, set[str]] = field(default_factory=dict)  # zone -> accelerator types
     quotas: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)  # region -> metric -> limit, usage
+    project_wide: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> limit, usage
+    machine_cpus: dict[tuple[str, str], int] = field(default_factory=dict)  # (zone, machine type) -> vCPUs
     buckets: set[str] = field(default_factory=set)
     keys: dict[str, str] = field(default_factory=dict)
     subnets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> subnetworks
@@ -117,6 +119,13 @@ class FakeGcp:
     def region_quotas(self, region: str) -> dict[str, tuple[float, float]]:
         self.calls.append(f"quotas {region}")
         return self.quotas.get(region, {})
+
+    def project_quotas(self) -> dict[str, tuple[float, float]]:
+        self.calls.append("project quotas")
+        return self.project_wide
+
+    def machine_type_cpus(self, zone: str, machine_type: str) -> int | None:
+        return self.machine_cpus.get((zone, machine_type))
 
     def bucket_exists(self, bucket: str) -> bool:
         return bucket in self.buckets

@@ -11,14 +11,15 @@ import yaml
 from infra.config import GateConfig, config_from_stack_file, parse_config
 from infra.ops.deploy import (
     Changes,
-    GateResult,
     HttpHealthGate,
     config_with_pins,
     deployed_releases,
     main,
     pins_config,
 )
+from infra.ops.lease import LeaseHeld
 from infra.planning.plan import RegionRelease
+from infra.planning.release import GateResult
 from tests.factories import ROOT, raw_config, write_stack_file
 
 PROD = config_from_stack_file(ROOT / "Pulumi.prod.yaml")
@@ -38,6 +39,10 @@ class FakeRunner:
 
     def outputs(self):
         return {"rollout": {r: v for r, v in self.state.items() if v is not None}}
+
+    def resources(self):
+        return [{"type": "aws:route53/record:Record", "inputs": {"name": "use1.rollout.example.com", "ttl": 60}},
+                {"type": "aws:lb/targetGroup:TargetGroup", "inputs": {"deregistrationDelay": 120}}]
 
     def preview(self, pins):
         self.previews.append(dict(pins))
@@ -62,6 +67,55 @@ class FakeGate:
         return GateResult(region, True, 0.0, "fake: /health 200")
 
 
+class MemoryStore:
+    """The release record and the deploy lease in memory (the S3 and file stores: tests/test_ops_lease.py)."""
+
+    def __init__(self):
+        self.text, self.holder, self.writes = None, None, 0
+
+    def read(self):
+        return self.text
+
+    def write(self, text):
+        self.text, self.writes = text, self.writes + 1
+
+    def acquire(self, holder, ttl_s, now):
+        if self.holder is not None:
+            raise LeaseHeld(f"{self.holder} holds the lease")
+        self.holder = holder
+
+    def renew(self, ttl_s, now):
+        assert self.holder is not None, "renewed a lease it does not hold"
+
+    def release(self):
+        self.holder = None
+
+
+class Clock:
+    """Time that moves only when the deploy sleeps."""
+
+    def __init__(self):
+        self.t, self.slept = 1_000_000.0, []
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def deploy(runner, gate, store=None, *args, clock=None):
+    clock = clock or Clock()
+    return main(["--stack", "prod", *args], runner=runner, gate=gate, store=store or MemoryStore(), clock=clock,
+                sleep=clock.sleep, refresher=NoRefresh())
+
+
+class NoRefresh:
+    def refresh(self):
+        pass
+
+
 def waves_of(capsys) -> list[dict]:
     import json
 
@@ -79,11 +133,11 @@ def test_a_five_region_prod_rollout_goes_canary_first_and_stops_at_the_first_fai
     assert later
 
     runner, gate = FakeRunner(dict.fromkeys(REGIONS, OLD)), FakeGate(failing={bad})
-    assert main(["--stack", "prod"], runner=runner, gate=gate) == 1
+    assert deploy(runner, gate) == 1
 
     assert runner.previews and all(p == NEW for p in runner.previews[0].values())  # everything previewed first
-    assert gate.checked == [waves[0]["regions"][0], waves[1]["regions"][0], bad]  # never past the failure
-    assert len(runner.ups) == 5  # canary drained + serving, wave 1 drained + serving, wave 2 drained
+    assert gate.checked == [waves[0]["regions"][0]] * 2 + [waves[1]["regions"][0]] * 2 + [bad]  # gate + bake
+    assert len(runner.ups) == 8  # canary and wave 1: drain, upgrade, restore; wave 2: drain, upgrade
     assert len(runner.previews) == 2 and all(p == OLD for p in runner.previews[1].values())
     for pins in runner.ups:
         assert all(pins[r] == OLD for r in later)  # the other regions were never touched
@@ -92,32 +146,34 @@ def test_a_five_region_prod_rollout_goes_canary_first_and_stops_at_the_first_fai
     for region in (waves[0]["regions"][0], waves[1]["regions"][0]):
         assert final[region] == {"model": NEW.model, "image": NEW.image, "traffic": True}
     out = capsys.readouterr().out
-    assert f"stopped at {waves[2]['name']}" in out and "untouched" in out
+    assert f"stopped at {waves[2]['name']}" in out and "stay drained" in out
 
 
-def test_traffic_moves_onto_a_region_only_after_its_gate_passes(capsys):
-    runner, gate = FakeRunner(dict.fromkeys(REGIONS, OLD)), FakeGate()
-    assert main(["--stack", "prod"], runner=runner, gate=gate) == 0
-    first_new = {}
-    for step, pins in enumerate(runner.ups):
-        for region, pin in pins.items():
-            if pin.image == NEW.image:
-                first_new.setdefault(region, (step, pin))
-    for region, (step, pin) in first_new.items():
-        assert pin.traffic is False, f"{region} got traffic in the same step as the new release"
-        assert runner.ups[step + 1][region].traffic is True
+def test_a_region_is_drained_before_its_upgrade_and_upgraded_only_after_the_drain_wait(capsys):
+    runner, clock = FakeRunner(dict.fromkeys(REGIONS, OLD)), Clock()
+    times = []
+    up = runner.up
+    runner.up = lambda pins: (times.append(clock()), up(pins))[1]
+    assert deploy(runner, FakeGate(), None, clock=clock) == 0
+    for region in REGIONS:
+        steps = [(t, pins[region]) for t, pins in zip(times, runner.ups, strict=True)]
+        moved = [(t, p) for (t, p), (_, before) in zip(steps, [(0, OLD), *steps], strict=False) if p != before]
+        (t_drain, drain), (t_upgrade, upgrade), (_, restore) = moved
+        assert drain == RegionRelease(OLD.model, OLD.image, False)  # records only: the old release, drained
+        assert upgrade == RegionRelease(NEW.model, NEW.image, False)  # then the new release, still drained
+        assert restore == NEW  # traffic back only after the gate
+        assert t_upgrade - t_drain >= 60 + 120  # the record TTL and the deregistration delay, from the stack
     assert all(v == {"model": NEW.model, "image": NEW.image, "traffic": True}
                for v in runner.outputs()["rollout"].values())
-    assert sorted(gate.checked) == sorted(REGIONS)
 
 
 def test_a_rerun_resumes_from_the_failed_wave_and_skips_finished_regions(capsys):
     waves = waves_of(capsys)
-    runner = FakeRunner(dict.fromkeys(REGIONS, OLD))
-    assert main(["--stack", "prod"], runner=runner, gate=FakeGate(failing={waves[1]["regions"][0]})) == 1
+    runner, store = FakeRunner(dict.fromkeys(REGIONS, OLD)), MemoryStore()
+    assert deploy(runner, FakeGate(failing={waves[1]["regions"][0]}), store) == 1
     gate = FakeGate()
-    assert main(["--stack", "prod"], runner=runner, gate=gate) == 0
-    assert gate.checked == [r for w in waves[1:] for r in w["regions"]]
+    assert deploy(runner, gate, store) == 0
+    assert list(dict.fromkeys(gate.checked)) == [r for w in waves[1:] for r in w["regions"]]
 
 
 def test_changes_no_pin_scopes_are_applied_once_before_the_canary(capsys):
@@ -127,38 +183,38 @@ def test_changes_no_pin_scopes_are_applied_once_before_the_canary(capsys):
             return Changes({**base.ops, "replace": 2})  # e.g. a node pool setting in every region
 
     runner = InfraChange(dict.fromkeys(REGIONS, OLD))
-    assert main(["--stack", "prod"], runner=runner, gate=FakeGate()) == 0
+    assert deploy(runner, FakeGate()) == 0
     assert all(p == OLD for p in runner.ups[0].values())  # every region as it was: infrastructure only
-    assert all(p.image == NEW.image and not p.traffic for r, p in runner.ups[1].items() if r == PROD.rollout.canary)
+    assert runner.ups[1][PROD.rollout.canary] == RegionRelease(OLD.model, OLD.image, False)  # then the drain
     assert "outside the release pins" in capsys.readouterr().out
 
 
 def test_nothing_to_do_when_every_region_runs_the_release(capsys):
     runner = FakeRunner(dict.fromkeys(REGIONS, NEW))
-    assert main(["--stack", "prod"], runner=runner, gate=FakeGate()) == 0
+    assert deploy(runner, FakeGate()) == 0
     assert runner.ups == [] and runner.previews == []
 
 
 def test_unsafe_groups_exit_2_before_anything_runs(tmp_path, monkeypatch, capsys):
-    import infra.ops.deploy as deploy
+    import infra.ops.deploy as deploy_module
 
     document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
     document["config"]["global-ai-rollout:rollout"]["groups"] = [["euw4", "ane1"]]
     (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document))
     (tmp_path / "Pulumi.prod.sizing.json").write_text((ROOT / "Pulumi.prod.sizing.json").read_text())
-    monkeypatch.setattr(deploy, "stack_file_path", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
+    monkeypatch.setattr(deploy_module, "stack_file_path", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
     runner = FakeRunner(dict.fromkeys(REGIONS, OLD))
-    assert main(["--stack", "prod"], runner=runner, gate=FakeGate()) == 2
+    assert deploy(runner, FakeGate()) == 2
     assert runner.ups == [] and "split it in rollout.groups" in capsys.readouterr().err
 
 
 def test_prod_is_not_deployed_without_a_pinned_fleet(tmp_path, monkeypatch, capsys):
-    import infra.ops.deploy as deploy
+    import infra.ops.deploy as deploy_module
 
     (tmp_path / "Pulumi.prod.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
-    monkeypatch.setattr(deploy, "stack_file_path", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
+    monkeypatch.setattr(deploy_module, "stack_file_path", lambda stack: tmp_path / f"Pulumi.{stack}.yaml")
     runner = FakeRunner(dict.fromkeys(REGIONS, OLD))
-    assert main(["--stack", "prod"], runner=runner, gate=FakeGate()) == 2
+    assert deploy(runner, FakeGate()) == 2
     assert runner.ups == [] and "Pulumi.prod.sizing.json: missing" in capsys.readouterr().err
 
 
@@ -233,13 +289,13 @@ def test_plan_only_reads_saved_outputs_without_the_engine(tmp_path, capsys):
 
 
 def test_without_the_engine_the_deploy_says_so_and_exits_1(capsys, monkeypatch):
-    import infra.ops.deploy as deploy
+    import infra.ops.deploy as deploy_module
 
     def no_cli(stack):
         raise FileNotFoundError("[Errno 2] No such file or directory: 'pulumi'")
 
-    monkeypatch.setattr(deploy, "AutomationRunner", no_cli)
-    assert main(["--stack", "prod"]) == 1
+    monkeypatch.setattr(deploy_module, "AutomationRunner", no_cli)
+    assert main(["--stack", "prod"], store=MemoryStore()) == 1
     assert "needs the pulumi CLI" in capsys.readouterr().err
 
 

@@ -43,6 +43,9 @@ class FakeSession:
         assert timeout > 0
         return Response(200, self.pages[key]) if key in self.pages else Response(404, {})
 
+    def post(self, url: str, params: dict[str, str] | None = None, timeout: float = 0) -> Response:
+        return self.get(url, params, timeout)
+
 
 P = f"{COMPUTE}/projects/{GCP_PROJECT}"
 
@@ -69,17 +72,36 @@ def test_region_quotas_bucket_and_key():
     assert api.crypto_key_state(key) == "DISABLED" and api.crypto_key_state(key + "x") is None
 
 
-def test_node_pools_carry_the_node_count_of_their_instance_groups():
+def test_node_pools_carry_the_target_and_the_running_node_counts_of_their_instance_groups():
     groups = [f"{P}/zones/europe-west4-{z}/instanceGroups/gke-pool-{z}" for z in "ab"]
+    managers = [g.replace("/instanceGroups/", "/instanceGroupManagers/") for g in groups]
     pools_url = f"{CONTAINER}/projects/{GCP_PROJECT}/locations/europe-west4/clusters/c/nodePools"
+
+    def instance(status, action="NONE"):
+        return {"instanceStatus": status, "currentAction": action}
+
     session = FakeSession({
         (pools_url, None): {"nodePools": [{"name": "gpu", "instanceGroupUrls": groups}]},
-        **{(g.replace("/instanceGroups/", "/instanceGroupManagers/"), None): {"targetSize": n}
-           for g, n in zip(groups, (2, 1), strict=True)}})
+        **{(m, None): {"targetSize": n} for m, n in zip(managers, (2, 1), strict=True)},
+        # zone a: one running, one still being created (a GPU stock-out looks like this), over two pages
+        (f"{managers[0]}/listManagedInstances", None): {"managedInstances": [instance("RUNNING")],
+                                                        "nextPageToken": "p2"},
+        (f"{managers[0]}/listManagedInstances", "p2"): {"managedInstances": [instance("STAGING", "CREATING")]},
+        (f"{managers[1]}/listManagedInstances", None): {"managedInstances": [instance("RUNNING")]}})
     api = GoogleRestApi(GCP_PROJECT, session=session)
     [pool] = api.node_pools("europe-west4", "c")
-    assert pool["nodeCount"] == 3
+    assert pool["nodeCount"] == 3 and pool["runningCount"] == 2
     assert api.node_pools("europe-west4", "missing") is None
+
+
+def test_project_quotas_and_machine_types():
+    session = FakeSession({
+        (P, None): {"quotas": [{"metric": "GPUS_ALL_REGIONS", "limit": 0.0}]},
+        (f"{P}/zones/europe-west4-a/machineTypes/g2-standard-4", None): {"guestCpus": 4}})
+    api = GoogleRestApi(GCP_PROJECT, session=session)
+    assert api.project_quotas() == {"GPUS_ALL_REGIONS": (0.0, 0.0)}
+    assert api.machine_type_cpus("europe-west4-a", "g2-standard-4") == 4
+    assert api.machine_type_cpus("europe-west4-a", "a3-megagpu-8g") is None
 
 
 def test_the_backend_comes_from_the_environment_then_pulumi_yaml(tmp_path: Path):

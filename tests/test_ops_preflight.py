@@ -26,14 +26,21 @@ STACK = "ops"
 
 
 def healthy_gcp(plan: Any = None) -> FakeGcp:
-    """A project that offers every planned accelerator in every zone, with room in every GPU quota."""
+    """A project that offers every planned accelerator and machine type in every zone, with room in every
+    GPU and vCPU quota, regional and project-wide. Machine types have the vCPUs their names say
+    (`<family>-standard-<n>`), as on Compute Engine for these families."""
     plan = plan or ops_plan()
     gcp = FakeGcp(project=GCP_PROJECT)
     for needs in gcp_needs(plan):
         for pool in needs.pools:
             for zone in pool.zones:
                 gcp.accelerators.setdefault(zone, set()).add(pool.accelerator)
-        gcp.quotas[needs.location] = {metric: (1000.0, 0.0) for metric in GCP_GPU_QUOTA_METRIC.values()}
+        for pool in needs.all_pools:
+            for zone in pool.zones:
+                gcp.machine_cpus[(zone, pool.instance_type)] = int(pool.instance_type.rsplit("-", 1)[1])
+        gcp.quotas[needs.location] = {**{metric: (1000.0, 0.0) for metric in GCP_GPU_QUOTA_METRIC.values()},
+                                      "CPUS": (1000.0, 0.0), "E2_CPUS": (1000.0, 0.0)}
+    gcp.project_wide = {"GPUS_ALL_REGIONS": (1000.0, 0.0), "CPUS_ALL_REGIONS": (10_000.0, 0.0)}
     return gcp
 
 
@@ -76,6 +83,9 @@ def test_an_account_with_room_for_the_plan_passes_every_check(tmp_path, aws, mon
             "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", "Running On-Demand G and VT instances"}
         assert len(find(checks, "quota-network", region, "pass")) == 6
     assert find(checks, "gpu-offered", "euw4", "pass") and find(checks, "quota-gpu", "euw4", "pass")
+    assert {c["detail"].split(":")[0] for c in find(checks, "quota-cpu", "euw4", "pass")} == {"CPUS", "E2_CPUS"}
+    assert {c["detail"].split(":")[0] for c in find(checks, "quota-project", "gcp", "pass")} == {
+        "GPUS_ALL_REGIONS", "CPUS_ALL_REGIONS"}
 
 
 def test_the_table_names_every_check_and_the_fix(tmp_path, aws, monkeypatch, capsys):
@@ -241,6 +251,111 @@ def test_gcp_gpu_quota_below_the_need_fails_and_tight_room_warns(tmp_path, aws, 
     with ec2_quotas(monkeypatch, applied=PLENTY):
         code, checks = run_json(tmp_path, aws, gcp, capsys)
     assert code == 0 and find(checks, "quota-gpu", "euw4", "warn")
+
+
+def test_a_new_project_with_no_gpus_in_gpus_all_regions_fails_though_the_regions_have_room(
+        tmp_path, aws, monkeypatch, capsys):
+    gcp = healthy_gcp()
+    gcp.project_wide["GPUS_ALL_REGIONS"] = (0.0, 0.0)  # the default of many new projects
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code, checks = run_json(tmp_path, aws, gcp, capsys)
+    assert code == 1 and find(checks, "quota-gpu", "euw4", "pass")
+    [failure] = find(checks, "quota-project", "gcp", "fail")
+    assert failure["detail"] == "GPUS_ALL_REGIONS: need 3, limit 0, in use 0"
+    assert f"for project {GCP_PROJECT}" in failure["fix"]
+
+
+def test_regional_vcpu_quotas_count_every_pool_by_machine_family(tmp_path, aws, monkeypatch, capsys):
+    plan = ops_plan()
+    [needs] = gcp_needs(plan)
+    by_type = {p.instance_type: p.max_nodes * int(p.instance_type.rsplit("-", 1)[1]) for p in needs.all_pools}
+    assert by_type == {"e2-standard-4": 24, "g2-standard-4": 12}  # e2 has a quota of its own; g2 counts as CPUS
+    gcp = healthy_gcp()
+    gcp.quotas["europe-west4"]["CPUS"] = (11.0, 0.0)
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code, checks = run_json(tmp_path, aws, gcp, capsys)
+    assert code == 1
+    assert find(checks, "quota-cpu", "euw4", "fail")[0]["detail"] == "CPUS: need 12, limit 11, in use 0"
+    assert find(checks, "quota-cpu", "euw4", "pass")[0]["detail"].startswith("E2_CPUS: need 24")
+    del gcp.quotas["europe-west4"]["E2_CPUS"]  # a family metric the region does not list counts as CPUS
+    gcp.quotas["europe-west4"]["CPUS"] = (36.0, 0.0)
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code, checks = run_json(tmp_path, aws, gcp, capsys)
+    assert code == 0 and find(checks, "quota-cpu", "euw4", "pass")[0]["detail"].startswith("CPUS: need 36")
+    gcp.project_wide["CPUS_ALL_REGIONS"] = (40.0, 10.0)
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code, checks = run_json(tmp_path, aws, gcp, capsys)
+    assert code == 0 and find(checks, "quota-project", "gcp", "warn")[0]["detail"].startswith("CPUS_ALL_REGIONS")
+
+
+def test_without_google_credentials_every_gcp_check_names_the_missing_credentials(
+        tmp_path, aws, monkeypatch, capsys):
+    """No TypeError from deep inside google-auth: one named check per GCP step, with the fix."""
+    import google.auth
+
+    from infra.ops.clouds import GoogleRestApi
+
+    monkeypatch.setattr(google.auth, "default", lambda **kw: None)  # what a half-configured environment returned
+    path = write_ops_stack(tmp_path, STACK)
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code = preflight.main(["--stack-file", str(path), "--json"], aws=aws, gcp_factory=GoogleRestApi, env={})
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert code == 1
+    failures = find(checks, "gcp-credentials", status="fail")
+    assert {c["scope"] for c in failures} == {"euw4", "gcp"}
+    assert all("no usable Google credentials" in c["detail"] and "application-default login" in c["fix"]
+               for c in failures)
+    assert not find(checks, "cloud-api") and "TypeError: cannot" not in json.dumps(find(checks, "quota-gpu"))
+
+
+def test_aws_errors_are_named_by_what_is_wrong():
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    from infra.ops.report import Step
+
+    step = Step("use1: vCPU quotas", list)
+    assert preflight.cloud_error(step, NoCredentialsError()).check == "aws-credentials"
+    expired = ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "DescribeVpcs")
+    assert preflight.cloud_error(step, expired).check == "aws-credentials"
+    denied = ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeVpcs")
+    assert preflight.cloud_error(step, denied).check == "cloud-permissions"
+    assert preflight.cloud_error(step, RuntimeError("boom")).check == "cloud-api"
+
+
+def test_every_listing_is_read_to_its_last_page(aws):
+    """A listing that pages (NextToken) is read to its end; one that does not page is one call."""
+    from botocore.stub import Stubber
+
+    from infra.ops.clouds import page_all
+
+    ec2 = aws.client("ec2", "eu-west-1")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-1"}], "NextToken": "t"}, {})
+        stub.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-2"}]}, {"NextToken": "t"})
+        stub.add_response("describe_addresses", {"Addresses": [{"PublicIp": "192.0.2.1"}]}, {})
+        assert [v["VpcId"] for v in page_all(ec2, "describe_vpcs", "Vpcs")] == ["vpc-1", "vpc-2"]
+        assert len(page_all(ec2, "describe_addresses", "Addresses")) == 1
+        stub.assert_no_pending_responses()
+
+
+def test_the_runner_must_reach_the_eks_apis_from_an_address_the_stack_admits(tmp_path, aws, monkeypatch, capsys):
+    access = {"mode": "dns-endpoint", "deployerCidrs": ["203.0.113.0/28"]}
+    cluster = {"apiAccess": access}
+    with ec2_quotas(monkeypatch, applied=PLENTY):
+        code, checks = run_json(tmp_path, aws, healthy_gcp(), capsys, env={"RUNNER_EGRESS_IP": "203.0.113.5"},
+                                cluster=cluster)
+    assert find(checks, "runner-reach", "stack", "pass")
+    with ec2_quotas(monkeypatch, applied=PLENTY):  # a GitHub-hosted runner: some address of the day
+        code, checks = run_json(tmp_path, aws, healthy_gcp(), capsys, env={"RUNNER_EGRESS_IP": "198.51.100.7"},
+                                cluster=cluster)
+    [failure] = find(checks, "runner-reach", "stack", "fail")
+    assert code == 1 and "not in cluster.apiAccess.deployerCidrs" in failure["detail"]
+    assert "DEPLOY_RUNS_ON" in failure["fix"]
+    private = {"apiAccess": {"mode": "private", "runnerCidrs": ["10.255.0.0/24"]}}
+    with ec2_quotas(monkeypatch, applied=PLENTY):  # a self-hosted runner inside the network
+        code, checks = run_json(tmp_path, aws, healthy_gcp(), capsys, env={"RUNNER_EGRESS_IP": "192.0.2.44,10.255.0.9"},
+                                cluster=private)
+    assert find(checks, "runner-reach", "stack", "pass")
 
 
 # ---- state backend and secrets -----------------------------------------------------------------------------------

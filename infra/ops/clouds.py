@@ -8,8 +8,10 @@
   per-service client libraries. Tests use a fake with the same methods.
 
 Endpoints used (all GET, read-only):
-- Compute: `zones/{zone}/acceleratorTypes`, `regions/{region}` (quotas: metric, limit, usage),
-  `regions/{region}/subnetworks`, the node pools' instance group managers (targetSize)
+- Compute: `zones/{zone}/acceleratorTypes`, `zones/{zone}/machineTypes/{type}` (guestCpus),
+  `projects/{p}` (project-wide quotas: GPUS_ALL_REGIONS, CPUS_ALL_REGIONS), `regions/{region}` (quotas:
+  metric, limit, usage), `regions/{region}/subnetworks`, the node pools' instance group managers
+  (targetSize) and their `listManagedInstances` (POST, paged: the instances actually RUNNING)
   https://cloud.google.com/compute/docs/reference/rest/v1
 - GKE: `projects/{p}/locations/{l}/clusters/{c}/nodePools`
   https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters.nodePools
@@ -21,6 +23,18 @@ Endpoints used (all GET, read-only):
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+
+class GcpCredentialsError(RuntimeError):
+    """No usable Google credentials (application default credentials missing or unusable)."""
+
+
+def page_all(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a boto3 listing: through its paginator when the operation pages, else one call."""
+    if client.can_paginate(operation):
+        return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+    return list(getattr(client, operation)(**kwargs).get(key, []))
+
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 COMPUTE = "https://compute.googleapis.com/compute/v1"
@@ -58,6 +72,14 @@ class GcpApi(Protocol):
         """Quota metric (e.g. NVIDIA_L4_GPUS) -> (limit, usage) in a region."""
         ...
 
+    def project_quotas(self) -> dict[str, tuple[float, float]]:
+        """Project-wide quota metric (GPUS_ALL_REGIONS, CPUS_ALL_REGIONS, ...) -> (limit, usage)."""
+        ...
+
+    def machine_type_cpus(self, zone: str, machine_type: str) -> int | None:
+        """vCPUs of a machine type in a zone; None if the zone does not offer it."""
+        ...
+
     def bucket_exists(self, bucket: str) -> bool: ...
 
     def crypto_key_state(self, name: str) -> str | None:
@@ -70,8 +92,9 @@ class GcpApi(Protocol):
         ...
 
     def node_pools(self, location: str, cluster: str) -> list[dict[str, Any]] | None:
-        """A GKE cluster's node pools as the GKE API returns them, each with an added `nodeCount` (nodes
-        running now: the sum of its instance groups' target sizes); None if the cluster does not exist."""
+        """A GKE cluster's node pools as the GKE API returns them, each with an added `nodeCount` (the
+        sum of its instance groups' target sizes: what the autoscaler asked for) and `runningCount`
+        (managed instances RUNNING with no pending action: what actually runs); None if no such cluster."""
         ...
 
 
@@ -81,11 +104,14 @@ class GoogleRestApi:
     def __init__(self, project: str, session: Any = None):
         self.project = project
         if session is None:
-            import google.auth
-            from google.auth.transport.requests import AuthorizedSession
+            try:
+                import google.auth
+                from google.auth.transport.requests import AuthorizedSession
 
-            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-            session = AuthorizedSession(credentials)
+                credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+                session = AuthorizedSession(credentials)
+            except Exception as error:  # DefaultCredentialsError, or a half-configured environment
+                raise GcpCredentialsError(f"no usable Google credentials: {type(error).__name__}: {error}") from error
         self._session = session
 
     def _get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any] | None:
@@ -112,6 +138,30 @@ class GoogleRestApi:
         body = self._get(f"{COMPUTE}/projects/{self.project}/regions/{region}") or {}
         return {q["metric"]: (float(q["limit"]), float(q.get("usage", 0))) for q in body.get("quotas", [])}
 
+    def project_quotas(self) -> dict[str, tuple[float, float]]:
+        body = self._get(f"{COMPUTE}/projects/{self.project}") or {}
+        return {q["metric"]: (float(q["limit"]), float(q.get("usage", 0))) for q in body.get("quotas", [])}
+
+    def machine_type_cpus(self, zone: str, machine_type: str) -> int | None:
+        body = self._get(f"{COMPUTE}/projects/{self.project}/zones/{zone}/machineTypes/{machine_type}")
+        return None if body is None else int(body["guestCpus"])
+
+    def _running(self, manager: str) -> int:
+        """Managed instances RUNNING with no action pending (listManagedInstances pages like the lists)."""
+        running, token = 0, None
+        while True:
+            response = self._session.post(f"{manager}/listManagedInstances",
+                                          params={"pageToken": token} if token else None, timeout=30)
+            if response.status_code == 404:
+                return running
+            response.raise_for_status()
+            page = response.json()
+            running += sum(1 for i in page.get("managedInstances", [])
+                           if i.get("instanceStatus") == "RUNNING" and i.get("currentAction") == "NONE")
+            token = page.get("nextPageToken")
+            if not token:
+                return running
+
     def bucket_exists(self, bucket: str) -> bool:
         return self._get(f"{STORAGE}/b/{bucket}") is not None
 
@@ -131,7 +181,8 @@ class GoogleRestApi:
         pools = body.get("nodePools", [])
         for pool in pools:
             # instanceGroupUrls point at instanceGroups; the managers with the same path hold targetSize.
-            sizes = [(self._get(url.replace("/instanceGroups/", "/instanceGroupManagers/")) or {}).get("targetSize", 0)
-                     for url in pool.get("instanceGroupUrls", [])]
-            pool["nodeCount"] = int(sum(sizes))
+            managers = [url.replace("/instanceGroups/", "/instanceGroupManagers/")
+                        for url in pool.get("instanceGroupUrls", [])]
+            pool["nodeCount"] = int(sum((self._get(m) or {}).get("targetSize", 0) for m in managers))
+            pool["runningCount"] = sum(self._running(m) for m in managers)
         return pools

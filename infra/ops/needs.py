@@ -45,6 +45,22 @@ GCP_GPU_QUOTA_METRIC = {
     "nvidia-h100-80gb": "NVIDIA_H100_GPUS",
 }
 
+# Project-wide GCP quotas (`projects/{p}` quotas), often 0 GPUs on a new project:
+# https://cloud.google.com/compute/resource-usage#gpu_quota ("GPUS_ALL_REGIONS") and
+# https://cloud.google.com/compute/resource-usage#cpu_quota ("CPUS_ALL_REGIONS").
+GCP_GPUS_ALL_REGIONS = "GPUS_ALL_REGIONS"
+GCP_CPUS_ALL_REGIONS = "CPUS_ALL_REGIONS"
+# Regional vCPU quota per machine family: families with a metric of their own (the Compute API's
+# Quota.Metric enum: A2_CPUS, C2_CPUS, C2D_CPUS, C3_CPUS, E2_CPUS, N2_CPUS, N2D_CPUS, ...,
+# https://cloud.google.com/compute/docs/reference/rest/v1/regions) count there, the others
+# (N1, G2, ...) against `CPUS`; a family metric the region does not list falls back to `CPUS`.
+_GCP_FAMILY_CPUS = {"a2": "A2_CPUS", "c2": "C2_CPUS", "c2d": "C2D_CPUS", "c3": "C3_CPUS", "e2": "E2_CPUS",
+                    "n2": "N2_CPUS", "n2d": "N2D_CPUS", "m1": "M1_CPUS", "m2": "M2_CPUS", "t2d": "T2D_CPUS"}
+
+
+def gcp_cpu_metric(machine_type: str) -> str:
+    return _GCP_FAMILY_CPUS.get(machine_type.split("-", 1)[0], "CPUS")
+
 
 def vcpu_quota_code(instance_type: str) -> str | None:
     """The On-Demand vCPU quota an instance type counts against (None for families not listed here)."""
@@ -96,6 +112,11 @@ class GcpRegionNeeds:
     location: str
     pools: tuple[PoolNeed, ...]  # GPU pools
     gpus: dict[str, int]  # quota metric -> GPUs at every pool's ceiling
+    all_pools: tuple[PoolNeed, ...] = ()  # every pool (the system pool too): the vCPU quotas
+
+    @property
+    def gpu_total(self) -> int:
+        return sum(self.gpus.values())
 
 
 def _pools(plan: RolloutPlan, region: str) -> tuple[PoolNeed, ...]:
@@ -125,6 +146,7 @@ def gcp_needs(plan: RolloutPlan) -> tuple[GcpRegionNeeds, ...]:
         for p in pools:
             metric = GCP_GPU_QUOTA_METRIC.get(p.accelerator or "", f"{p.accelerator} (unknown quota metric)")
             gpus[metric] = gpus.get(metric, 0) + p.max_nodes * p.gpu_count
-        out.append(GcpRegionNeeds(region=r.name, location=r.location, pools=pools, gpus=gpus))
+        out.append(GcpRegionNeeds(region=r.name, location=r.location, pools=pools, gpus=gpus,
+                                  all_pools=_pools(plan, r.name)))
     return tuple(out)
 

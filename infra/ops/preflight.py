@@ -4,8 +4,11 @@ Per AWS region: the planned zones exist and map to zone IDs in this account, eve
 offered in every zone its pool uses (matched by zone ID), and the On-Demand vCPU quotas (G/VT, P,
 Standard), VPCs, internet gateways, NAT gateways per zone, Elastic IPs and transit gateways leave room for
 the plan at every pool's ceiling next to what already runs in the account. Per GCP region: the
-accelerator types in the pools' zones and the regional GPU quotas. For the stack: the state backend and the
-secrets provider are reachable.
+accelerator types in the pools' zones, the regional GPU quotas and the regional vCPU quotas (per machine
+family); for the GCP project: the project-wide `GPUS_ALL_REGIONS` and `CPUS_ALL_REGIONS`. For the stack:
+the state backend and the secrets provider are reachable. Every listing is read page by page; every
+cloud error becomes a named failed check (`aws-credentials`, `gcp-credentials`, `cloud-permissions`,
+`cloud-api`), never a traceback.
 
 Exit codes: 0 nothing blocks; 1 a check failed (the table names the fix); 2 bad config.
 """
@@ -23,8 +26,10 @@ from urllib.parse import parse_qs, urlparse
 from rich.console import Console
 
 from infra.errors import ConfigError
-from infra.ops.clouds import AwsClients, GcpApi, GoogleRestApi
+from infra.ops.clouds import AwsClients, GcpApi, GcpCredentialsError, GoogleRestApi, page_all
 from infra.ops.needs import (
+    GCP_CPUS_ALL_REGIONS,
+    GCP_GPUS_ALL_REGIONS,
     QUOTA_EIPS,
     QUOTA_IGWS,
     QUOTA_NAT_PER_AZ,
@@ -35,6 +40,7 @@ from infra.ops.needs import (
     AwsRegionNeeds,
     GcpRegionNeeds,
     aws_needs,
+    gcp_cpu_metric,
     gcp_needs,
     vcpu_quota_code,
 )
@@ -52,7 +58,7 @@ def _error_code(error: Exception) -> str:
 
 def zone_ids(ec2: Any) -> dict[str, str]:
     """This account's zone name -> zone ID map (names are shuffled per account; IDs are physical)."""
-    zones = ec2.describe_availability_zones(AllAvailabilityZones=False)["AvailabilityZones"]
+    zones = page_all(ec2, "describe_availability_zones", "AvailabilityZones", AllAvailabilityZones=False)
     return {z["ZoneName"]: z["ZoneId"] for z in zones}
 
 
@@ -159,10 +165,11 @@ def check_network_quotas(ec2: Any, quotas: Any, needs: AwsRegionNeeds, stack: st
     def others(items: Sequence[Mapping[str, Any]]) -> int:
         return sum(1 for item in items if _not_this_stack(item.get("Tags"), stack))
 
-    vpcs = ec2.describe_vpcs()["Vpcs"]
-    igws = ec2.describe_internet_gateways()["InternetGateways"]
-    eips = ec2.describe_addresses()["Addresses"]
-    tgws = [t for t in ec2.describe_transit_gateways()["TransitGateways"] if t["State"] not in ("deleting", "deleted")]
+    vpcs = page_all(ec2, "describe_vpcs", "Vpcs")
+    igws = page_all(ec2, "describe_internet_gateways", "InternetGateways")
+    eips = page_all(ec2, "describe_addresses", "Addresses")
+    tgws = [t for t in page_all(ec2, "describe_transit_gateways", "TransitGateways")
+            if t["State"] not in ("deleting", "deleted")]
     out = []
     for (service, code, name), need, used in (
             (QUOTA_VPCS, needs.vpcs, others(vpcs)), (QUOTA_IGWS, needs.internet_gateways, others(igws)),
@@ -170,9 +177,10 @@ def check_network_quotas(ec2: Any, quotas: Any, needs: AwsRegionNeeds, stack: st
         out.append(_quota_check("quota-network", needs.region, name, need, quota_value(quotas, service, code),
                                 used, code, service))
     # NAT gateways count per zone: the busiest planned zone decides.
-    nats = [n for n in ec2.describe_nat_gateways(Filters=[{"Name": "state", "Values": ["pending", "available"]}])
-            ["NatGateways"] if _not_this_stack(n.get("Tags"), stack)]
-    subnet_zone = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets()["Subnets"]}
+    nats = [n for n in page_all(ec2, "describe_nat_gateways", "NatGateways",
+                                Filter=[{"Name": "state", "Values": ["pending", "available"]}])
+            if _not_this_stack(n.get("Tags"), stack)]
+    subnet_zone = {s["SubnetId"]: s["AvailabilityZone"] for s in page_all(ec2, "describe_subnets", "Subnets")}
     per_zone = {z: sum(1 for n in nats if subnet_zone.get(n["SubnetId"]) == z) for z in needs.zones}
     busiest = max(needs.zones, key=lambda z: per_zone[z])
     service, code, name = QUOTA_NAT_PER_AZ
@@ -214,6 +222,70 @@ def check_gcp_region(gcp: GcpApi, needs: GcpRegionNeeds) -> list[Check]:
                              "free GPUs or raise the quota before the pools reach their ceiling"))
         else:
             out.append(passed("quota-gpu", needs.region, detail))
+    return out + check_gcp_cpus(gcp, needs, quotas if needs.gpus else None)
+
+
+def gcp_vcpus(gcp: GcpApi, needs: GcpRegionNeeds) -> tuple[dict[str, int], list[Check]]:
+    """vCPUs per regional quota metric at every pool's ceiling (the machine types' guestCpus)."""
+    per_metric: dict[str, int] = {}
+    problems: list[Check] = []
+    for pool in needs.all_pools:
+        cpus = gcp.machine_type_cpus(pool.zones[0], pool.instance_type) if pool.zones else None
+        if cpus is None:
+            problems.append(failed("quota-cpu", needs.region, f"{pool.instance_type} ({pool.pool}): no such machine "
+                                   f"type in {pool.zones[0] if pool.zones else needs.location}",
+                                   "pick a machine type the region offers (sizing.instanceTypes / the catalog)"))
+            continue
+        metric = gcp_cpu_metric(pool.instance_type)
+        per_metric[metric] = per_metric.get(metric, 0) + pool.max_nodes * cpus
+    return per_metric, problems
+
+
+def _gcp_quota_check(name: str, scope: str, metric: str, need: int, quotas: dict[str, tuple[float, float]],
+                     where: str) -> Check:
+    limit, usage = quotas[metric]
+    detail = f"{metric}: need {need}, limit {limit:g}, in use {usage:g}"
+    if need > limit:
+        return failed(name, scope, detail, f"request {metric} >= {need} {where} (IAM & Admin > Quotas), or lower "
+                      "the plan")
+    if need > limit - usage:
+        return Check(name, scope, "warn", detail + " (other workloads hold part of it)",
+                     "free capacity or raise the quota before the pools reach their ceiling")
+    return passed(name, scope, detail)
+
+
+def check_gcp_cpus(gcp: GcpApi, needs: GcpRegionNeeds, quotas: dict[str, tuple[float, float]] | None) -> list[Check]:
+    per_metric, out = gcp_vcpus(gcp, needs)
+    if not per_metric:
+        return out
+    quotas = gcp.region_quotas(needs.location) if quotas is None else quotas
+    merged: dict[str, int] = {}
+    for metric, need in per_metric.items():  # a family metric the region does not list counts as CPUS
+        key = metric if metric in quotas else "CPUS"
+        merged[key] = merged.get(key, 0) + need
+    for metric, need in sorted(merged.items()):
+        if metric not in quotas:
+            out.append(failed("quota-cpu", needs.region, f"{metric}: no such quota in {needs.location}",
+                              "check the project and its Compute API"))
+            continue
+        out.append(_gcp_quota_check("quota-cpu", needs.region, metric, need, quotas, f"in {needs.location}"))
+    return out
+
+
+def check_gcp_project(gcp: GcpApi, all_needs: Sequence[GcpRegionNeeds]) -> list[Check]:
+    """Project-wide quotas: every GCP region's GPUs (GPUS_ALL_REGIONS, often 0 on a new project) and vCPUs."""
+    gpus = sum(n.gpu_total for n in all_needs)
+    cpus = sum(sum(gcp_vcpus(gcp, n)[0].values()) for n in all_needs)
+    quotas = gcp.project_quotas()
+    out = []
+    for metric, need in ((GCP_GPUS_ALL_REGIONS, gpus), (GCP_CPUS_ALL_REGIONS, cpus)):
+        if need == 0:
+            continue
+        if metric not in quotas:
+            out.append(failed("quota-project", "gcp", f"{metric}: not listed for project {gcp.project}",
+                              "check the project and its Compute API"))
+            continue
+        out.append(_gcp_quota_check("quota-project", "gcp", metric, need, quotas, f"for project {gcp.project}"))
     return out
 
 
@@ -283,6 +355,35 @@ def check_secrets_provider(provider: str | None, backend: str | None, aws: AwsCl
     return Check("secrets-provider", "stack", "skip", f"{provider}: not checked here")
 
 
+# ---- the runner's reach to the cluster APIs ------------------------------------------------------------------
+
+def check_runner_reach(target: StackTarget, address: str) -> Check:
+    """Can this runner reach the EKS APIs? `dns-endpoint`: its egress address must be in `deployerCidrs`
+    (EKS's public endpoint admits only those); `private`: its address must be in `runnerCidrs` (inside
+    the network). GKE's DNS endpoint takes IAM, not addresses. GitHub-hosted runners have no fixed
+    egress: docs/rollout.md, "Reaching EKS from CI"."""
+    import ipaddress
+
+    access = target.config.cluster.api_access
+    if access is None or not target.plan.aws_regions:
+        return Check("runner-reach", "stack", "skip", "no EKS cluster or no cluster.apiAccess: nothing to reach")
+    try:  # comma-separated: the public egress and the private address; one admitted address suffices
+        ips = [ipaddress.ip_address(a.strip()) for a in address.split(",") if a.strip()]
+    except ValueError:
+        return failed("runner-reach", "stack", f"RUNNER_EGRESS_IP {address!r} is not a list of IP addresses",
+                      "set it to the runner's egress address (e.g. from checkip.amazonaws.com)")
+    ranges = access.deployer_cidrs if access.mode == "dns-endpoint" else access.runner_cidrs
+    field = "cluster.apiAccess.deployerCidrs" if access.mode == "dns-endpoint" else "cluster.apiAccess.runnerCidrs"
+    admitted = [ip for ip in ips if any(ip in ipaddress.ip_network(c, strict=False) for c in ranges)]
+    if admitted:
+        return passed("runner-reach", "stack", f"{admitted[0]} is in {field} ({access.mode})")
+    shown = ", ".join(map(str, ips)) or "no address"
+    return failed("runner-reach", "stack", f"{shown} not in {field} ({', '.join(ranges) or 'empty'}): the EKS APIs "
+                  "will refuse this runner mid-deploy",
+                  "run the deploy on a runner whose egress is listed (fixed-egress or self-hosted runner, "
+                  "DEPLOY_RUNS_ON) or add its address to " + field)
+
+
 # ---- the command -------------------------------------------------------------------------------------------
 
 def preflight_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi],
@@ -298,8 +399,13 @@ def preflight_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpA
             Step(f"{needs.region}: network quotas",
                  lambda ec2=ec2, q=quotas, n=needs: check_network_quotas(ec2, q, n, target.name)),
         ]
-    for gneeds in gcp_needs(target.plan):
+    every_gcp = gcp_needs(target.plan)
+    for gneeds in every_gcp:
         steps.append(Step(f"{gneeds.region}: GPUs and quotas", lambda n=gneeds: check_gcp_region(gcp(), n)))
+    if every_gcp:
+        steps.append(Step("gcp: project-wide quotas", lambda: check_gcp_project(gcp(), every_gcp)))
+    if env.get("RUNNER_EGRESS_IP"):
+        steps.append(Step("runner: cluster API reach", lambda: [check_runner_reach(target, env["RUNNER_EGRESS_IP"])]))
     steps.append(Step("state backend", lambda: [check_backend(target.backend_url, aws, gcp)]))
     steps.append(Step("secrets provider", lambda: [check_secrets_provider(
         target.secrets_provider, target.backend_url, aws, gcp, env)]))
@@ -307,8 +413,26 @@ def preflight_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpA
 
 
 def cloud_error(step: Step, error: Exception) -> Check:
+    """Any exception of a step as one named failed check with its fix (never a traceback)."""
     scope = step.label.split(":")[0]
-    return failed("cloud-api", scope, f"{step.label}: {type(error).__name__}: {error}",
+    name = type(error).__name__
+    code = _error_code(error)
+    if isinstance(error, GcpCredentialsError):
+        return failed("gcp-credentials", scope, f"{step.label}: {error}",
+                      "`gcloud auth application-default login`, or GOOGLE_APPLICATION_CREDENTIALS (CI: "
+                      "google-github-actions/auth)")
+    if isinstance(error, ConfigError):
+        return failed("config", scope, f"{step.label}: {error}", "fix the stack file")
+    if name in ("NoCredentialsError", "PartialCredentialsError", "NoRegionError") or code in (
+            "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
+        return failed("aws-credentials", scope, f"{step.label}: {name}: {code or error}",
+                      "AWS credentials from any standard source (environment, AWS_PROFILE, SSO, role); renew "
+                      "an expired session")
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation") or status in (401, 403):
+        return failed("cloud-permissions", scope, f"{step.label}: {name}: {code or status}: {error}",
+                      "grant the read permissions docs/ops.md lists to the identity running this command")
+    return failed("cloud-api", scope, f"{step.label}: {name}: {error}",
                   "check credentials (AWS: any standard source; GCP: application default credentials), "
                   "the account's permissions and network access")
 
@@ -316,12 +440,22 @@ def cloud_error(step: Step, error: Exception) -> Check:
 def lazy_gcp(project: str | None, factory: Callable[[str], GcpApi]) -> Callable[[], GcpApi]:
     """Build the GCP client on first use, so AWS-only stacks never need Google credentials."""
     made: list[GcpApi] = []
+    broken: list[Exception] = []
 
     def get() -> GcpApi:
         if not project:
             raise ConfigError(["gcp:project: not set in the stack file; `pulumi config set gcp:project <id>`"])
+        if broken:
+            raise broken[0]
         if not made:
-            made.append(factory(project))
+            try:
+                made.append(factory(project))
+            except GcpCredentialsError as error:
+                broken.append(error)
+                raise
+            except Exception as error:  # any other failure to build the client is a credentials problem too
+                broken.append(GcpCredentialsError(f"no usable Google credentials: {type(error).__name__}: {error}"))
+                raise broken[0] from error
         return made[0]
     return get
 

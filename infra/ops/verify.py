@@ -2,8 +2,10 @@
 
 Compares live resources with the plan and prints the drift: per AWS region the VPC and its CIDR, the
 Transit Gateway peerings (accepted), the HA VPN connections (every tunnel UP with BGP routes accepted),
-the EKS node groups (sizes, instance type, status); per GCP region the subnetwork's ranges and the GKE
-node pools; the public DNS records against the traffic plan's records (`expected_dns_records`).
+the EKS node groups (limits, instance type, status, and the nodes actually running: EC2 instances of the
+group in state `running`, not the desired size); per GCP region the subnetwork's ranges and the GKE
+node pools (the managed instances RUNNING, not the target size); the public DNS records against the
+traffic plan's records (`expected_dns_records`). Every listing is read page by page.
 Resources are found the way the program names and tags them: AWS `Name` and `stack` tags,
 EKS/GKE cluster names from the cluster plan, node pools by their `rollout.dev/pool` label.
 
@@ -22,7 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from infra.errors import ConfigError
-from infra.ops.clouds import AwsClients, GcpApi, GoogleRestApi
+from infra.ops.clouds import AwsClients, GcpApi, GoogleRestApi, page_all
 from infra.ops.preflight import cloud_error, lazy_gcp
 from infra.ops.report import Check, Step, exit_code, failed, passed, render_table, run_steps, to_json
 from infra.ops.stack import StackTarget, add_stack_arguments, load_target
@@ -130,7 +132,7 @@ def _of_stack(items: Sequence[dict[str, Any]], stack: str) -> list[dict[str, Any
 
 
 def check_vpc(ec2: Any, region: RegionPlan, stack: str) -> list[Check]:
-    vpcs = _of_stack(ec2.describe_vpcs(Filters=_filters(f"{region.name}-vpc"))["Vpcs"], stack)
+    vpcs = _of_stack(page_all(ec2, "describe_vpcs", "Vpcs", Filters=_filters(f"{region.name}-vpc")), stack)
     planned = region.addresses.network
     if not vpcs:
         return [failed("vpc", region.name, f"no VPC tagged Name={region.name}-vpc, stack={stack}", "run `pulumi up`")]
@@ -142,8 +144,9 @@ def check_vpc(ec2: Any, region: RegionPlan, stack: str) -> list[Check]:
 
 
 def check_peering(ec2: Any, peering: TgwPeering, stack: str) -> list[Check]:
-    found = [a for a in _of_stack(ec2.describe_transit_gateway_peering_attachments(Filters=_filters(peering.id))
-                                  ["TransitGatewayPeeringAttachments"], stack) if a["State"] not in GONE]
+    found = [a for a in _of_stack(page_all(ec2, "describe_transit_gateway_peering_attachments",
+                                           "TransitGatewayPeeringAttachments", Filters=_filters(peering.id)), stack)
+             if a["State"] not in GONE]
     if not found:
         return [failed("tgw-peering", peering.id, f"no peering attachment {peering.id} in {peering.requester}",
                        "run `pulumi up`")]
@@ -161,8 +164,8 @@ def check_vpn(ec2: Any, link: VpnLink, stack: str) -> list[Check]:
     out: list[Check] = []
     for conn in (0, 1):
         name = f"{link.id}-connection-{conn}"
-        found = [c for c in _of_stack(ec2.describe_vpn_connections(Filters=_filters(name))["VpnConnections"], stack)
-                 if c["State"] not in GONE]
+        found = [c for c in _of_stack(page_all(ec2, "describe_vpn_connections", "VpnConnections",
+                                               Filters=_filters(name)), stack) if c["State"] not in GONE]
         if not found:
             out.append(failed("vpn-tunnels", name, f"no VPN connection {name} in {link.aws_region}", "run `pulumi up`"))
             continue
@@ -189,12 +192,13 @@ def check_vpn(ec2: Any, link: VpnLink, stack: str) -> list[Check]:
 
 
 def _pool_problems(pool_name: str, planned_min: int, planned_max: int, live_min: int, live_max: int,
-                   live_nodes: int, machine: str, live_machine: str, status: str, ok_status: str) -> list[str]:
+                   running: int, desired: int, machine: str, live_machine: str, status: str, ok_status: str
+                   ) -> list[str]:
     problems = []
     if (live_min, live_max) != (planned_min, planned_max):
         problems.append(f"min/max {live_min}/{live_max}, planned {planned_min}/{planned_max}")
-    if live_nodes < planned_min:
-        problems.append(f"{live_nodes} nodes, smaller than planned {planned_min}")
+    if running < planned_min:
+        problems.append(f"{running} nodes running (desired {desired}), fewer than the planned minimum {planned_min}")
     if live_machine != machine:
         problems.append(f"instance type {live_machine}, planned {machine}")
     if status != ok_status:
@@ -202,7 +206,18 @@ def _pool_problems(pool_name: str, planned_min: int, planned_max: int, live_min:
     return problems
 
 
-def check_eks_pools(eks: Any, cluster: ClusterPlan) -> list[Check]:
+def running_instances(ec2: Any, cluster: str, nodegroup: str) -> int:
+    """EC2 instances of a managed node group that run now: EKS tags them `eks:nodegroup-name` and
+    `eks:cluster-name` (https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html);
+    a launch that failed for capacity leaves the desired size up and this count down."""
+    reservations = page_all(ec2, "describe_instances", "Reservations", Filters=[
+        {"Name": "tag:eks:nodegroup-name", "Values": [nodegroup]},
+        {"Name": "instance-state-name", "Values": ["running"]}])
+    return sum(1 for r in reservations for i in r["Instances"]
+               if {"Key": "eks:cluster-name", "Value": cluster} in (i.get("Tags") or []))
+
+
+def check_eks_pools(eks: Any, cluster: ClusterPlan, ec2: Any) -> list[Check]:
     try:
         eks.describe_cluster(name=cluster.name)
     except Exception as error:
@@ -212,6 +227,7 @@ def check_eks_pools(eks: Any, cluster: ClusterPlan) -> list[Check]:
     names = [n for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster.name)
              for n in page["nodegroups"]]
     groups = [eks.describe_nodegroup(clusterName=cluster.name, nodegroupName=n)["nodegroup"] for n in names]
+    running = {g["nodegroupName"]: running_instances(ec2, cluster.name, g["nodegroupName"]) for g in groups}
     by_pool = {g.get("labels", {}).get(POOL_LABEL): g for g in groups}
     out = []
     for pool in cluster.pools:
@@ -223,13 +239,14 @@ def check_eks_pools(eks: Any, cluster: ClusterPlan) -> list[Check]:
             continue
         scaling = group.get("scalingConfig", {})
         problems = _pool_problems(pool.name, pool.min_nodes, pool.max_nodes, scaling.get("minSize", 0),
-                                  scaling.get("maxSize", 0), scaling.get("desiredSize", 0), pool.machine_type,
+                                  scaling.get("maxSize", 0), running[group["nodegroupName"]],
+                                  scaling.get("desiredSize", 0), pool.machine_type,
                                   ",".join(group.get("instanceTypes") or []), group.get("status", "?"), "ACTIVE")
         out.append(failed("node-pools", scope, "; ".join(problems),
                           "`pulumi up` restores min/max; a pool below its minimum means nodes cannot launch "
                           "(capacity or quota: run preflight)") if problems else
-                   passed("node-pools", scope, f"{scaling.get('desiredSize')} x {pool.machine_type} "
-                          f"(min {pool.min_nodes}, max {pool.max_nodes})"))
+                   passed("node-pools", scope, f"{running[group['nodegroupName']]} x {pool.machine_type} running "
+                          f"(desired {scaling.get('desiredSize')}, min {pool.min_nodes}, max {pool.max_nodes})"))
     out += [failed("node-pools", f"{cluster.region}/{label}", "node group not in the plan",
                    "delete it or add it to the plan") for label in by_pool if label and label not in
             {p.name for p in cluster.pools}]
@@ -272,14 +289,15 @@ def check_gke_pools(gcp: GcpApi, cluster: ClusterPlan) -> list[Check]:
             continue
         auto = live.get("autoscaling", {})
         problems = _pool_problems(pool.name, pool.min_nodes, pool.max_nodes, int(auto.get("totalMinNodeCount", 0)),
-                                  int(auto.get("totalMaxNodeCount", 0)), int(live.get("nodeCount", 0)),
+                                  int(auto.get("totalMaxNodeCount", 0)), int(live.get("runningCount", 0)),
+                                  int(live.get("nodeCount", 0)),
                                   pool.machine_type, live.get("config", {}).get("machineType", "?"),
                                   live.get("status", "?"), "RUNNING")
         out.append(failed("node-pools", scope, "; ".join(problems),
                           "`pulumi up` restores the limits; a pool below its minimum means nodes cannot start "
                           "(capacity or quota: run preflight)") if problems else
-                   passed("node-pools", scope, f"{live.get('nodeCount')} x {pool.machine_type} "
-                          f"(min {pool.min_nodes}, max {pool.max_nodes})"))
+                   passed("node-pools", scope, f"{live.get('runningCount', 0)} x {pool.machine_type} running "
+                          f"(target {live.get('nodeCount')}, min {pool.min_nodes}, max {pool.max_nodes})"))
     return out
 
 
@@ -294,7 +312,7 @@ def verify_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi]
         steps.append(Step(f"{r.name}: VPC", lambda ec2=ec2, r=r: check_vpc(ec2, r, stack)))
         if r.name in plan.clusters:
             steps.append(Step(f"{r.name}: node groups", lambda r=r: check_eks_pools(
-                aws.client("eks", r.location), plan.clusters[r.name])))
+                aws.client("eks", r.location), plan.clusters[r.name], aws.client("ec2", r.location))))
     for p in plan.topology.peerings:
         ec2 = aws.client("ec2", plan.region(p.requester).location)
         steps.append(Step(f"{p.id}: peering", lambda ec2=ec2, p=p: check_peering(ec2, p, stack)))

@@ -84,17 +84,24 @@ def plan_waves(
     canary: str | None = None,
     groups: Sequence[Sequence[str]] = (),
     routing: Routing | None = None,
+    lead: Sequence[str] = (),
 ) -> WavePlan:
     """Canary first (configured, else the least-loaded region), then `groups`, then every other region
-    in its own wave (the sizing plan survives the loss of any one region, so one drained region is safe)."""
+    in its own wave (the sizing plan survives the loss of any one region, so one drained region is safe).
+
+    Regions a stopped release left drained (deployed, `traffic: false`) and the regions in `lead`
+    (left half way by a resumed release) form the first wave instead of the canary: they are out of
+    service already, so taking them first drains no other region (a fix or a rollback after a failed
+    gate starts where the failure is, and the configured canary waits its turn)."""
     if not regions:
         raise ConfigError(["regions: nothing to roll out"], title="cannot plan rollout waves")
     want = RegionRelease(target.model, target.image, True)
     current = {r: deployed.get(r) for r in regions}
-    pending = [r for r in regions if current[r] != want]
-    lead = canary or least_loaded(list(regions), routing)
-    order: list[tuple[str, list[str]]] = [("canary", [lead])]
-    named = {lead}
+    stuck = [r for r in regions if r in lead or (current[r] is not None and not current[r].traffic)]
+    pending = [r for r in regions if current[r] != want or r in stuck]
+    first = stuck or [canary or least_loaded(list(regions), routing)]
+    order: list[tuple[str, list[str]]] = [("canary", first)]
+    named = set(first)
     for group in groups:
         members = [r for r in group if r not in named]
         named.update(members)
@@ -125,22 +132,30 @@ def drain_problems(
     already_drained = {r for r, rel in plan.deployed.items() if rel is None or not rel.traffic}
     if already_drained >= set(problem.regions):
         return []  # nothing serves users yet (a new stack): no traffic to protect
-    capacity = region_capacity(problem, replicas)
     out = []
     finished: set[str] = set()
     for wave in plan.waves:
         drained = (already_drained - finished) | set(wave.regions)  # a finished wave serves again
         finished |= set(wave.regions)
-        if len(drained) >= len(problem.regions):
-            out.append(f"{wave.name} ({', '.join(wave.regions)}): drains every region at once")
-            continue
-        cap = {r: (0.0 if r in drained else c) for r, c in capacity.items()}
-        routed = max_routable(problem, cap, budget_ms=problem.failover_budget_ms,
-                              utilization=problem.util_failover)
-        short = sum(max(0.0, g.rps - routed[g.name]) for g in problem.geos)
-        if short > 1e-3:
-            out.append(f"{wave.name} ({', '.join(wave.regions)}): while it is drained the other regions can "
-                       f"carry only {problem.total_rps - short:.1f} of {problem.total_rps:g} rps within "
-                       f"{problem.failover_budget_ms:g} ms at utilisation {problem.util_failover:g}; "
-                       "split it in rollout.groups")
+        short = drain_shortfall(problem, replicas, drained)
+        if short:
+            out.append(f"{wave.name} ({', '.join(wave.regions)}): {short}; split it in rollout.groups")
     return out
+
+
+def drain_shortfall(problem: SizingProblem, replicas: Mapping[str, Mapping[str, int]],
+                    drained: set[str] | frozenset[str]) -> str | None:
+    """Why the regions still serving cannot carry every geography within the failover budget at the
+    failover ceiling while `drained` take no traffic (None: they can). The deploy asks this before
+    every drain, with the regions drained right now (not the ones the config names)."""
+    if len(set(drained) & set(problem.regions)) >= len(problem.regions):
+        return "drains every region at once"
+    capacity = region_capacity(problem, replicas)
+    cap = {r: (0.0 if r in drained else c) for r, c in capacity.items()}
+    routed = max_routable(problem, cap, budget_ms=problem.failover_budget_ms, utilization=problem.util_failover)
+    short = sum(max(0.0, g.rps - routed[g.name]) for g in problem.geos)
+    if short <= 1e-3:
+        return None
+    return (f"while {', '.join(sorted(drained))} {'is' if len(drained) == 1 else 'are'} drained the other regions "
+            f"can carry only {problem.total_rps - short:.1f} of {problem.total_rps:g} rps within "
+            f"{problem.failover_budget_ms:g} ms at utilisation {problem.util_failover:g}")

@@ -1,6 +1,8 @@
 """`python -m infra.sizing --stack prod [--json | --write | --diff]`: size a stack offline and print the plan.
 
-    --write   solve and pin the plan in Pulumi.<stack>.sizing.json (beside the stack file; reviewed in PRs)
+    --write   solve and pin the plan in Pulumi.<stack>.sizing.json (beside the stack file; reviewed in PRs);
+              with a lock already there, start from it: the plan that moves the fewest nodes while costing
+              at most the optimum x (1 + --cost-tolerance); `--fresh` pins the optimum instead
     --diff    what a re-solve would change against the pinned plan: nodes and $/h per region and type
 
 The stack is validated exactly as the preview and the program validate it (infra.planning.plan).
@@ -24,7 +26,8 @@ from infra.errors import ConfigError
 from infra.planning.sizing.lock import DiffRow, lock_of, lock_path, read_lock, sizing_diff, write_lock
 from infra.planning.sizing.plan import SizingPlan
 from infra.planning.sizing.problem import problem_from_config
-from infra.planning.sizing.solver import SolveOptions, solve
+from infra.planning.sizing.solver import SolveOptions, plan_for_replicas, solve
+from infra.planning.sizing.warm import fewest_moves, moved_nodes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--write", action="store_true", help="solve and pin the plan in Pulumi.<stack>.sizing.json")
     what.add_argument("--diff", action="store_true", help="compare a re-solve with the pinned plan")
     p.add_argument("--time-limit", type=float, default=SolveOptions.time_limit_s, help="solver seconds")
+    p.add_argument("--cost-tolerance", type=float, default=0.01,
+                   help="--write from a pinned plan: how much above the optimum's $/h a plan that moves fewer "
+                        "nodes may cost (default 0.01 = 1%%)")
+    p.add_argument("--fresh", action="store_true", help="--write: ignore the pinned plan, pin the optimum")
     return p
 
 
@@ -108,6 +115,9 @@ def render_diff(rows: Sequence[DiffRow], console: Console, title: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.stack_file or stack_file_path(args.stack)
+    if not (math.isfinite(args.cost_tolerance) and 0 <= args.cost_tolerance <= 1):
+        print(f"error: --cost-tolerance must be between 0 and 1, got {args.cost_tolerance}", file=sys.stderr)
+        return 2
     if not (math.isfinite(args.time_limit) and args.time_limit > 0):
         print(f"error: --time-limit must be a positive number of seconds, got {args.time_limit}", file=sys.stderr)
         return 2
@@ -125,9 +135,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: sizing failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
         return 1
     if args.write:
+        note = ""
+        try:
+            pinned = None if args.fresh else read_lock(lock_path(path))
+        except ConfigError as exc:
+            print(f"error: {exc} (or pass --fresh)", file=sys.stderr)
+            return 2
+        if pinned is not None:
+            fresh_moves = moved_nodes(pinned.replicas, plan.replicas)
+            warm = fewest_moves(problem, pinned.replicas, plan.hourly_cost, args.cost_tolerance)
+            if warm is not None and warm.moved < fresh_moves:
+                optimum = plan.hourly_cost
+                plan = plan_for_replicas(problem, warm.replicas, plan.lower_bound, "warm start")
+                note = (f"; warm start from the pinned plan: {warm.moved} nodes moved (a fresh solve moves "
+                        f"{fresh_moves}), ${plan.hourly_cost:,.2f}/h vs optimum ${optimum:,.2f}/h "
+                        f"({plan.hourly_cost / optimum - 1:+.2%}, tolerance {args.cost_tolerance:.2%})")
+            else:
+                note = (f"; {fresh_moves} nodes moved from the pinned plan (no plan within "
+                        f"{args.cost_tolerance:.2%} of the optimum moves fewer)")
         write_lock(lock_path(path), lock_of(plan), stack)
         print(f"pinned {sum(g.nodes for g in plan.node_groups)} nodes, ${plan.hourly_cost:,.2f}/h "
-              f"in {lock_path(path).name}")
+              f"in {lock_path(path).name}{note}")
         return 0
     if args.diff:
         if lock is None:

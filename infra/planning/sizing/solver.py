@@ -360,3 +360,9 @@ def _plan_of(
     if violations:
         raise SizingBug("sizing plan failed its own check:\n  " + "\n  ".join(violations))
     return plan
+
+
+def plan_for_replicas(problem: SizingProblem, replicas: Mapping[str, Mapping[str, int]], lower_bound: float,
+                      status: str) -> SizingPlan:
+    """A checked plan (routing, failover, headroom) for a given replica table, e.g. a warm start's."""
+    return _plan_of(problem, {r: dict(per) for r, per in replicas.items()}, lower_bound, status, time.perf_counter())
