@@ -158,11 +158,31 @@ class ModelConfig(_Model):
     throughput_rps: dict[str, Rps] = Field(
         min_length=1, description="requests/s one GPU of this model sustains at the latency target"
     )
+    # Llama 3.1 8B in bf16: model.safetensors.index.json "total_size" 16060522496 bytes = 14.96 GiB
+    # (https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct/blob/main/model.safetensors.index.json).
+    weights_gib: float = Field(default=14.96, gt=0, le=4096,
+                               description="size of the weights files; decides GPUs per server and memory")
+    concurrency_per_gpu: int = Field(
+        default=8, ge=1, le=1024,
+        description="concurrent requests per GPU at which throughputRps was measured "
+                    "(vllm bench serve --max-concurrency); sets --max-num-seqs and the autoscaling target")
+    tensor_parallel_efficiency: dict[int, float] = Field(
+        default_factory=dict, description="per-GPU throughput at tensor parallel N relative to one GPU (measured)")
 
     @field_validator("image")
     @classmethod
     def _image_pinned(cls, value: str) -> str:
         return _pinned_image(value)
+
+    @field_validator("tensor_parallel_efficiency")
+    @classmethod
+    def _efficiencies(cls, value: dict[int, float]) -> dict[int, float]:
+        bad = sorted(k for k in value if k not in (2, 4, 8))
+        if bad:
+            raise ValueError(f"tensor parallel degrees are 2, 4 or 8; got {bad}")
+        if any(not 0 < v <= 1 for v in value.values()):
+            raise ValueError("efficiency is a share of linear scaling: > 0 and <= 1")
+        return value
 
     @field_validator("throughput_rps")
     @classmethod
@@ -296,11 +316,21 @@ class WeightsConfig(_Model):
 
 
 class AutoscalingConfig(_Model):
-    """KEDA on vLLM's queue depth: one more replica per `targetWaitingPerReplica` waiting requests."""
+    """KEDA on the requests in flight per server (running + waiting), against the per-GPU concurrency the
+    sizing assumes (model.concurrencyPerGpu x the normal utilisation). The floor is the plan (never 0), so
+    KEDA's cooldownPeriod (scale to zero only) does not apply: `scaleDownSeconds` is the HPA's scale-down
+    stabilisation window."""
 
-    target_waiting_per_replica: float = Field(default=4.0, gt=0, le=1000)
     polling_interval_seconds: int = Field(default=15, ge=5, le=300)
-    cooldown_seconds: int = Field(default=600, ge=60, le=3600)
+    scale_down_seconds: int = Field(default=600, ge=60, le=3600)
+
+
+class StartTimeConfig(_Model):
+    """What a new server waits for before it is ready, besides the model load (docs/serving.md)."""
+
+    node_boot_seconds: int = Field(default=600, ge=30, le=3600,
+                                   description="a GPU node from request to Ready (driver and device plugin)")
+    image_pull_seconds: int = Field(default=600, ge=10, le=3600, description="the server image pull")
 
 
 class ServingConfig(_Model):
@@ -312,6 +342,11 @@ class ServingConfig(_Model):
     model_load_seconds: int = Field(default=900, ge=30, le=7200,
                                     description="worst-case load time; sizes the startup probe")
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+    start_time: StartTimeConfig = Field(default_factory=StartTimeConfig)
+    loader_buffer_gib: float = Field(default=2.0, ge=1.0, le=64.0,
+                                     description="Run:ai streamer CPU buffer cap (RUNAI_STREAMER_MEMORY_LIMIT)")
+    runtime_overhead_gib: float = Field(default=6.0, ge=1.0, le=256.0,
+                                        description="server process memory besides the loader buffer")
 
 # Official image, pinned by tag. MongoDB 8.0.17 (2025-12-19) fixes CVE-2025-14847
 # (https://www.mongodb.com/docs/manual/release-notes/8.0/); tags: https://hub.docker.com/_/mongo
