@@ -20,7 +20,7 @@ from infra.offline.run import run_stack
 from infra.planning.cluster_plan import POOL_LABEL
 from infra.planning.plan import plan_for_stack_file
 from infra.planning.serving import HEALTH_PATH
-from infra.planning.serving_versions import CLUSTER_AUTOSCALER, KEDA, PROMETHEUS
+from infra.planning.serving_versions import CLUSTER_AUTOSCALER_CHARTS, CLUSTER_AUTOSCALER_IMAGE, KEDA, PROMETHEUS
 from tests.factories import ROOT
 
 DEPLOYMENT, SCALED = "kubernetes:apps/v1:Deployment", "kubernetes:keda.sh/v1alpha1:ScaledObject"
@@ -84,21 +84,39 @@ def test_every_region_serves_the_plan_per_gpu_pool(stack):
             spec = deployments[(region, pool.pool)]["spec"]
             pod = spec["template"]["spec"]
             server = pod["containers"][0]
-            assert spec["replicas"] == node_pool.desired_nodes == plan.sizing.replicas[region][pool.instance_type]
-            assert server["resources"]["limits"]["nvidia.com/gpu"] == str(node_pool.gpu_count)
-            assert server["args"][server["args"].index("--tensor-parallel-size") + 1] == str(node_pool.gpu_count)
+            # One server per GPU (an 8B model fits one GPU of every pool): a p4d node runs eight.
+            assert node_pool.desired_nodes == plan.sizing.replicas[region][pool.instance_type]
+            assert spec["replicas"] == node_pool.desired_nodes * node_pool.gpu_count == pool.replicas
+            assert server["resources"]["limits"]["nvidia.com/gpu"] == "1"
+            assert server["args"][server["args"].index("--tensor-parallel-size") + 1] == "1"
+            assert server["args"][server["args"].index("--max-num-seqs") + 1] == str(pool.max_num_seqs)
             for taint in node_pool.taints:  # every taint of the pool is tolerated
                 assert any(t["key"] == taint.key and t["effect"] == taint.effect and
                            (t["operator"] == "Exists" or t.get("value") == taint.value) for t in pod["tolerations"])
             assert pod["nodeSelector"] == {POOL_LABEL: node_pool.name}
             assert node_pool.labels[POOL_LABEL] == node_pool.name
             scaler = scalers[(region, pool.pool)]["spec"]
-            assert scaler["minReplicaCount"] == node_pool.desired_nodes
-            assert scaler["maxReplicaCount"] == node_pool.max_nodes
+            assert scaler["minReplicaCount"] == node_pool.desired_nodes * node_pool.gpu_count
+            assert scaler["maxReplicaCount"] == node_pool.max_nodes * node_pool.gpu_count
             assert scaler["scaleTargetRef"]["name"] == deployments[(region, pool.pool)]["metadata"]["name"]
             trigger = scaler["triggers"][0]
-            assert trigger["type"] == "prometheus" and "vllm:num_requests_waiting" in trigger["metadata"]["query"]
+            assert trigger["type"] == "prometheus" and "vllm:num_requests_running" in trigger["metadata"]["query"]
             assert pool.pool in trigger["metadata"]["query"]
+            assert float(trigger["metadata"]["threshold"]) == pool.in_flight_target <= pool.max_num_seqs
+            assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 0,
+                                                         "maxUnavailable": pool.rollout.max_unavailable}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_engine_waits_for_every_server_rollout_as_long_as_the_plan_says(stack):
+    plan, run = previewed(stack)
+    waits = {(region_of(run, r), r.inputs["metadata"]["labels"][POOL_LABEL]): r.custom_timeouts
+             for r in of(run, DEPLOYMENT)}
+    for region, serving in plan.serving.items():
+        for pool in serving.pools:
+            want = pool.rollout.wait_seconds
+            assert want >= pool.start_seconds >= 900
+            assert waits[(region, pool.pool)] == {"create": f"{want}s", "update": f"{want}s"}
 
 
 def test_servers_load_from_their_cloud_bucket_with_probes_sized_for_the_load():
@@ -253,7 +271,11 @@ def test_controllers_are_pinned_helm_releases_and_eks_node_groups_are_discoverab
     for region in ("use1", "euw4"):
         for chart in (KEDA, PROMETHEUS):
             assert releases[(region, chart.name)]["version"] == chart.version
-    assert releases[("use1", "cluster-autoscaler")]["version"] == CLUSTER_AUTOSCALER.version
+    # The chart release made for the image: autoscaler 1.36 needs the resource.k8s.io rules of chart >= 9.54.
+    version = plan.clusters["use1"].kubernetes_version
+    assert releases[("use1", "cluster-autoscaler")]["version"] == CLUSTER_AUTOSCALER_CHARTS[version].version
+    assert version != "1.36" or CLUSTER_AUTOSCALER_CHARTS[version].version == "9.59.0"
+    assert releases[("use1", "cluster-autoscaler")]["values"]["image"]["tag"] == CLUSTER_AUTOSCALER_IMAGE[version]
     assert ("euw4", "cluster-autoscaler") not in releases, "GKE autoscales its pools itself"
     values = releases[("use1", "cluster-autoscaler")]["values"]
     cluster = plan.clusters["use1"].name
@@ -284,6 +306,11 @@ CRD_SCHEMAS = {
                 "minReplicaCount": {"type": "integer", "minimum": 0},
                 "maxReplicaCount": {"type": "integer", "minimum": 1},
                 "pollingInterval": {"type": "integer"}, "cooldownPeriod": {"type": "integer"},
+                "advanced": {"type": "object", "additionalProperties": False, "properties": {
+                    "horizontalPodAutoscalerConfig": {"type": "object", "additionalProperties": False,
+                                                      "properties": {"name": {"type": "string"},
+                                                                     "behavior": {"type": "object"}}},
+                    "restoreToOriginalReplicaCount": {"type": "boolean"}}},
                 "triggers": {"type": "array", "minItems": 1, "items": {
                     "type": "object", "required": ["type", "metadata"], "additionalProperties": False,
                     "properties": {"type": {"type": "string"}, "metricType": {"enum": ["AverageValue", "Value",
@@ -341,11 +368,15 @@ def test_the_crd_schemas_reject_what_the_controllers_would_reject():
 def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_only_on_the_server_port():
     plan, run = previewed("dev")
     policies = {region_of(run, r): r.inputs["spec"] for r in of(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                if r.inputs["metadata"]["namespace"] == "rollout-serving"}
+                if r.inputs["metadata"]["namespace"] == "rollout-serving" and r.inputs["metadata"]["name"] == "vllm-servers"}
     assert set(policies) == {"use1", "euw4"}
     for region, spec in policies.items():
         sources = {b["ipBlock"]["cidr"] for rule in spec["ingress"] for b in rule["from"] if "ipBlock" in b}
         assert all(rule["ports"] == [{"protocol": "TCP", "port": 8000}] for rule in spec["ingress"])
+        # The scraper: Prometheus' server pods only, not every pod of its namespace.
+        (scraper,) = [b for rule in spec["ingress"] for b in rule["from"] if "namespaceSelector" in b]
+        assert scraper["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus",
+                                                          "app.kubernetes.io/component": "server"}}
         if plan.region(region).cloud == "aws":
             assert sources == {plan.region(region).addresses.network}
         else:
@@ -354,11 +385,12 @@ def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_onl
                                                       if "ipBlock" in t]
 
 
-def test_the_queue_depth_query_selects_one_pool_by_its_scraped_label():
+def test_the_in_flight_query_selects_one_pool_by_its_scraped_label():
     plan, _ = previewed("dev")
     pool = plan.serving["use1"].pools[0]
-    assert prometheus_query(pool) == ('sum(vllm:num_requests_waiting{namespace="rollout-serving",'
-                                      f'rollout_dev_pool="{pool.pool}"}})')
+    select = f'{{namespace="rollout-serving",rollout_dev_pool="{pool.pool}"}}'
+    assert prometheus_query(pool) == (f"sum(vllm:num_requests_running{select}) + "
+                                      f"sum(vllm:num_requests_waiting{select})")
 
 
 def test_a_region_without_a_certificate_gets_no_plain_http_endpoint():
