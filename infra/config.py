@@ -305,13 +305,27 @@ class WeightsConfig(_Model):
                              description="prefix inside the bucket; default: model.name")
     hugging_face_model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$",
                                            description="repo id, e.g. meta-llama/Llama-3.1-8B-Instruct")
-    hugging_face_token_secret: str = Field(default="hf-token", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
-                                           description="Kubernetes Secret (key `token`) made out of band")
+    hugging_face_token_secret: str = Field(
+        default="hf-token", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+        description="Kubernetes Secret (key `token`): made by the program from the Pulumi secret "
+                    "`huggingface:token` when set, else out of band")
+    revision: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]{1,100}$",
+                          description="Hugging Face revision staged (a commit pins the checksums)")
+    stage_from_buckets: dict[Literal["aws", "gcp"], str] = Field(
+        default_factory=dict,
+        description="stage from an existing bucket per cloud (s3:// / gs:// prefix holding a staged copy with "
+                    "its weights-manifest.json) instead of Hugging Face")
+    staging_mib_per_second: int = Field(default=50, ge=1, le=10_000,
+                                        description="the staging Job's copy rate; sizes its wait")
 
     @model_validator(mode="after")
     def _huggingface_named(self) -> WeightsConfig:
         if self.source == "huggingface" and self.hugging_face_model is None:
             raise ValueError("source huggingface needs huggingFaceModel (the repo id)")
+        for cloud, uri in self.stage_from_buckets.items():
+            scheme = "s3://" if cloud == "aws" else "gs://"
+            if not uri.startswith(scheme) or len(uri) <= len(scheme):
+                raise ValueError(f"stageFromBuckets.{cloud}: {uri!r} is not an {scheme} URI")
         return self
 
 
@@ -547,6 +561,15 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
         for gpu in sorted(models - set(cfg.model.throughput_rps)):
             problems.append(f"sizing.instanceTypes[{i}]: {itype} carries GPU model {gpu}, which has no entry in "
                             f"model.throughputRps; add model.throughputRps.{gpu} (requests/s per GPU)")
+    weights = cfg.serving.weights
+    if weights.source == "bucket" and not weights.stage_from_buckets and weights.hugging_face_model is None:
+        problems.append("serving.weights.huggingFaceModel: the weights buckets are created empty and staged on the "
+                        "first deploy: give the repo id to stage from (e.g. meta-llama/Llama-3.1-8B-Instruct), or "
+                        "stageFromBuckets (aws: s3://..., gcp: gs://..., a staged copy)")
+    if weights.source == "bucket" and weights.stage_from_buckets:
+        for cloud in sorted({r.cloud for r in cfg.regions} - set(weights.stage_from_buckets)):
+            problems.append(f"serving.weights.stageFromBuckets.{cloud}: the stack has {cloud} regions; give the "
+                            f"{cloud} bucket to stage from (a region copies only within its cloud)")
     for rname, pin in cfg.rollout.pins.items():
         try:
             _pinned_image(pin.image)

@@ -6,6 +6,7 @@ with the certificate it was given."""
 from __future__ import annotations
 
 import json
+import runpy
 from functools import cache
 
 import jsonschema
@@ -144,18 +145,70 @@ def test_servers_load_from_their_cloud_bucket_with_probes_sized_for_the_load():
 
 def test_service_accounts_carry_workload_identity_and_nothing_holds_static_keys():
     _, run = previewed("dev")
-    accounts = {region_of(run, r): r.inputs for r in of(run, "kubernetes:core/v1:ServiceAccount")}
+    accounts = {region_of(run, r): r.inputs for r in of(run, "kubernetes:core/v1:ServiceAccount")
+                if r.inputs["metadata"]["name"] == "vllm"}
     assert accounts["use1"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     assert accounts["euw4"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
         ".iam.gserviceaccount.com")
     (role,) = [r for r in of(run, "aws:iam/role:Role") if r.name == "use1-serving-entry-server-role"]
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
     assert "system:serviceaccount:rollout-serving:vllm" in trust.values()
-    (wi,) = [r for r in of(run, "gcp:serviceaccount/iAMMember:IAMMember")
-             if r.inputs["role"] == "roles/iam.workloadIdentityUser"]
-    assert wi.inputs["member"].endswith(".svc.id.goog[rollout-serving/vllm]")
+    members = sorted(r.inputs["member"] for r in of(run, "gcp:serviceaccount/iAMMember:IAMMember")
+                     if r.inputs["role"] == "roles/iam.workloadIdentityUser")
+    assert [m.rsplit("[", 1)[1] for m in members] == ["rollout-serving/vllm]", "rollout-serving/weights-stager]"]
     assert not run.of_type("aws:iam/accessKey:AccessKey") and not run.of_type("gcp:serviceaccount/key:Key")
+    # No Secret without the Pulumi secret huggingface:token (the Job's token reference is optional).
     assert not [r for r in run.of_type("kubernetes:core/v1:Secret") if in_serving(run, r)]
+
+
+# --- weights staging --------------------------------------------------------------------------------
+
+JOB = "kubernetes:batch/v1:Job"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_region_stages_its_bucket_before_any_server_waits_for_it(stack):
+    plan, run = previewed(stack)
+    jobs = {region_of(run, r): r for r in of(run, JOB) if r.inputs["metadata"]["name"] == "stage-weights"}
+    assert set(jobs) == set(plan.serving)
+    for deployment in of(run, DEPLOYMENT):
+        job = jobs[region_of(run, deployment)]
+        assert deployment.depends_on(job.urn), deployment.name
+    for region, job in jobs.items():
+        server = plan.serving[region].server
+        env = {e["name"]: e for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["WEIGHTS_SOURCE"]["value"] == "hf://meta-llama/Llama-3.1-8B-Instruct@main"
+        scheme = "s3://" if plan.region(region).cloud == "aws" else "gs://"
+        assert env["WEIGHTS_DEST"]["value"].startswith(scheme)
+        assert env["WEIGHTS_DEST"]["value"].endswith(f"/{server.weights_path}")
+        assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+        # A deliberate wait: reading and writing the weights once at the configured rate, plus setup.
+        assert job.custom_timeouts == {"create": f"{server.staging_seconds}s", "update": f"{server.staging_seconds}s"}
+        assert job.inputs["spec"]["activeDeadlineSeconds"] == server.staging_seconds > 600
+
+
+def test_the_stager_alone_may_write_the_bucket():
+    _, run = previewed("dev")
+    (policy,) = [r for r in of(run, "aws:iam/rolePolicy:RolePolicy") if r.name.endswith("weights-staging-write")]
+    actions = {a for st in json.loads(policy.inputs["policy"])["Statement"] for a in st["Action"]}
+    assert "s3:PutObject" in actions and not any("Delete" in a for a in actions)
+    (server,) = [r for r in of(run, "aws:iam/rolePolicy:RolePolicy") if r.name.endswith("server-weights")]
+    assert "s3:PutObject" not in server.inputs["policy"]  # the servers keep a read-only identity
+    (grant,) = [r for r in of(run, "gcp:storage/bucketIAMMember:BucketIAMMember") if r.name.endswith("-write")]
+    assert grant.inputs["role"] == "roles/storage.objectUser"
+
+
+def test_a_pulumi_secret_token_becomes_the_token_secret_the_stager_reads():
+    from infra.offline.run import PROGRAM, _env, stack_config
+    from infra.planning.sizing.lock import lock_path
+    from infra.program import SIZING_LOCK_ENV
+
+    path = ROOT / "Pulumi.dev.yaml"
+    with _env(SIZING_LOCK_ENV, str(lock_path(path))):
+        run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack="dev",
+                         config={**stack_config(path), "huggingface:token": "hf_example"})
+    secrets = [r for r in run.of_type("kubernetes:core/v1:Secret") if in_serving(run, r)]
+    assert {s.inputs["metadata"]["name"] for s in secrets} == {"hf-token"}
 
 
 def test_weights_buckets_are_encrypted_versioned_and_never_public():

@@ -218,7 +218,9 @@ def server_settings(cfg: RolloutConfig, release: RegionRelease) -> ServerSetting
         hugging_face_token_secret=s.weights.hugging_face_token_secret, max_model_len=s.max_model_len,
         gpu_memory_utilization=s.gpu_memory_utilization,
         polling_interval_seconds=s.autoscaling.polling_interval_seconds,
-        scale_down_seconds=s.autoscaling.scale_down_seconds)
+        scale_down_seconds=s.autoscaling.scale_down_seconds,
+        revision=s.weights.revision, stage_from_buckets=tuple(sorted(s.weights.stage_from_buckets.items())),
+        staging_mib_per_second=s.weights.staging_mib_per_second, weights_gib=cfg.model.weights_gib)
 
 
 def serving_budgets(cfg: RolloutConfig) -> ServingBudgets:

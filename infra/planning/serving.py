@@ -45,6 +45,7 @@ GIB = 1024 ** 3
 # (https://kubernetes.io/docs/concepts/storage/volumes/#emptydir-configuration-example).
 # Termination grace: lets in-flight generations finish before a server is replaced.
 TERMINATION_GRACE_SECONDS = 120
+STAGING_SETUP_SECONDS = 600  # the staging Job: schedule, image pull, pip install of its clients
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,25 @@ class ServerSettings:
     gpu_memory_utilization: float
     polling_interval_seconds: int
     scale_down_seconds: int  # HPA scale-down stabilisation (the floor is never 0: no cooldownPeriod)
+    # Staging the bucket on a deploy (components/serving/weights_staging.py).
+    revision: str = "main"
+    stage_from_buckets: tuple[tuple[str, str], ...] = ()  # (cloud, s3://... | gs://...)
+    staging_mib_per_second: int = 50
+    weights_gib: float = 14.96
+
+    def staging_source(self, cloud: str) -> str:
+        """Where a region of `cloud` stages its bucket from: `hf://<repo>@<revision>` or a staged bucket."""
+        buckets = dict(self.stage_from_buckets)
+        if cloud in buckets:
+            return f"{buckets[cloud].rstrip('/')}/{self.weights_path}"
+        if self.hugging_face_model is None:
+            raise ValueError("staging needs serving.weights.huggingFaceModel or stageFromBuckets")
+        return f"hf://{self.hugging_face_model}@{self.revision}"
+
+    @property
+    def staging_seconds(self) -> int:
+        """The staging Job's budget: installing its clients, then reading and writing every byte once."""
+        return STAGING_SETUP_SECONDS + math.ceil(2 * self.weights_gib * 1024 / self.staging_mib_per_second)
 
     def model_source(self, bucket_uri: str | None) -> str:
         """What `vllm serve` loads: the bucket prefix (s3:// or gs://) or the Hugging Face repo id."""
