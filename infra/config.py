@@ -226,6 +226,29 @@ class DemandConfig(_Model):
         return (g.latitude, g.longitude)
 
 
+REST_OF_WORLD = "rest-of-world"  # the geography of every location no demand entry lists
+
+
+class RestOfWorldConfig(_Model):
+    """Users in no configured geography: counted (`rps`, planned as the geography `rest-of-world`, served
+    from the regions near `latitude`/`longitude` and answered by the default `*` record), or refused on
+    purpose (`refuse: true`: no default record, those countries get no answer and the plan names them)."""
+
+    rps: float | None = Field(default=None, ge=MIN_RPS, le=MAX_RPS, description="their peak requests per second")
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="where their traffic is planned from")
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    refuse: bool = False
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RestOfWorldConfig:
+        if self.refuse == (self.rps is not None):
+            raise ValueError("give rps (with latitude and longitude) to count them, or refuse: true, not both")
+        if self.rps is not None and (self.latitude is None or self.longitude is None):
+            raise ValueError("rps needs latitude and longitude: where the rest of the world's traffic is "
+                             "planned from (its regions are chosen within the latency budget of that point)")
+        return self
+
+
 class LatencyConfig(_Model):
     normal_ms: float = Field(gt=0, le=MAX_LATENCY_MS,
                              description="round trip budget from a geography to its serving region")
@@ -476,9 +499,20 @@ class RolloutConfig(_Model):
     mongodb: MongoDbConfig | None = Field(default=None, description="the replica set; absent: none")
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
+    rest_of_world: RestOfWorldConfig | None = Field(
+        default=None, description="users in no configured geography: counted (rps) or refused; required")
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)
+
+    @property
+    def planned_demand(self) -> list[DemandConfig]:
+        """Every source of demand the plan counts: the configured geographies and the rest of the world."""
+        rest = self.rest_of_world
+        if rest is None or rest.rps is None:
+            return list(self.demand)
+        return [*self.demand, DemandConfig(geography=REST_OF_WORLD, rps=rest.rps, latitude=rest.latitude,
+                                           longitude=rest.longitude)]
 
 
 def _cross_checks(cfg: RolloutConfig) -> list[str]:
@@ -531,6 +565,8 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         for rname in per_region:
             if rname not in region_names:
                 problems.append(f"latency.measuredRttMs.{geo}.{rname}: no such region")
+    if REST_OF_WORLD in geos:
+        problems.append(f"demand: {REST_OF_WORLD!r} is the geography of restOfWorld; give its rps there")
     first_seen: dict[str, int] = {}
     for i, d in enumerate(cfg.demand):
         if d.geography in first_seen:

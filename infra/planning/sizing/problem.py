@@ -190,7 +190,7 @@ def problem_from_config(
         raise ConfigError(problems, title="cannot size the rollout")
     coords = {r.name: catalog.region(r.cloud, r.location) for r in cfg.regions}
     rtt = []
-    for d in cfg.demand:
+    for d in cfg.planned_demand:
         lat, lon = d.coordinates
         measured = cfg.latency.measured_rtt_ms.get(d.geography, {})
         rtt.append(
@@ -212,7 +212,7 @@ def _problem(cfg: RolloutConfig, candidates: list[Candidate], rtt: list[tuple[fl
     return SizingProblem(
         regions=tuple(r.name for r in cfg.regions),
         candidates=tuple(candidates),
-        geos=tuple(Geo(d.geography, d.rps) for d in cfg.demand),
+        geos=tuple(Geo(d.geography, d.rps) for d in cfg.planned_demand),
         rtt_ms=tuple(rtt),
         normal_budget_ms=cfg.latency.normal_ms,
         failover_budget_ms=cfg.latency.failover_ms,
