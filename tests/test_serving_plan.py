@@ -167,7 +167,7 @@ def test_the_loader_buffer_is_capped_and_the_memory_limit_covers_buffer_runtime_
 
 
 def test_a_loader_buffer_the_node_cannot_hold_names_the_field():
-    raw = raw_config(serving={"loaderBufferGib": 10})  # 10 + 6 + 1 > 12 GiB on a 16 GiB node
+    raw = raw_config(serving={**raw_config()["serving"], "loaderBufferGib": 10})  # 10 + 6 + 1 > 12 GiB
     problems = problems_of(raw)
     assert problems and all(p.startswith("serving.loaderBufferGib:") for p in problems)
 
@@ -276,3 +276,27 @@ def test_the_hugging_face_fallback_needs_the_repo_id():
     raw = raw_config(serving={"weights": {"source": "huggingface"}})
     (problem,) = problems_of(raw)
     assert problem.startswith("serving.weights:") and "huggingFaceModel" in problem
+
+
+# --- weights staging config -------------------------------------------------------------------------
+
+def test_bucket_weights_without_a_staging_source_name_the_field():
+    (problem,) = problems_of(raw_config(serving={}))
+    assert problem.startswith("serving.weights.huggingFaceModel:") and "stageFromBuckets" in problem
+
+
+def test_a_staged_bucket_source_must_match_its_cloud_and_cover_every_cloud():
+    (problem,) = problems_of(raw_config(serving={"weights": {"stageFromBuckets": {"aws": "gs://x"}}}))
+    assert problem.startswith("serving.weights:") and "s3://" in problem
+    (problem,) = problems_of(raw_config(serving={"weights": {"stageFromBuckets": {"aws": "s3://staged"}}}))
+    assert problem.startswith("serving.weights.stageFromBuckets.gcp:")
+    plan = build_plan(parse_config(raw_config(serving={"weights": {
+        "stageFromBuckets": {"aws": "s3://staged/", "gcp": "gs://staged"}}})))
+    assert plan.serving["use1"].server.staging_source("aws") == "s3://staged/m"
+    assert plan.serving["euw4"].server.staging_source("gcp") == "gs://staged/m"
+    assert dev_plan().serving["use1"].server.staging_source("aws") == "hf://meta-llama/Llama-3.1-8B-Instruct@main"
+
+
+def test_the_staging_wait_covers_reading_and_writing_every_byte_at_the_configured_rate():
+    server = dev_plan().serving["use1"].server
+    assert server.staging_seconds >= 2 * server.weights_gib * 1024 / server.staging_mib_per_second
