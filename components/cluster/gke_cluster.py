@@ -150,7 +150,7 @@ class GkeCluster(pulumi.ComponentResource):
             description="GKE control plane -> KEDA metrics apiserver (6443) and admission webhooks (9443)",
             direction="INGRESS", priority=1000, source_ranges=[plan.master_ipv4_cidr], target_tags=[GKE_NODE_TAG],
             allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in CONTROL_PLANE_TO_PODS])],
-            opts=child)
+            log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"), opts=child)
         self.node_pools = {pool.name: self._node_pool(name, plan, pool, cluster, account.email, labels)
                            for pool in plan.pools}
         ca = cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
