@@ -19,6 +19,7 @@ from infra.errors import ConfigError
 from infra.planning.plan import RolloutPlan, plan_for_stack_file
 from infra.planning.routing_sim import compare, replicas_of
 
+
 def scenarios(plan: RolloutPlan, utilization: float, slots_per_gpu: int) -> list[tuple[str, list, float]]:
     """(label, replicas, offered rps) for each mixed region: at the planned load and at the target.
     A replica is one server as deployed (one GPU when the model fits one), holding `slots_per_gpu`

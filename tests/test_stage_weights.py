@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_a_second_run_copies_nothing_and_a_changed_file_only_that_file(tmp_path)
 
 def test_a_file_that_does_not_match_its_checksum_is_refused_and_no_manifest_is_written(tmp_path):
     store = MemoryStore()
-    with pytest.raises(ValueError, match="model-00002-of-00002.safetensors: sha256"):
+    with pytest.raises(ValueError, match=r"model-00002-of-00002\.safetensors: sha256"):
         stage(FakeHub(FILES, corrupt="model-00002-of-00002.safetensors"), store, str(tmp_path), log=lambda _: None)
     assert store.read_text(MANIFEST) is None
     assert "model-00002-of-00002.safetensors" not in store.objects
@@ -91,7 +92,7 @@ def test_a_staged_bucket_is_a_source_checked_by_its_manifest(tmp_path):
     stage(FakeHub(FILES), first, str(tmp_path), log=lambda _: None)
     assert sorted(stage(BucketSource(first), second, str(tmp_path), log=lambda _: None)) == sorted(FILES)
     first.objects["config.json"] = (b"tampered", first.objects["config.json"][1])
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(ValueError, match=r"config\.json"):
         stage(BucketSource(first), MemoryStore(), str(tmp_path), log=lambda _: None)
-    with pytest.raises(ValueError, match=MANIFEST):
+    with pytest.raises(ValueError, match=re.escape(MANIFEST)):
         BucketSource(MemoryStore()).entries()

@@ -44,7 +44,8 @@ API_SERVER_PORT = 443
 KEDA_METRICS_PORT, KEDA_WEBHOOK_PORT, KEDA_OPERATOR_GRPC_PORT = 6443, 9443, 9666
 PROMETHEUS_PORT = 9090  # the prometheus chart's server container (Service port 80 -> 9090)
 # Pod labels the pinned charts give (app.kubernetes.io/name), to select each component exactly.
-KEDA_OPERATOR, KEDA_METRICS, KEDA_WEBHOOKS = "keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks"
+KEDA_OPERATOR, KEDA_METRICS = "keda-operator", "keda-operator-metrics-apiserver"
+KEDA_WEBHOOKS = "keda-admission-webhooks"
 PROMETHEUS_SERVER = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 SERVERS = {"app.kubernetes.io/name": "vllm"}
 # Google's load balancer proxies and health checkers reach backends from these ranges

@@ -16,7 +16,6 @@ from components.serving import manifests
 from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
 
-
 # Pod Security `restricted` (rollout-system enforces it): non-root, RuntimeDefault seccomp, no
 # privilege escalation, every capability dropped. Keys of the pinned prometheus chart 27.52.0
 # (charts/prometheus/values.yaml: server.securityContext, server.containerSecurityContext,
