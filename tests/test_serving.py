@@ -420,8 +420,9 @@ def test_the_crd_schemas_reject_what_the_controllers_would_reject():
 
 def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_only_on_the_server_port():
     plan, run = previewed("dev")
+    wanted = ("rollout-serving", "vllm-servers")
     policies = {region_of(run, r): r.inputs["spec"] for r in of(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                if (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) == ("rollout-serving", "vllm-servers")}
+                if (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) == wanted}
     assert set(policies) == {"use1", "euw4"}
     for region, spec in policies.items():
         sources = {b["ipBlock"]["cidr"] for rule in spec["ingress"] for b in rule["from"] if "ipBlock" in b}
