@@ -462,3 +462,55 @@ def test_a_region_without_a_certificate_gets_no_plain_http_endpoint():
     with pytest.raises(ValueError, match="needs a certificate"):
         run_mocked(program)
     assert pulumi  # the mocked runtime was used
+
+
+# --- admission of the pinned charts' pods (Pod Security restricted in rollout-system) -----------------
+
+def restricted_gaps(pod: dict, containers: list[dict]) -> list[str]:
+    """The restricted controls a pod's settings miss (pod-level values may satisfy container ones)."""
+    gaps = []
+    if not pod.get("runAsNonRoot") and not all(c.get("runAsNonRoot") for c in containers):
+        gaps.append("runAsNonRoot")
+    if (pod.get("seccompProfile") or {}).get("type") != "RuntimeDefault" and not all(
+            (c.get("seccompProfile") or {}).get("type") == "RuntimeDefault" for c in containers):
+        gaps.append("seccompProfile")
+    for c in containers:
+        if c.get("allowPrivilegeEscalation") is not False:
+            gaps.append("allowPrivilegeEscalation")
+        if "ALL" not in ((c.get("capabilities") or {}).get("drop") or []):
+            gaps.append("capabilities.drop ALL")
+    return gaps
+
+
+def chart_pods(chart: str, values: dict) -> list[tuple[dict, list[dict]]]:
+    """Pod and container security contexts each pinned chart renders from its values (keys read at the
+    pinned tags: prometheus 27.52.0 server + configmap-reload; keda's three components)."""
+    if chart == "prometheus":
+        server = values.get("server", {})
+        reload = values.get("configmapReload", {}).get("prometheus", {})
+        return [(server.get("securityContext", {}), [server.get("containerSecurityContext", {}),
+                                                    reload.get("containerSecurityContext", {})])]
+    return [(values.get("podSecurityContext", {}).get(c, {}), [values.get("securityContext", {}).get(c, {})])
+            for c in ("operator", "metricServer", "webhooks")]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_prometheus_and_keda_pods_meet_pod_security_restricted(stack):
+    _, run = previewed(stack)
+    releases = [r for r in of(run, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] in ("prometheus", "keda")]
+    assert releases
+    for release in releases:
+        assert release.inputs["namespace"] == "rollout-system"
+        for pod, containers in chart_pods(release.inputs["chart"], release.inputs["values"]):
+            assert restricted_gaps(pod, containers) == [], release.name
+
+
+def test_the_charts_default_prometheus_security_context_would_be_refused():
+    """The pinned chart's own defaults (server.securityContext runAsUser/runAsNonRoot/fsGroup only,
+    containerSecurityContext {}) miss seccomp, privilege escalation and capabilities."""
+    defaults = {"server": {"securityContext": {"runAsUser": 65534, "runAsNonRoot": True, "runAsGroup": 65534,
+                                               "fsGroup": 65534}, "containerSecurityContext": {}},
+                "configmapReload": {"prometheus": {"containerSecurityContext": {}}}}
+    ((pod, containers),) = chart_pods("prometheus", defaults)
+    assert {"seccompProfile", "allowPrivilegeEscalation", "capabilities.drop ALL"} <= set(
+        restricted_gaps(pod, containers))
