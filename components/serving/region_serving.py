@@ -119,6 +119,7 @@ class RegionServingStack(pulumi.ComponentResource):
         self.summary = {
             "hostname": hostname, "address": address, "capacityRps": round(plan.capacity_rps, 3),
             "pools": {p.pool: {"replicas": p.replicas, "tensorParallel": p.tensor_parallel,
+                               "serversPerNode": p.servers_per_node, "maxNumSeqs": p.max_num_seqs,
                                "rpsPerReplica": p.rps_per_replica, "floor": p.floor, "ceiling": p.ceiling,
                                **({"listenerWeight": p.listener_weight} if region.cloud == "aws" else {})}
                       for p in plan.pools},
