@@ -253,14 +253,24 @@ def test_aws_routes_to_the_least_outstanding_pod_weighted_by_pool_capacity_over_
     forward = listener.inputs["defaultActions"][0]["forward"]["targetGroups"]
     weights = {f["weight"] for f in forward}
     assert weights == {p.listener_weight for p in pools.values()} and len(forward) == len(pools)
-    capacity = {p.listener_weight: p.capacity_rps for p in pools.values()}
-    (small, big) = sorted(weights)
-    assert small / big == pytest.approx(capacity[small] / capacity[big], abs=1 / 999)
     bindings = by_region_and_pool(run, TGB)
     assert {pool for _, pool in bindings} == {p.pool for p in pools.values()}
     for body in bindings.values():
         assert body["spec"]["targetType"] == "ip" and body["spec"]["targetGroupARN"].startswith(
             "arn:aws:elasticloadbalancing:us-east-1:")
+
+
+def test_aws_listener_weights_follow_pool_capacity_in_a_mixed_region():
+    """prod use1 mixes p4d (eight 1-GPU A100 servers per node), g5 and g6 pools."""
+    plan, run = previewed("prod")
+    pools = {p.name: p for p in plan.serving["use1"].pools}
+    assert len(pools) >= 2
+    (listener,) = [r for r in of(run, "aws:lb/listener:Listener") if region_of(run, r) == "use1"]
+    forward = listener.inputs["defaultActions"][0]["forward"]["targetGroups"]
+    assert sorted(f["weight"] for f in forward) == sorted(p.listener_weight for p in pools.values())
+    top = max(p.capacity_rps for p in pools.values())
+    for p in pools.values():
+        assert p.listener_weight == pytest.approx(999 * p.capacity_rps / top, abs=0.5) or p.listener_weight == 1
 
 
 def test_gcp_routes_to_the_least_requested_endpoint_of_named_negs_over_tls():
