@@ -161,11 +161,31 @@ class ModelConfig(_Model):
     throughput_rps: dict[str, Rps] = Field(
         min_length=1, description="requests/s one GPU of this model sustains at the latency target"
     )
+    # Llama 3.1 8B in bf16: model.safetensors.index.json "total_size" 16060522496 bytes = 14.96 GiB
+    # (https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct/blob/main/model.safetensors.index.json).
+    weights_gib: float = Field(default=14.96, gt=0, le=4096,
+                               description="size of the weights files; decides GPUs per server and memory")
+    concurrency_per_gpu: int = Field(
+        default=8, ge=1, le=1024,
+        description="concurrent requests per GPU at which throughputRps was measured "
+                    "(vllm bench serve --max-concurrency); sets --max-num-seqs and the autoscaling target")
+    tensor_parallel_efficiency: dict[int, float] = Field(
+        default_factory=dict, description="per-GPU throughput at tensor parallel N relative to one GPU (measured)")
 
     @field_validator("image")
     @classmethod
     def _image_pinned(cls, value: str) -> str:
         return _pinned_image(value)
+
+    @field_validator("tensor_parallel_efficiency")
+    @classmethod
+    def _efficiencies(cls, value: dict[int, float]) -> dict[int, float]:
+        bad = sorted(k for k in value if k not in (2, 4, 8))
+        if bad:
+            raise ValueError(f"tensor parallel degrees are 2, 4 or 8; got {bad}")
+        if any(not 0 < v <= 1 for v in value.values()):
+            raise ValueError("efficiency is a share of linear scaling: > 0 and <= 1")
+        return value
 
     @field_validator("throughput_rps")
     @classmethod
@@ -207,6 +227,29 @@ class DemandConfig(_Model):
             return (self.latitude, self.longitude)
         g = GEOGRAPHIES[self.geography]
         return (g.latitude, g.longitude)
+
+
+REST_OF_WORLD = "rest-of-world"  # the geography of every location no demand entry lists
+
+
+class RestOfWorldConfig(_Model):
+    """Users in no configured geography: counted (`rps`, planned as the geography `rest-of-world`, served
+    from the regions near `latitude`/`longitude` and answered by the default `*` record), or refused on
+    purpose (`refuse: true`: no default record, those countries get no answer and the plan names them)."""
+
+    rps: float | None = Field(default=None, ge=MIN_RPS, le=MAX_RPS, description="their peak requests per second")
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="where their traffic is planned from")
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    refuse: bool = False
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RestOfWorldConfig:
+        if self.refuse == (self.rps is not None):
+            raise ValueError("give rps (with latitude and longitude) to count them, or refuse: true, not both")
+        if self.rps is not None and (self.latitude is None or self.longitude is None):
+            raise ValueError("rps needs latitude and longitude: where the rest of the world's traffic is "
+                             "planned from (its regions are chosen within the latency budget of that point)")
+        return self
 
 
 class LatencyConfig(_Model):
@@ -288,22 +331,46 @@ class WeightsConfig(_Model):
                              description="prefix inside the bucket; default: model.name")
     hugging_face_model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$",
                                            description="repo id, e.g. meta-llama/Llama-3.1-8B-Instruct")
-    hugging_face_token_secret: str = Field(default="hf-token", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
-                                           description="Kubernetes Secret (key `token`) made out of band")
+    hugging_face_token_secret: str = Field(
+        default="hf-token", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
+        description="Kubernetes Secret (key `token`): made by the program from the Pulumi secret "
+                    "`huggingface:token` when set, else out of band")
+    revision: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]{1,100}$",
+                          description="Hugging Face revision staged (a commit pins the checksums)")
+    stage_from_buckets: dict[Literal["aws", "gcp"], str] = Field(
+        default_factory=dict,
+        description="stage from an existing bucket per cloud (s3:// / gs:// prefix holding a staged copy with "
+                    "its weights-manifest.json) instead of Hugging Face")
+    staging_mib_per_second: int = Field(default=50, ge=1, le=10_000,
+                                        description="the staging Job's copy rate; sizes its wait")
 
     @model_validator(mode="after")
     def _huggingface_named(self) -> WeightsConfig:
         if self.source == "huggingface" and self.hugging_face_model is None:
             raise ValueError("source huggingface needs huggingFaceModel (the repo id)")
+        for cloud, uri in self.stage_from_buckets.items():
+            scheme = "s3://" if cloud == "aws" else "gs://"
+            if not uri.startswith(scheme) or len(uri) <= len(scheme):
+                raise ValueError(f"stageFromBuckets.{cloud}: {uri!r} is not an {scheme} URI")
         return self
 
 
 class AutoscalingConfig(_Model):
-    """KEDA on vLLM's queue depth: one more replica per `targetWaitingPerReplica` waiting requests."""
+    """KEDA on the requests in flight per server (running + waiting), against the per-GPU concurrency the
+    sizing assumes (model.concurrencyPerGpu x the normal utilisation). The floor is the plan (never 0), so
+    KEDA's cooldownPeriod (scale to zero only) does not apply: `scaleDownSeconds` is the HPA's scale-down
+    stabilisation window."""
 
-    target_waiting_per_replica: float = Field(default=4.0, gt=0, le=1000)
     polling_interval_seconds: int = Field(default=15, ge=5, le=300)
-    cooldown_seconds: int = Field(default=600, ge=60, le=3600)
+    scale_down_seconds: int = Field(default=600, ge=60, le=3600)
+
+
+class StartTimeConfig(_Model):
+    """What a new server waits for before it is ready, besides the model load (docs/serving.md)."""
+
+    node_boot_seconds: int = Field(default=600, ge=30, le=3600,
+                                   description="a GPU node from request to Ready (driver and device plugin)")
+    image_pull_seconds: int = Field(default=600, ge=10, le=3600, description="the server image pull")
 
 
 class ServingConfig(_Model):
@@ -315,6 +382,11 @@ class ServingConfig(_Model):
     model_load_seconds: int = Field(default=900, ge=30, le=7200,
                                     description="worst-case load time; sizes the startup probe")
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+    start_time: StartTimeConfig = Field(default_factory=StartTimeConfig)
+    loader_buffer_gib: float = Field(default=2.0, ge=1.0, le=64.0,
+                                     description="Run:ai streamer CPU buffer cap (RUNAI_STREAMER_MEMORY_LIMIT)")
+    runtime_overhead_gib: float = Field(default=6.0, ge=1.0, le=256.0,
+                                        description="server process memory besides the loader buffer")
 
 # Official image, pinned by tag. MongoDB 8.0.17 (2025-12-19) fixes CVE-2025-14847
 # (https://www.mongodb.com/docs/manual/release-notes/8.0/); tags: https://hub.docker.com/_/mongo
@@ -540,9 +612,20 @@ class RolloutConfig(_Model):
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     rollout: RolloutSettingsConfig = Field(default_factory=RolloutSettingsConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    rest_of_world: RestOfWorldConfig | None = Field(
+        default=None, description="users in no configured geography: counted (rps) or refused; required")
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)
+
+    @property
+    def planned_demand(self) -> list[DemandConfig]:
+        """Every source of demand the plan counts: the configured geographies and the rest of the world."""
+        rest = self.rest_of_world
+        if rest is None or rest.rps is None:
+            return list(self.demand)
+        return [*self.demand, DemandConfig(geography=REST_OF_WORLD, rps=rest.rps, latitude=rest.latitude,
+                                           longitude=rest.longitude)]
 
 
 def _cross_checks(cfg: RolloutConfig) -> list[str]:
@@ -595,6 +678,8 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         for rname in per_region:
             if rname not in region_names:
                 problems.append(f"latency.measuredRttMs.{geo}.{rname}: no such region")
+    if REST_OF_WORLD in geos:
+        problems.append(f"demand: {REST_OF_WORLD!r} is the geography of restOfWorld; give its rps there")
     first_seen: dict[str, int] = {}
     for i, d in enumerate(cfg.demand):
         if d.geography in first_seen:
@@ -625,6 +710,15 @@ def _serving_checks(cfg: RolloutConfig) -> list[str]:
         for gpu in sorted(models - set(cfg.model.throughput_rps)):
             problems.append(f"sizing.instanceTypes[{i}]: {itype} carries GPU model {gpu}, which has no entry in "
                             f"model.throughputRps; add model.throughputRps.{gpu} (requests/s per GPU)")
+    weights = cfg.serving.weights
+    if weights.source == "bucket" and not weights.stage_from_buckets and weights.hugging_face_model is None:
+        problems.append("serving.weights.huggingFaceModel: the weights buckets are created empty and staged on the "
+                        "first deploy: give the repo id to stage from (e.g. meta-llama/Llama-3.1-8B-Instruct), or "
+                        "stageFromBuckets (aws: s3://..., gcp: gs://..., a staged copy)")
+    if weights.source == "bucket" and weights.stage_from_buckets:
+        for cloud in sorted({r.cloud for r in cfg.regions} - set(weights.stage_from_buckets)):
+            problems.append(f"serving.weights.stageFromBuckets.{cloud}: the stack has {cloud} regions; give the "
+                            f"{cloud} bucket to stage from (a region copies only within its cloud)")
     for rname, pin in cfg.rollout.pins.items():
         try:
             _pinned_image(pin.image)

@@ -19,17 +19,17 @@ from infra.errors import ConfigError
 from infra.planning.plan import RolloutPlan, plan_for_stack_file
 from infra.planning.routing_sim import compare, replicas_of
 
-SLOTS_PER_GPU = 8  # concurrent sequences per GPU at the latency target (DESIGN.md 7: ~8 concurrent streams)
 
-
-def scenarios(plan: RolloutPlan, utilization: float) -> list[tuple[str, list, float]]:
-    """(label, replicas, offered rps) for each mixed region: at the planned load and at the target."""
+def scenarios(plan: RolloutPlan, utilization: float, slots_per_gpu: int) -> list[tuple[str, list, float]]:
+    """(label, replicas, offered rps) for each mixed region: at the planned load and at the target.
+    A replica is one server as deployed (one GPU when the model fits one), holding `slots_per_gpu`
+    sequences per GPU (model.concurrencyPerGpu, the servers' --max-num-seqs)."""
     out = []
     for name, serving in plan.serving.items():
-        if len({p.gpu_model for p in serving.pools}) + len({p.tensor_parallel for p in serving.pools}) < 3:
-            continue  # one GPU model and one size: every replica is alike, routing weights do not matter
+        if len({p.rps_per_replica for p in serving.pools}) < 2:
+            continue  # every server alike: routing weights do not matter
         replicas = replicas_of([(p.pool, p.replicas, p.rps_per_replica, p.tensor_parallel) for p in serving.pools],
-                               SLOTS_PER_GPU)
+                               slots_per_gpu)
         planned = sum(per.get(name, 0.0) for per in plan.sizing.routing.values())
         target = utilization * serving.capacity_rps
         if planned > 0:
@@ -39,10 +39,11 @@ def scenarios(plan: RolloutPlan, utilization: float) -> list[tuple[str, list, fl
     return out
 
 
-def example_mix(utilization: float) -> tuple[str, list, float]:
-    """A region that mixes one 8-GPU node (8x A100-40GB, 5 rps per GPU) with six 1-GPU nodes (A10G, 1.5 rps)."""
-    replicas = replicas_of([("gpu-p4d-24xlarge", 1, 40.0, 8), ("gpu-g5-xlarge", 6, 1.5, 1)], SLOTS_PER_GPU)
-    return (f"example: 1x p4d.24xlarge + 6x g5.xlarge at {utilization:.0%}", replicas,
+def example_mix(utilization: float, slots_per_gpu: int) -> tuple[str, list, float]:
+    """A region that mixes one 8-GPU node (eight 1-GPU A100-40GB servers, 5 rps each) with six 1-GPU
+    nodes (A10G, 1.5 rps)."""
+    replicas = replicas_of([("gpu-p4d-24xlarge", 8, 5.0, 1), ("gpu-g5-xlarge", 6, 1.5, 1)], slots_per_gpu)
+    return (f"example: 1x p4d.24xlarge (8 servers) + 6x g5.xlarge at {utilization:.0%}", replicas,
             utilization * sum(r.capacity_rps for r in replicas))
 
 
@@ -66,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     utilization = args.utilization if args.utilization is not None else cfg.utilization.normal
     started = time.perf_counter()
     results = []
-    for label, replicas, offered in [*scenarios(plan, utilization), example_mix(utilization)]:
+    slots = cfg.model.concurrency_per_gpu
+    for label, replicas, offered in [*scenarios(plan, utilization, slots), example_mix(utilization, slots)]:
         for r in compare(replicas, offered, requests=args.requests, seed=args.seed):
             # Round robin gives every replica offered/n: above the smallest replica's capacity it never drains.
             smallest = min(x.capacity_rps for x in replicas)

@@ -22,6 +22,10 @@ BASE: dict[str, Any] = {
     "demand": [{"geography": "us-east", "rps": 4}],
     "latency": {"normalMs": 120, "failoverMs": 250},
     "cluster": {"apiAccess": {"mode": "dns-endpoint", "deployerCidrs": ["203.0.113.0/24"]}},
+    # Where the first deploy stages the weights buckets from (serving.weights, docs/serving.md).
+    "serving": {"weights": {"huggingFaceModel": "meta-llama/Llama-3.1-8B-Instruct"}},
+    # Users in no listed geography get no answer (a test stack; the real stacks count them).
+    "restOfWorld": {"refuse": True},
 }
 
 

@@ -306,3 +306,44 @@ def test_every_kubernetes_object_validates_against_the_cluster_versions_schema(m
     assert len(objects) >= 6
     for obj in objects:
         assert kubernetes_validate.validate(obj.inputs, version, strict=True) == version, obj.name
+
+
+def test_rollout_system_allows_exactly_the_flows_keda_and_prometheus_need():
+    """KEDA -> API server, API server -> KEDA 6443/9443, metrics apiserver -> operator 9666, operator ->
+    Prometheus 9090, Prometheus -> API server and -> the servers' 8000; the API server's address is the
+    control plane's (GKE: its /28; EKS: its interfaces in the VPC)."""
+    captured, clusters = run()
+    policies = {(next(r for r in ("use1", "euw4") if f"::{r}-" in p.urn), p.inputs["metadata"]["name"]): p.inputs
+                for p in of(captured, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if p.inputs["metadata"]["namespace"] == "rollout-system"}
+    for region, control_plane in (("use1", "10.0.0.0/16"), ("euw4", clusters["euw4"].master_ipv4_cidr)):
+        api = [{"ipBlock": {"cidr": control_plane}}]
+        egress = policies[(region, "allow-api-server-egress")]["spec"]
+        assert egress["egress"] == [{"to": api, "ports": [{"protocol": "TCP", "port": 443}]}]
+        assert egress["podSelector"]["matchExpressions"][0]["values"] == [
+            "keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks"]
+        metrics = policies[(region, "allow-keda-metrics-apiserver")]["spec"]
+        assert metrics["ingress"] == [{"from": api, "ports": [{"protocol": "TCP", "port": 6443}]}]
+        assert metrics["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9666}]
+        webhooks = policies[(region, "allow-keda-webhooks")]["spec"]
+        assert webhooks["ingress"] == [{"from": api, "ports": [{"protocol": "TCP", "port": 9443}]}]
+        operator = policies[(region, "allow-keda-operator")]["spec"]
+        assert operator["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9090}]
+        prometheus = policies[(region, "allow-prometheus")]["spec"]
+        assert prometheus["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "keda-operator"}}}]
+        (scrape,) = [e for e in prometheus["egress"] if e["ports"] == [{"protocol": "TCP", "port": 8000}]]
+        assert scrape["to"][0]["namespaceSelector"]["matchLabels"] == {
+            "kubernetes.io/metadata.name": "rollout-serving"}
+        # Nothing broad: no policy of rollout-system admits or reaches a whole private range on every port.
+        for (r, _), policy in policies.items():
+            for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
+                assert r != region or rule.get("ports"), policy["metadata"]["name"]
+
+
+def test_gke_opens_the_control_plane_to_the_nodes_on_the_keda_ports_only():
+    captured, clusters = run()
+    (rule,) = [f for f in of(captured, "gcp:compute/firewall:Firewall") if "control-plane" in f.name]
+    assert rule.inputs["sourceRanges"] == [clusters["euw4"].master_ipv4_cidr]
+    assert rule.inputs["direction"] == "INGRESS" and rule.inputs["targetTags"]
+    assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["6443", "9443"]}]

@@ -56,7 +56,15 @@ def test_bad_inputs_are_refused():
         simulate(MIXED, 1.0, "random")
 
 
-def test_the_cli_prints_every_policy_for_the_mixed_dev_region(capsys):
+def test_the_cli_prints_every_policy_for_the_mixed_prod_regions_with_one_server_per_gpu(capsys):
+    assert main(["--stack", "prod", "--requests", "2000"]) == 0
+    out = capsys.readouterr().out
+    # use1 mixes p4d (eight 1-GPU servers per node), g5 and g6: 33 servers, not 8 + 7 + 18 nodes' worth.
+    assert "| use1 planned load | 33 |" in out and all(p in out for p in POLICIES)
+    assert "euw4" not in out and "ane1" not in out  # one GPU model: every server alike
+
+
+def test_the_cli_skips_regions_whose_servers_are_alike(capsys):
     assert main(["--stack", "dev", "--requests", "2000"]) == 0
     out = capsys.readouterr().out
-    assert "use1 planned load" in out and all(p in out for p in POLICIES) and "euw4" not in out
+    assert "use1" not in out and "euw4" not in out and "example" in out

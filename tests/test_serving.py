@@ -6,6 +6,7 @@ with the certificate it was given."""
 from __future__ import annotations
 
 import json
+import runpy
 from functools import cache
 
 import jsonschema
@@ -20,7 +21,7 @@ from infra.offline.run import run_stack
 from infra.planning.cluster_plan import POOL_LABEL
 from infra.planning.plan import plan_for_stack_file
 from infra.planning.serving import HEALTH_PATH
-from infra.planning.serving_versions import CLUSTER_AUTOSCALER, KEDA, PROMETHEUS
+from infra.planning.serving_versions import CLUSTER_AUTOSCALER_CHARTS, CLUSTER_AUTOSCALER_IMAGE, KEDA, PROMETHEUS
 from tests.factories import ROOT
 
 DEPLOYMENT, SCALED = "kubernetes:apps/v1:Deployment", "kubernetes:keda.sh/v1alpha1:ScaledObject"
@@ -84,21 +85,39 @@ def test_every_region_serves_the_plan_per_gpu_pool(stack):
             spec = deployments[(region, pool.pool)]["spec"]
             pod = spec["template"]["spec"]
             server = pod["containers"][0]
-            assert spec["replicas"] == node_pool.desired_nodes == plan.sizing.replicas[region][pool.instance_type]
-            assert server["resources"]["limits"]["nvidia.com/gpu"] == str(node_pool.gpu_count)
-            assert server["args"][server["args"].index("--tensor-parallel-size") + 1] == str(node_pool.gpu_count)
+            # One server per GPU (an 8B model fits one GPU of every pool): a p4d node runs eight.
+            assert node_pool.desired_nodes == plan.sizing.replicas[region][pool.instance_type]
+            assert spec["replicas"] == node_pool.desired_nodes * node_pool.gpu_count == pool.replicas
+            assert server["resources"]["limits"]["nvidia.com/gpu"] == "1"
+            assert server["args"][server["args"].index("--tensor-parallel-size") + 1] == "1"
+            assert server["args"][server["args"].index("--max-num-seqs") + 1] == str(pool.max_num_seqs)
             for taint in node_pool.taints:  # every taint of the pool is tolerated
                 assert any(t["key"] == taint.key and t["effect"] == taint.effect and
                            (t["operator"] == "Exists" or t.get("value") == taint.value) for t in pod["tolerations"])
             assert pod["nodeSelector"] == {POOL_LABEL: node_pool.name}
             assert node_pool.labels[POOL_LABEL] == node_pool.name
             scaler = scalers[(region, pool.pool)]["spec"]
-            assert scaler["minReplicaCount"] == node_pool.desired_nodes
-            assert scaler["maxReplicaCount"] == node_pool.max_nodes
+            assert scaler["minReplicaCount"] == node_pool.desired_nodes * node_pool.gpu_count
+            assert scaler["maxReplicaCount"] == node_pool.max_nodes * node_pool.gpu_count
             assert scaler["scaleTargetRef"]["name"] == deployments[(region, pool.pool)]["metadata"]["name"]
             trigger = scaler["triggers"][0]
-            assert trigger["type"] == "prometheus" and "vllm:num_requests_waiting" in trigger["metadata"]["query"]
+            assert trigger["type"] == "prometheus" and "vllm:num_requests_running" in trigger["metadata"]["query"]
             assert pool.pool in trigger["metadata"]["query"]
+            assert float(trigger["metadata"]["threshold"]) == pool.in_flight_target <= pool.max_num_seqs
+            assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 0,
+                                                         "maxUnavailable": pool.rollout.max_unavailable}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_engine_waits_for_every_server_rollout_as_long_as_the_plan_says(stack):
+    plan, run = previewed(stack)
+    waits = {(region_of(run, r), r.inputs["metadata"]["labels"][POOL_LABEL]): r.custom_timeouts
+             for r in of(run, DEPLOYMENT)}
+    for region, serving in plan.serving.items():
+        for pool in serving.pools:
+            want = pool.rollout.wait_seconds
+            assert want >= pool.start_seconds >= 900
+            assert waits[(region, pool.pool)] == {"create": f"{want}s", "update": f"{want}s"}
 
 
 def test_servers_load_from_their_cloud_bucket_with_probes_sized_for_the_load():
@@ -126,18 +145,70 @@ def test_servers_load_from_their_cloud_bucket_with_probes_sized_for_the_load():
 
 def test_service_accounts_carry_workload_identity_and_nothing_holds_static_keys():
     _, run = previewed("dev")
-    accounts = {region_of(run, r): r.inputs for r in of(run, "kubernetes:core/v1:ServiceAccount")}
+    accounts = {region_of(run, r): r.inputs for r in of(run, "kubernetes:core/v1:ServiceAccount")
+                if r.inputs["metadata"]["name"] == "vllm"}
     assert accounts["use1"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     assert accounts["euw4"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
         ".iam.gserviceaccount.com")
     (role,) = [r for r in of(run, "aws:iam/role:Role") if r.name == "use1-serving-entry-server-role"]
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
     assert "system:serviceaccount:rollout-serving:vllm" in trust.values()
-    (wi,) = [r for r in of(run, "gcp:serviceaccount/iAMMember:IAMMember")
-             if r.inputs["role"] == "roles/iam.workloadIdentityUser"]
-    assert wi.inputs["member"].endswith(".svc.id.goog[rollout-serving/vllm]")
+    members = sorted(r.inputs["member"] for r in of(run, "gcp:serviceaccount/iAMMember:IAMMember")
+                     if r.inputs["role"] == "roles/iam.workloadIdentityUser")
+    assert [m.rsplit("[", 1)[1] for m in members] == ["rollout-serving/vllm]", "rollout-serving/weights-stager]"]
     assert not run.of_type("aws:iam/accessKey:AccessKey") and not run.of_type("gcp:serviceaccount/key:Key")
+    # No Secret without the Pulumi secret huggingface:token (the Job's token reference is optional).
     assert not [r for r in run.of_type("kubernetes:core/v1:Secret") if in_serving(run, r)]
+
+
+# --- weights staging --------------------------------------------------------------------------------
+
+JOB = "kubernetes:batch/v1:Job"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_region_stages_its_bucket_before_any_server_waits_for_it(stack):
+    plan, run = previewed(stack)
+    jobs = {region_of(run, r): r for r in of(run, JOB) if r.inputs["metadata"]["name"] == "stage-weights"}
+    assert set(jobs) == set(plan.serving)
+    for deployment in of(run, DEPLOYMENT):
+        job = jobs[region_of(run, deployment)]
+        assert deployment.depends_on(job.urn), deployment.name
+    for region, job in jobs.items():
+        server = plan.serving[region].server
+        env = {e["name"]: e for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["WEIGHTS_SOURCE"]["value"] == "hf://meta-llama/Llama-3.1-8B-Instruct@main"
+        scheme = "s3://" if plan.region(region).cloud == "aws" else "gs://"
+        assert env["WEIGHTS_DEST"]["value"].startswith(scheme)
+        assert env["WEIGHTS_DEST"]["value"].endswith(f"/{server.weights_path}")
+        assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+        # A deliberate wait: reading and writing the weights once at the configured rate, plus setup.
+        assert job.custom_timeouts == {"create": f"{server.staging_seconds}s", "update": f"{server.staging_seconds}s"}
+        assert job.inputs["spec"]["activeDeadlineSeconds"] == server.staging_seconds > 600
+
+
+def test_the_stager_alone_may_write_the_bucket():
+    _, run = previewed("dev")
+    (policy,) = [r for r in of(run, "aws:iam/rolePolicy:RolePolicy") if r.name.endswith("weights-staging-write")]
+    actions = {a for st in json.loads(policy.inputs["policy"])["Statement"] for a in st["Action"]}
+    assert "s3:PutObject" in actions and not any("Delete" in a for a in actions)
+    (server,) = [r for r in of(run, "aws:iam/rolePolicy:RolePolicy") if r.name.endswith("server-weights")]
+    assert "s3:PutObject" not in server.inputs["policy"]  # the servers keep a read-only identity
+    (grant,) = [r for r in of(run, "gcp:storage/bucketIAMMember:BucketIAMMember") if r.name.endswith("-write")]
+    assert grant.inputs["role"] == "roles/storage.objectUser"
+
+
+def test_a_pulumi_secret_token_becomes_the_token_secret_the_stager_reads():
+    from infra.offline.run import PROGRAM, _env, stack_config
+    from infra.planning.sizing.lock import lock_path
+    from infra.program import SIZING_LOCK_ENV
+
+    path = ROOT / "Pulumi.dev.yaml"
+    with _env(SIZING_LOCK_ENV, str(lock_path(path))):
+        run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack="dev",
+                         config={**stack_config(path), "huggingface:token": "hf_example"})
+    secrets = [r for r in run.of_type("kubernetes:core/v1:Secret") if in_serving(run, r)]
+    assert {s.inputs["metadata"]["name"] for s in secrets} == {"hf-token"}
 
 
 def test_weights_buckets_are_encrypted_versioned_and_never_public():
@@ -182,14 +253,24 @@ def test_aws_routes_to_the_least_outstanding_pod_weighted_by_pool_capacity_over_
     forward = listener.inputs["defaultActions"][0]["forward"]["targetGroups"]
     weights = {f["weight"] for f in forward}
     assert weights == {p.listener_weight for p in pools.values()} and len(forward) == len(pools)
-    capacity = {p.listener_weight: p.capacity_rps for p in pools.values()}
-    (small, big) = sorted(weights)
-    assert small / big == pytest.approx(capacity[small] / capacity[big], abs=1 / 999)
     bindings = by_region_and_pool(run, TGB)
     assert {pool for _, pool in bindings} == {p.pool for p in pools.values()}
     for body in bindings.values():
         assert body["spec"]["targetType"] == "ip" and body["spec"]["targetGroupARN"].startswith(
             "arn:aws:elasticloadbalancing:us-east-1:")
+
+
+def test_aws_listener_weights_follow_pool_capacity_in_a_mixed_region():
+    """prod use1 mixes p4d (eight 1-GPU A100 servers per node), g5 and g6 pools."""
+    plan, run = previewed("prod")
+    pools = {p.name: p for p in plan.serving["use1"].pools}
+    assert len(pools) >= 2
+    (listener,) = [r for r in of(run, "aws:lb/listener:Listener") if region_of(run, r) == "use1"]
+    forward = listener.inputs["defaultActions"][0]["forward"]["targetGroups"]
+    assert sorted(f["weight"] for f in forward) == sorted(p.listener_weight for p in pools.values())
+    top = max(p.capacity_rps for p in pools.values())
+    for p in pools.values():
+        assert p.listener_weight == pytest.approx(999 * p.capacity_rps / top, abs=0.5) or p.listener_weight == 1
 
 
 def test_gcp_routes_to_the_least_requested_endpoint_of_named_negs_over_tls():
@@ -253,7 +334,11 @@ def test_controllers_are_pinned_helm_releases_and_eks_node_groups_are_discoverab
     for region in ("use1", "euw4"):
         for chart in (KEDA, PROMETHEUS):
             assert releases[(region, chart.name)]["version"] == chart.version
-    assert releases[("use1", "cluster-autoscaler")]["version"] == CLUSTER_AUTOSCALER.version
+    # The chart release made for the image: autoscaler 1.36 needs the resource.k8s.io rules of chart >= 9.54.
+    version = plan.clusters["use1"].kubernetes_version
+    assert releases[("use1", "cluster-autoscaler")]["version"] == CLUSTER_AUTOSCALER_CHARTS[version].version
+    assert version != "1.36" or CLUSTER_AUTOSCALER_CHARTS[version].version == "9.59.0"
+    assert releases[("use1", "cluster-autoscaler")]["values"]["image"]["tag"] == CLUSTER_AUTOSCALER_IMAGE[version]
     assert ("euw4", "cluster-autoscaler") not in releases, "GKE autoscales its pools itself"
     values = releases[("use1", "cluster-autoscaler")]["values"]
     cluster = plan.clusters["use1"].name
@@ -284,6 +369,11 @@ CRD_SCHEMAS = {
                 "minReplicaCount": {"type": "integer", "minimum": 0},
                 "maxReplicaCount": {"type": "integer", "minimum": 1},
                 "pollingInterval": {"type": "integer"}, "cooldownPeriod": {"type": "integer"},
+                "advanced": {"type": "object", "additionalProperties": False, "properties": {
+                    "horizontalPodAutoscalerConfig": {"type": "object", "additionalProperties": False,
+                                                      "properties": {"name": {"type": "string"},
+                                                                     "behavior": {"type": "object"}}},
+                    "restoreToOriginalReplicaCount": {"type": "boolean"}}},
                 "triggers": {"type": "array", "minItems": 1, "items": {
                     "type": "object", "required": ["type", "metadata"], "additionalProperties": False,
                     "properties": {"type": {"type": "string"}, "metricType": {"enum": ["AverageValue", "Value",
@@ -340,12 +430,17 @@ def test_the_crd_schemas_reject_what_the_controllers_would_reject():
 
 def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_only_on_the_server_port():
     plan, run = previewed("dev")
+    wanted = ("rollout-serving", "vllm-servers")
     policies = {region_of(run, r): r.inputs["spec"] for r in of(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                if r.inputs["metadata"]["namespace"] == "rollout-serving"}
+                if (r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) == wanted}
     assert set(policies) == {"use1", "euw4"}
     for region, spec in policies.items():
         sources = {b["ipBlock"]["cidr"] for rule in spec["ingress"] for b in rule["from"] if "ipBlock" in b}
         assert all(rule["ports"] == [{"protocol": "TCP", "port": 8000}] for rule in spec["ingress"])
+        # The scraper: Prometheus' server pods only, not every pod of its namespace.
+        (scraper,) = [b for rule in spec["ingress"] for b in rule["from"] if "namespaceSelector" in b]
+        assert scraper["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus",
+                                                          "app.kubernetes.io/component": "server"}}
         if plan.region(region).cloud == "aws":
             assert sources == {plan.region(region).addresses.network}
         else:
@@ -354,11 +449,12 @@ def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_onl
                                                       if "ipBlock" in t]
 
 
-def test_the_queue_depth_query_selects_one_pool_by_its_scraped_label():
+def test_the_in_flight_query_selects_one_pool_by_its_scraped_label():
     plan, _ = previewed("dev")
     pool = plan.serving["use1"].pools[0]
-    assert prometheus_query(pool) == ('sum(vllm:num_requests_waiting{namespace="rollout-serving",'
-                                      f'rollout_dev_pool="{pool.pool}"}})')
+    select = f'{{namespace="rollout-serving",rollout_dev_pool="{pool.pool}"}}'
+    assert prometheus_query(pool) == (f"sum(vllm:num_requests_running{select}) + "
+                                      f"sum(vllm:num_requests_waiting{select})")
 
 
 def test_a_region_without_a_certificate_gets_no_plain_http_endpoint():
@@ -376,3 +472,55 @@ def test_a_region_without_a_certificate_gets_no_plain_http_endpoint():
     with pytest.raises(ValueError, match="needs a certificate"):
         run_mocked(program)
     assert pulumi  # the mocked runtime was used
+
+
+# --- admission of the pinned charts' pods (Pod Security restricted in rollout-system) -----------------
+
+def restricted_gaps(pod: dict, containers: list[dict]) -> list[str]:
+    """The restricted controls a pod's settings miss (pod-level values may satisfy container ones)."""
+    gaps = []
+    if not pod.get("runAsNonRoot") and not all(c.get("runAsNonRoot") for c in containers):
+        gaps.append("runAsNonRoot")
+    if (pod.get("seccompProfile") or {}).get("type") != "RuntimeDefault" and not all(
+            (c.get("seccompProfile") or {}).get("type") == "RuntimeDefault" for c in containers):
+        gaps.append("seccompProfile")
+    for c in containers:
+        if c.get("allowPrivilegeEscalation") is not False:
+            gaps.append("allowPrivilegeEscalation")
+        if "ALL" not in ((c.get("capabilities") or {}).get("drop") or []):
+            gaps.append("capabilities.drop ALL")
+    return gaps
+
+
+def chart_pods(chart: str, values: dict) -> list[tuple[dict, list[dict]]]:
+    """Pod and container security contexts each pinned chart renders from its values (keys read at the
+    pinned tags: prometheus 27.52.0 server + configmap-reload; keda's three components)."""
+    if chart == "prometheus":
+        server = values.get("server", {})
+        reload = values.get("configmapReload", {}).get("prometheus", {})
+        return [(server.get("securityContext", {}), [server.get("containerSecurityContext", {}),
+                                                    reload.get("containerSecurityContext", {})])]
+    return [(values.get("podSecurityContext", {}).get(c, {}), [values.get("securityContext", {}).get(c, {})])
+            for c in ("operator", "metricServer", "webhooks")]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_prometheus_and_keda_pods_meet_pod_security_restricted(stack):
+    _, run = previewed(stack)
+    releases = [r for r in of(run, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] in ("prometheus", "keda")]
+    assert releases
+    for release in releases:
+        assert release.inputs["namespace"] == "rollout-system"
+        for pod, containers in chart_pods(release.inputs["chart"], release.inputs["values"]):
+            assert restricted_gaps(pod, containers) == [], release.name
+
+
+def test_the_charts_default_prometheus_security_context_would_be_refused():
+    """The pinned chart's own defaults (server.securityContext runAsUser/runAsNonRoot/fsGroup only,
+    containerSecurityContext {}) miss seccomp, privilege escalation and capabilities."""
+    defaults = {"server": {"securityContext": {"runAsUser": 65534, "runAsNonRoot": True, "runAsGroup": 65534,
+                                               "fsGroup": 65534}, "containerSecurityContext": {}},
+                "configmapReload": {"prometheus": {"containerSecurityContext": {}}}}
+    ((pod, containers),) = chart_pods("prometheus", defaults)
+    assert {"seccompProfile", "allowPrivilegeEscalation", "capabilities.drop ALL"} <= set(
+        restricted_gaps(pod, containers))

@@ -1,6 +1,7 @@
-"""Serving plan (pure): one server per planned node, tensor parallel = the node's GPUs, weights by
-capacity, autoscaler floor = plan and ceiling = pool max, probes that outlast the model load, and
-bad serving config that names its field."""
+"""Serving plan (pure): one server per GPU when the model fits one GPU (tensor parallelism only where
+it must, counted with its efficiency), weights by capacity, autoscaler floor = plan and ceiling = pool
+max in servers, concurrency and memory budgets, a rollout that fits its wait, probes that outlast the
+model load, and bad serving config that names its field."""
 
 from __future__ import annotations
 
@@ -17,12 +18,21 @@ from infra.errors import ConfigError
 from infra.planning.addressing import all_ranges
 from infra.planning.cluster_plan import master_ipv4_cidr, plan_clusters
 from infra.planning.plan import build_plan
+from infra.planning.server_shape import (
+    DEFAULT_TP_EFFICIENCY,
+    in_flight_target,
+    max_num_seqs,
+    server_shape,
+    tensor_parallel_for,
+)
 from infra.planning.serving import (
     ALB_MAX_WEIGHT,
+    ServingBudgets,
     listener_weights,
     plan_serving,
     probes_for,
     proxy_only_range,
+    rollout_for,
 )
 from tests.factories import raw_config
 from tests.test_cluster_plan import plans_and_replicas
@@ -54,10 +64,15 @@ def test_servers_follow_the_cluster_plan_pool_by_pool(case, load_seconds):
         for gpu_pool in cluster.gpu_pools:
             server = pools[gpu_pool.name]
             itype = CATALOG.instance_type(cluster.cloud, gpu_pool.machine_type)
-            assert server.replicas == gpu_pool.desired_nodes == replicas[name][gpu_pool.machine_type]
-            assert server.tensor_parallel == itype.gpu_count
-            assert server.floor == server.replicas and server.ceiling == server.replicas + burst
-            assert server.rps_per_replica == pytest.approx(itype.gpu_count * THROUGHPUT[itype.gpu_model])
+            # An 8B model (15 GiB) fits every catalogued GPU: one server per GPU, each one GPU.
+            assert server.tensor_parallel == 1 and server.servers_per_node == itype.gpu_count
+            assert server.replicas == gpu_pool.desired_nodes * itype.gpu_count
+            assert gpu_pool.desired_nodes == replicas[name][gpu_pool.machine_type]
+            assert server.floor == server.replicas and server.ceiling == (server.replicas
+                                                                          + burst * itype.gpu_count)
+            assert server.rps_per_replica == pytest.approx(THROUGHPUT[itype.gpu_model])
+            assert server.memory_need_gib <= int(server.memory_request.removesuffix("Gi"))
+            assert server.rollout.wait_seconds >= server.rollout.rounds * server.rollout.round_seconds
             assert server.zones == gpu_pool.zones
             assert server.probes.startup_budget_seconds >= load_seconds
             assert 1 <= server.listener_weight <= ALB_MAX_WEIGHT
@@ -74,16 +89,108 @@ def test_listener_weights_are_proportional_to_capacity_within_rounding(capacitie
         assert abs(weights[key] - ALB_MAX_WEIGHT * capacity / top) <= 0.5 or weights[key] == 1
 
 
-def test_an_8_gpu_replica_weighs_eight_times_a_1_gpu_replica_of_the_same_gpu():
+def test_an_8_gpu_node_runs_eight_one_gpu_servers_and_weighs_eight_times_a_1_gpu_node():
     plan = dev_plan()
     replicas = {"use1": {"g5.xlarge": 1, "g5.48xlarge": 1}}  # 1x A10G and 8x A10G
     clusters = plan_clusters(plan, replicas, 0)
-    pools = {p.instance_type: p for p in plan_serving(clusters, THROUGHPUT, 600)[
-        "use1"].pools}
-    assert pools["g5.48xlarge"].rps_per_replica == 8 * pools["g5.xlarge"].rps_per_replica
-    assert pools["g5.48xlarge"].tensor_parallel == 8
-    assert pools["g5.48xlarge"].listener_weight == ALB_MAX_WEIGHT
-    assert pools["g5.xlarge"].listener_weight == round(ALB_MAX_WEIGHT / 8)
+    pools = {p.instance_type: p for p in plan_serving(clusters, THROUGHPUT, 600)["use1"].pools}
+    big, small = pools["g5.48xlarge"], pools["g5.xlarge"]
+    assert (big.replicas, big.tensor_parallel, big.servers_per_node) == (8, 1, 8)
+    assert big.rps_per_replica == small.rps_per_replica == THROUGHPUT["A10G"]
+    assert big.capacity_rps == 8 * small.capacity_rps
+    assert big.listener_weight == ALB_MAX_WEIGHT and small.listener_weight == round(ALB_MAX_WEIGHT / 8)
+    # The node's CPU and memory are shared by its eight servers.
+    assert int(big.cpu_request.removesuffix("m")) == 192 * 750 // 8
+
+
+def test_a_model_too_big_for_one_gpu_uses_the_fewest_gpus_and_is_counted_with_its_efficiency():
+    # 70B in bf16 (~131 GiB): usable per GPU = memory x 0.9 x 0.8 (KV cache share) -> A100-40GB needs
+    # 8 (4 x 28.8 = 115 < 131), H100-80GB needs 4 (2 x 57.6 = 115 < 131); a 100 GiB model needs 2 H100.
+    assert tensor_parallel_for(131, 40, 0.9) == 8 and tensor_parallel_for(131, 80, 0.9) == 4
+    assert tensor_parallel_for(100, 80, 0.9) == 2
+    assert tensor_parallel_for(14.96, 24, 0.9) == 1
+    shape = server_shape(gpu_count=8, gpu_memory_gib=80, per_gpu_rps=10.0, weights_gib=100,
+                         gpu_memory_utilization=0.9)
+    assert (shape.tensor_parallel, shape.servers_per_node) == (2, 4)
+    assert shape.rps_per_node == pytest.approx(8 * 10.0 * DEFAULT_TP_EFFICIENCY[2]) and shape.efficiency < 1
+    measured = server_shape(gpu_count=8, gpu_memory_gib=80, per_gpu_rps=10.0, weights_gib=100,
+                            gpu_memory_utilization=0.9, efficiency={2: 0.95})
+    assert measured.rps_per_node == pytest.approx(8 * 10.0 * 0.95)
+    # A node whose GPUs cannot hold the model serves nothing (the sizing drops it).
+    assert server_shape(gpu_count=1, gpu_memory_gib=24, per_gpu_rps=1.5, weights_gib=131,
+                        gpu_memory_utilization=0.9) is None
+
+
+def test_the_sizing_buys_the_capacity_the_servers_have():
+    from infra.planning.sizing.problem import problem_from_config
+
+    cfg = parse_config(raw_config(model={**raw_config()["model"], "weightsGib": 30}))  # needs 2 x 24 GiB
+    problem = problem_from_config(cfg)
+    by_type = {c.instance_type: c for c in problem.candidates}
+    assert "g5.xlarge" not in by_type  # one A10G cannot hold 30 GiB
+    assert by_type["g5.12xlarge"].rps_per_node == pytest.approx(4 * 1.5 * DEFAULT_TP_EFFICIENCY[2])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 8), st.floats(0.3, 0.9), st.integers(1, 64))
+def test_max_num_seqs_and_the_autoscaling_target_come_from_the_same_concurrency(tp, util, concurrency):
+    seqs, target = max_num_seqs(concurrency, tp), in_flight_target(concurrency, tp, util)
+    assert seqs == concurrency * tp
+    assert 1 <= target <= seqs and (target <= seqs * util + 1e-9 or target == 1)
+
+
+def test_the_server_args_cap_concurrency_and_the_scaler_targets_the_same_number():
+    from components.serving.manifests import container, scaled_object
+
+    plan = dev_plan()
+    pool, server = plan.serving["use1"].pools[0], plan.serving["use1"].server
+    args = container(pool, server, bucket_uri="s3://b")["args"]
+    assert args[args.index("--max-num-seqs") + 1] == str(pool.max_num_seqs) == "8"
+    scaled = scaled_object(pool, server, "http://p")["spec"]
+    assert scaled["triggers"][0]["metadata"]["threshold"] == f"{pool.in_flight_target:g}" == "5.6"
+    assert "cooldownPeriod" not in scaled and scaled["minReplicaCount"] >= 1
+    assert scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
+        "stabilizationWindowSeconds"] == 600
+
+
+def test_the_loader_buffer_is_capped_and_the_memory_limit_covers_buffer_runtime_and_shm():
+    from components.serving.manifests import container
+
+    plan = dev_plan()
+    for region in plan.serving.values():
+        for pool in region.pools:
+            c = container(pool, region.server, bucket_uri="s3://b")
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            assert int(env["RUNAI_STREAMER_MEMORY_LIMIT"]) == 2 * 1024 ** 3
+            limit = int(c["resources"]["limits"]["memory"].removesuffix("Gi"))
+            assert pool.memory_need_gib == 2 + 6 + 1 <= limit
+
+
+def test_a_loader_buffer_the_node_cannot_hold_names_the_field():
+    raw = raw_config(serving={**raw_config()["serving"], "loaderBufferGib": 10})  # 10 + 6 + 1 > 12 GiB
+    problems = problems_of(raw)
+    assert problems and all(p.startswith("serving.loaderBufferGib:") for p in problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.floats(0.3, 0.8), st.integers(60, 1800))
+def test_a_rollout_replaces_a_share_of_the_pool_within_its_ceiling_and_its_wait(replicas, util, load):
+    ceiling = 0.9
+    r = rollout_for(replicas, ServingBudgets(utilization=util, failover_ceiling=ceiling), load)
+    batch = max(1, replicas * r.max_unavailable_percent // 100)
+    # What stays up carries the normal load within the failover ceiling (or one server at a time).
+    assert batch == 1 or (replicas - batch) * ceiling >= replicas * util - 1e-9
+    assert r.rounds == -(-replicas // batch)
+    assert r.wait_seconds >= r.rounds * r.round_seconds and r.round_seconds >= load
+
+
+def test_prod_euw4_rolls_in_a_few_rounds_not_one_server_at_a_time():
+    from infra.planning.plan import plan_for_stack_file
+    from tests.factories import ROOT
+
+    pool = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").serving["euw4"].pools[0]
+    assert pool.replicas >= 60 and pool.rollout.max_unavailable == "22%"
+    assert pool.rollout.rounds <= 5 and pool.rollout.wait_seconds <= 3 * 3600
 
 
 @given(st.integers(1, 7200))
@@ -169,3 +276,27 @@ def test_the_hugging_face_fallback_needs_the_repo_id():
     raw = raw_config(serving={"weights": {"source": "huggingface"}})
     (problem,) = problems_of(raw)
     assert problem.startswith("serving.weights:") and "huggingFaceModel" in problem
+
+
+# --- weights staging config -------------------------------------------------------------------------
+
+def test_bucket_weights_without_a_staging_source_name_the_field():
+    (problem,) = problems_of(raw_config(serving={}))
+    assert problem.startswith("serving.weights.huggingFaceModel:") and "stageFromBuckets" in problem
+
+
+def test_a_staged_bucket_source_must_match_its_cloud_and_cover_every_cloud():
+    (problem,) = problems_of(raw_config(serving={"weights": {"stageFromBuckets": {"aws": "gs://x"}}}))
+    assert problem.startswith("serving.weights:") and "s3://" in problem
+    (problem,) = problems_of(raw_config(serving={"weights": {"stageFromBuckets": {"aws": "s3://staged"}}}))
+    assert problem.startswith("serving.weights.stageFromBuckets.gcp:")
+    plan = build_plan(parse_config(raw_config(serving={"weights": {
+        "stageFromBuckets": {"aws": "s3://staged/", "gcp": "gs://staged"}}})))
+    assert plan.serving["use1"].server.staging_source("aws") == "s3://staged/m"
+    assert plan.serving["euw4"].server.staging_source("gcp") == "gs://staged/m"
+    assert dev_plan().serving["use1"].server.staging_source("aws") == "hf://meta-llama/Llama-3.1-8B-Instruct@main"
+
+
+def test_the_staging_wait_covers_reading_and_writing_every_byte_at_the_configured_rate():
+    server = dev_plan().serving["use1"].server
+    assert server.staging_seconds >= 2 * server.weights_gib * 1024 / server.staging_mib_per_second

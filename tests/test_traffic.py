@@ -71,7 +71,8 @@ def assert_route53_shaped(traffic) -> None:
             loc = r.location
             assert loc == DEFAULT or loc.continent in CONTINENTS or loc.country in COUNTRIES
             assert loc.subdivision is None or (loc.country == "US" and loc.subdivision in US_STATES)
-    assert any(r.location == DEFAULT for r in traffic.records)
+    # A default record exactly when the rest of the world is counted (refused: no answer on purpose).
+    assert any(r.location == DEFAULT for r in traffic.records) == (not traffic.refused)
 
 
 def test_prod_records_realise_the_plan_within_the_rounding_bound_and_survive_every_single_loss(prod):
@@ -112,15 +113,68 @@ def test_every_location_of_a_geography_resolves_to_its_own_tree(prod):
     for geo, locations in traffic.locations.items():
         for loc in locations:
             matches = [r for r in tree.by_name[traffic.domain] if r.location == loc]
-            assert [m.target for m in matches] == [traffic.tree_name(geo)]
+            if geo == "rest-of-world":  # no record of its own: the default record
+                assert matches == []
+                assert tree.resolve(traffic.domain, loc, frozenset())[0] == pytest.approx(
+                    geography_shares(traffic)["rest-of-world"])
+            else:
+                assert [m.target for m in matches] == [traffic.tree_name(geo)]
+    (default,) = [r for r in tree.by_name[traffic.domain] if r.location == DEFAULT]
+    assert default.target == traffic.tree_name("rest-of-world") == traffic.tree_name(traffic.default_geography)
 
 
-def test_prod_covers_unlisted_built_in_geographies_by_the_nearest_listed_one(prod):
+def test_prod_counts_every_user_outside_its_geographies_in_the_rest_of_the_world(prod):
+    """France, Italy, India, Australia, China, US states of no listed geography: no geography's demand
+    counted them, so none of its records answers them; the default record sends them to the planned
+    rest-of-world tree, whose demand the sizing counted."""
+    sizing, traffic = prod
+    rest = set(traffic.locations["rest-of-world"])
+    for code in ("FR", "IT", "IN", "AU", "CN", "RU", "TR", "BR", "NG", "US-TX"):
+        assert parse_location(code) in rest, code
+        assert all(parse_location(code) not in locs for geo, locs in traffic.locations.items()
+                   if geo != "rest-of-world")
+    assert traffic.demand["rest-of-world"] == pytest.approx(sum(sizing.routing["rest-of-world"].values())) == 20
+    assert traffic.refused == ()
+
+
+def test_with_neither_count_nor_refusal_the_plan_names_the_uncovered_countries():
+    raw = raw_config()
+    del raw["restOfWorld"]
+    cfg = parse_config(raw)
+    with pytest.raises(ConfigError) as caught:
+        traffic_from_config(cfg, plan_sizing(cfg))
+    (problem,) = caught.value.problems
+    assert problem.startswith("restOfWorld:") and "CN" in problem and "FR" in problem and "US-TX" in problem
+
+
+def test_a_refusal_gives_the_uncovered_countries_no_answer_and_names_them():
+    cfg = parse_config(raw_config())  # the factory stack refuses the rest of the world
+    traffic = traffic_from_config(cfg, plan_sizing(cfg))
+    assert "CN" in traffic.refused and "US-TX" in traffic.refused and "US-NY" not in traffic.refused
+    assert not [r for r in traffic.records if r.location == DEFAULT]
+    shares, ok = RecordTree(traffic.records).resolve(traffic.domain, parse_location("CN"), frozenset())
+    assert (shares, ok) == ({}, False)
+
+
+@pytest.mark.parametrize("rest, field", [({"rps": 3}, "restOfWorld"), ({"rps": 3, "refuse": True}, "restOfWorld"),
+                                         ({}, "restOfWorld")])
+def test_a_rest_of_world_without_a_point_or_with_two_modes_is_named(rest, field):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw_config(restOfWorld=rest))
+    assert all(p.startswith(field) for p in caught.value.problems)
+
+
+def test_the_headroom_the_resolver_shows_is_the_planned_one(prod):
+    """For every single loss, the load the records put on each region equals the sizing's failover
+    table within the rounding bound, so the headroom `--lose` prints is the plan's."""
     _, traffic = prod
-    assert parse_location("US-TX") in traffic.locations["us-east"] or \
-        parse_location("US-TX") in traffic.locations["us-west"]
-    assert parse_location("FR") in traffic.locations["uk"] + traffic.locations["central-europe"]
-    assert parse_location("TW") in traffic.locations["japan"] + traffic.locations["korea"]
+    slack = 2 * sum(traffic.demand.values()) * ROUNDING_BOUND
+    for lost in traffic.regions:
+        loads = region_loads(traffic, geography_shares(traffic, {lost}))
+        for region, planned in traffic.planned_failover_load[lost].items():
+            assert loads[region] == pytest.approx(planned, abs=slack), (lost, region)
+    text = "\n".join(describe_loss(traffic, "use1"))
+    assert "planned headroom" in text
 
 
 def test_describe_loss_lists_every_geography_and_region(prod):
@@ -211,7 +265,7 @@ def test_random_plans_are_realised_within_the_bound_and_survive_every_single_los
     coordinates = {g.name: (0.0, float(i)) for i, g in enumerate(problem.geos)}
     try:
         traffic = plan_traffic(sizing, domain="svc.example.com", ceiling=problem.util_failover,
-                               coordinates=coordinates, overrides=overrides)
+                               coordinates=coordinates, overrides=overrides, rest_of_world="refused")
     except ConfigError as err:
         # Refused only when some loss needs a chain move (traffic of a healthy region moved to make
         # room), which a failover record per (geography, region) cannot express.

@@ -29,6 +29,7 @@ from components.tags import gcp_labels
 from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan
 from infra.planning.regions import RegionPlan
 
+CONTROL_PLANE_TO_PODS = (6443, 9443)  # KEDA metrics apiserver, admission webhooks (kubernetes_base.py)
 NODE_POOL_IGNORE = ["initialNodeCount"]  # force-new; the plan and the autoscaler move the size
 KEY_ROTATION = "7776000s"  # 90 days
 # https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#default-gke-service-agent
@@ -142,6 +143,15 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[key_access, *roles], delete_before_replace=True,
                                         protect=plan.protect_cluster))
 
+        # GKE opens only 443 and 10250 from the control plane to the nodes; the API server also calls
+        # KEDA's metrics apiserver (6443) and admission webhooks (9443) on the pods.
+        # https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#add_firewall_rules
+        gcp.compute.Firewall(
+            f"{name}-control-plane-to-webhooks", project=project, network=args.network_self_link,
+            description="GKE control plane -> KEDA metrics apiserver (6443) and admission webhooks (9443)",
+            direction="INGRESS", priority=1000, source_ranges=[plan.master_ipv4_cidr], target_tags=[GKE_NODE_TAG],
+            allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in CONTROL_PLANE_TO_PODS])],
+            log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"), opts=child)
         self.node_pools = {pool.name: self._node_pool(name, plan, pool, cluster, account.email, labels)
                            for pool in plan.pools}
         ca = cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)

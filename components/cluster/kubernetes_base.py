@@ -37,6 +37,17 @@ DEVICE_PLUGIN_IMAGE = f"nvcr.io/nvidia/k8s-device-plugin:v{DEVICE_PLUGIN_VERSION
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 MODEL_PORT, MONGO_PORT = 8000, 27017
+API_SERVER_PORT = 443
+# KEDA chart (kedacore/charts keda/templates, values service.portHttpsTarget and webhooks.port default):
+# the metrics apiserver serves the external metrics API on 6443, the admission webhooks on 9443, and
+# the metrics apiserver reads scaler values from the operator's gRPC server on 9666.
+KEDA_METRICS_PORT, KEDA_WEBHOOK_PORT, KEDA_OPERATOR_GRPC_PORT = 6443, 9443, 9666
+PROMETHEUS_PORT = 9090  # the prometheus chart's server container (Service port 80 -> 9090)
+# Pod labels the pinned charts give (app.kubernetes.io/name), to select each component exactly.
+KEDA_OPERATOR, KEDA_METRICS = "keda-operator", "keda-operator-metrics-apiserver"
+KEDA_WEBHOOKS = "keda-admission-webhooks"
+PROMETHEUS_SERVER = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
+SERVERS = {"app.kubernetes.io/name": "vllm"}
 # Google's load balancer proxies and health checkers reach backends from these ranges
 # (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
 GCP_LB_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
@@ -70,7 +81,52 @@ DNS_EGRESS = {"to": [{**_ns("kube-system"), "podSelector": {"matchLabels": {"k8s
               "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
 
 
-def network_policy_specs(cloud: str, local_network: str, peer_network: str) -> dict[tuple[str, str], dict]:
+def _pods(**labels: str) -> dict:
+    return {"podSelector": {"matchLabels": labels}}
+
+
+def _name(name: str) -> dict:
+    return {"matchLabels": {"app.kubernetes.io/name": name}}
+
+
+def autoscaling_policy_specs(control_plane: list[str]) -> dict[tuple[str, str], dict]:
+    """rollout-system: exactly the flows KEDA and Prometheus need (docs/serving.md, "Flows").
+
+    - every KEDA pod and Prometheus -> the API server (443 at the control plane's addresses: EKS's
+      endpoint interfaces in the VPC, GKE's control-plane range);
+    - the API server -> KEDA's metrics apiserver (6443, external metrics API) and webhooks (9443);
+    - KEDA's metrics apiserver -> the operator (9666, gRPC);
+    - the KEDA operator -> Prometheus (9090, the scaler's queries);
+    - Prometheus -> the model servers' /metrics (8000 in rollout-serving)."""
+    api = [{"ipBlock": {"cidr": c}} for c in control_plane]
+    keda = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
+                                  "values": [KEDA_OPERATOR, KEDA_METRICS, KEDA_WEBHOOKS]}]}
+    return {
+        (SYSTEM_NAMESPACE, "allow-api-server-egress"): {
+            "podSelector": keda, "policyTypes": ["Egress"],
+            "egress": [{"to": api, "ports": _tcp(API_SERVER_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-keda-metrics-apiserver"): {
+            "podSelector": _name(KEDA_METRICS), "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": api, "ports": _tcp(KEDA_METRICS_PORT)}],
+            "egress": [{"to": [{"podSelector": _name(KEDA_OPERATOR)}], "ports": _tcp(KEDA_OPERATOR_GRPC_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-keda-webhooks"): {
+            "podSelector": _name(KEDA_WEBHOOKS), "policyTypes": ["Ingress"],
+            "ingress": [{"from": api, "ports": _tcp(KEDA_WEBHOOK_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-keda-operator"): {
+            "podSelector": _name(KEDA_OPERATOR), "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": _name(KEDA_METRICS)}], "ports": _tcp(KEDA_OPERATOR_GRPC_PORT)}],
+            "egress": [{"to": [{"podSelector": {"matchLabels": PROMETHEUS_SERVER}}], "ports": _tcp(PROMETHEUS_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-prometheus"): {
+            "podSelector": {"matchLabels": PROMETHEUS_SERVER}, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": _name(KEDA_OPERATOR)}], "ports": _tcp(PROMETHEUS_PORT)}],
+            "egress": [{"to": api, "ports": _tcp(API_SERVER_PORT)},
+                       {"to": [{**_ns(SERVING_NAMESPACE), "podSelector": {"matchLabels": SERVERS}}],
+                        "ports": _tcp(MODEL_PORT)}]},
+    }
+
+
+def network_policy_specs(cloud: str, local_network: str, peer_network: str,
+                         control_plane: list[str] | None = None) -> dict[tuple[str, str], dict]:
     """(namespace, policy name) -> NetworkPolicy spec.
 
     Every namespace: default deny in both directions, then DNS. rollout-serving: port 8000 from the
@@ -94,6 +150,7 @@ def network_policy_specs(cloud: str, local_network: str, peer_network: str) -> d
     }
     # rollout-data has no namespace-wide allow: NetworkPolicies are additive, so one broad allow (27017
     # from the whole supernet) would defeat the database's narrow ones (components/database/manifests.py).
+    specs.update(autoscaling_policy_specs(control_plane or [local_network]))
     return specs
 
 
@@ -125,6 +182,9 @@ class KubernetesBaseArgs:
     kubernetes_version: str
     local_network: str = "10.0.0.0/16"  # ClusterPlan.local_network
     peer_network: str = "10.0.0.0/8"  # ClusterPlan.peer_network
+    # Where the API server's connections come from and its endpoints are: GKE's control-plane range;
+    # on EKS the control plane's network interfaces in the VPC (None: the local network).
+    control_plane: tuple[str, ...] | None = None
 
 
 class KubernetesBase(pulumi.ComponentResource):
@@ -148,7 +208,8 @@ class KubernetesBase(pulumi.ComponentResource):
                 opts=child)
             for ns, level in levels.items()
         }
-        for (ns, policy), spec in network_policy_specs(args.cloud, args.local_network, args.peer_network).items():
+        for (ns, policy), spec in network_policy_specs(args.cloud, args.local_network, args.peer_network,
+                                                               list(args.control_plane or ())).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{ns}-{policy}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=ns,

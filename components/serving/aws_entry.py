@@ -137,6 +137,7 @@ class AwsServingEntry(pulumi.ComponentResource):
             tags=tags("https"), opts=child)
 
         self.bucket_uri = pulumi.Output.concat("s3://", bucket.bucket)
+        self.bucket_arn = bucket.arn  # the weights stager's write grant (weights_staging.py)
         self.role_arn = role.arn
         self.dns_name = alb.dns_name
         self.zone_id = alb.zone_id

@@ -21,6 +21,7 @@ from components.cluster.irsa import irsa_role
 from components.tags import aws_tags
 from infra.planning.serving_versions import (
     CLUSTER_AUTOSCALER,
+    CLUSTER_AUTOSCALER_CHARTS,
     CLUSTER_AUTOSCALER_IMAGE,
     CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
 )
@@ -79,7 +80,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                          tags=aws_tags(args.tags, f"{args.cluster_name}-cluster-autoscaler"), opts=child)
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.name, policy=autoscaler_policy(args.cluster_name),
                                     opts=child)
-        chart = CLUSTER_AUTOSCALER
+        chart = CLUSTER_AUTOSCALER_CHARTS[args.kubernetes_version]  # the release made for the image
         k8s.helm.v3.Release(
             f"{name}-release", name=chart.name, chart=chart.name, version=chart.version, namespace=chart.namespace,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),

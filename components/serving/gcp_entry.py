@@ -95,6 +95,7 @@ class GcpWeightsAccess(pulumi.ComponentResource):
             f"{name}-server-wi", service_account_id=account.name, role="roles/iam.workloadIdentityUser",
             member=f"serviceAccount:{project}.svc.id.goog[{SERVING_NAMESPACE}/{SERVICE_ACCOUNT}]", opts=child)
         self.bucket_uri = pulumi.Output.concat("gs://", bucket.name)
+        self.bucket_name = bucket.name  # the weights stager's write grant (weights_staging.py)
         self.service_account_email = account.email
         self.register_outputs({"bucket": bucket.name, "serviceAccount": account.email})
 

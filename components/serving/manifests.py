@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components.cluster.kubernetes_base import PROMETHEUS_SERVER
 from infra.planning.cluster_plan import GPU_TAINT, POOL_LABEL
 from infra.planning.serving import (
     HEALTH_PATH,
@@ -16,6 +17,7 @@ from infra.planning.serving import (
     PORT,
     SERVICE_ACCOUNT,
     SERVING_NAMESPACE,
+    TERMINATION_GRACE_SECONDS,
     ServerSettings,
     ServingPool,
 )
@@ -24,6 +26,7 @@ APP = "vllm"
 ZONE_KEY = "topology.kubernetes.io/zone"
 CACHE_DIR = "/cache"  # writable home for the server (HF cache, compiled kernels); the image's root is not
 RUN_AS = 1000
+RUNAI_MEMORY_LIMIT = "RUNAI_STREAMER_MEMORY_LIMIT"
 # Prometheus (the chart's kubernetes-pods job) keeps pod labels as labels with dots and slashes
 # folded to underscores, so the queue-depth query can select one pool.
 PROMETHEUS_POOL_LABEL = POOL_LABEL.replace(".", "_").replace("/", "_")
@@ -68,7 +71,10 @@ def _probe(pool: ServingPool, period: int, failures: int) -> dict[str, Any]:
 
 def container(pool: ServingPool, server: ServerSettings, bucket_uri: str | None) -> dict[str, Any]:
     env = [{"name": "HOME", "value": CACHE_DIR}, {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
-           {"name": "XDG_CACHE_HOME", "value": CACHE_DIR}, {"name": "VLLM_NO_USAGE_STATS", "value": "1"}]
+           {"name": "XDG_CACHE_HOME", "value": CACHE_DIR}, {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+           # The Run:ai streamer buffers min(40 GB, weights) in RAM unless capped (bytes; runai-model-streamer
+           # 0.17.1 file_streamer/requests_iterator.py, DEFAULT_MEMORY_LIMIT_STRING = "40000000000").
+           {"name": RUNAI_MEMORY_LIMIT, "value": str(pool.loader_buffer_bytes)}]
     if server.weights_source == "huggingface":
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": server.hugging_face_token_secret, "key": "token"}}})
@@ -81,6 +87,7 @@ def container(pool: ServingPool, server: ServerSettings, bucket_uri: str | None)
         "env": env,
         "resources": {
             "requests": {"cpu": pool.cpu_request, "memory": pool.memory_request, "nvidia.com/gpu": gpus},
+            # The limit covers the loader buffer + runtime + /dev/shm (ServingPool.memory_need_gib).
             "limits": {"memory": pool.memory_request, "nvidia.com/gpu": gpus},
         },
         # Startup: failureThreshold x period >= the model's load time, else the kubelet kills it mid-load.
@@ -96,14 +103,16 @@ def container(pool: ServingPool, server: ServerSettings, bucket_uri: str | None)
 
 
 def deployment(pool: ServingPool, server: ServerSettings, bucket_uri: str | None) -> dict[str, Any]:
-    """One server per GPU node of the pool; KEDA moves `replicas` between the floor and the ceiling."""
+    """One server per GPU (or per tensor-parallel group); KEDA moves `replicas` between the floor and the
+    ceiling; the rollout replaces a share of the pool at a time (ServingPool.rollout)."""
     return {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(pool.name, pool),
         "spec": {
             "replicas": pool.replicas,
             "selector": {"matchLabels": selector(pool)},
-            # No surge: every replica takes a whole GPU node, so a rollout replaces one at a time.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            # No surge (a server holds whole GPUs); a share of the pool at a time, within its failover ceiling.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {
+                "maxSurge": 0, "maxUnavailable": pool.rollout.max_unavailable if pool.rollout else 1}},
             "template": {
                 "metadata": {"labels": labels(pool), "annotations": {
                     "prometheus.io/scrape": "true", "prometheus.io/port": str(PORT),
@@ -117,7 +126,7 @@ def deployment(pool: ServingPool, server: ServerSettings, bucket_uri: str | None
                         "labelSelector": {"matchLabels": selector(pool)}}],
                     "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
                                         "fsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "terminationGracePeriodSeconds": 120,  # lets in-flight generations finish
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,  # in-flight generations finish
                     "containers": [container(pool, server, bucket_uri)],
                     "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": pool.shm_size}},
                                 {"name": "cache", "emptyDir": {"sizeLimit": "50Gi"}}],
@@ -144,22 +153,30 @@ def pod_disruption_budget(pool: ServingPool) -> dict[str, Any]:
 
 
 def prometheus_query(pool: ServingPool) -> str:
-    return (f'sum(vllm:num_requests_waiting{{namespace="{SERVING_NAMESPACE}",'
-            f'{PROMETHEUS_POOL_LABEL}="{pool.pool}"}})')
+    """Requests in flight in the pool: running (up to --max-num-seqs per server) plus waiting."""
+    select = f'{{namespace="{SERVING_NAMESPACE}",{PROMETHEUS_POOL_LABEL}="{pool.pool}"}}'
+    return f"sum(vllm:num_requests_running{select}) + sum(vllm:num_requests_waiting{select})"
 
 
 def scaled_object(pool: ServingPool, server: ServerSettings, prometheus_url: str) -> dict[str, Any]:
-    """KEDA ScaledObject (keda.sh/v1alpha1): queue depth per replica, floor = plan, ceiling = pool max.
+    """KEDA ScaledObject (keda.sh/v1alpha1): requests in flight per server against the concurrency the
+    sizing assumes at its normal utilisation; floor = plan, ceiling = pool max.
+
+    The floor is never 0, so KEDA's `cooldownPeriod` (it applies only to scaling to zero,
+    https://keda.sh/docs/2.18/reference/scaledobject-spec/#cooldownperiod) is not set; scale-down is
+    slowed by the HPA's stabilisation window instead (`advanced.horizontalPodAutoscalerConfig`).
     https://keda.sh/docs/2.18/scalers/prometheus/"""
     return {
         "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": meta(pool.name, pool),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": pool.name},
             "minReplicaCount": pool.floor, "maxReplicaCount": pool.ceiling,
-            "pollingInterval": server.polling_interval_seconds, "cooldownPeriod": server.cooldown_seconds,
+            "pollingInterval": server.polling_interval_seconds,
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {
+                "stabilizationWindowSeconds": server.scale_down_seconds}}}},
             "triggers": [{"type": "prometheus", "metricType": "AverageValue", "metadata": {
                 "serverAddress": prometheus_url, "query": prometheus_query(pool),
-                "threshold": f"{server.target_waiting_per_replica:g}"}}],
+                "threshold": f"{pool.in_flight_target:g}"}}],
         },
     }
 
@@ -212,8 +229,10 @@ def network_policy(load_balancer_sources: list[str], monitoring_namespace: str, 
             "ingress": [
                 {"from": [{"ipBlock": {"cidr": c}} for c in load_balancer_sources],
                  "ports": [{"protocol": "TCP", "port": PORT}]},
+                # Prometheus' server only (the scrape of /metrics), not every pod of its namespace.
                 {"from": [{"namespaceSelector": {"matchLabels": {
-                    "kubernetes.io/metadata.name": monitoring_namespace}}}],
+                    "kubernetes.io/metadata.name": monitoring_namespace}},
+                    "podSelector": {"matchLabels": dict(PROMETHEUS_SERVER)}}],
                  "ports": [{"protocol": "TCP", "port": PORT}]},
             ],
             "egress": egress,

@@ -22,6 +22,7 @@ from components.serving.gcp_entry import (
     GcpWeightsAccessArgs,
 )
 from components.serving.manifests import neg_name
+from components.serving.weights_staging import WeightsStaging, WeightsStagingArgs
 from components.serving.workload import ServingWorkload, ServingWorkloadArgs
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.regions import RegionPlan, regional_hostname
@@ -74,12 +75,16 @@ class RegionServingStack(pulumi.ComponentResource):
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
                 certificate_arn=args.certificate, ssl_policy=args.tls_policy, tags=args.tags,
                 protect_data=args.protect_data), opts=child)
+            staged = self._stage(name, args, WeightsStagingArgs(
+                region=region.name, cloud="aws", cluster_name=cluster.name, server=args.server,
+                bucket_uri=entry.bucket_uri, tags=args.tags, bucket_arn=entry.bucket_arn,
+                oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer))
             ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"eks.amazonaws.com/role-arn": entry.role_arn},
                 bucket_uri=entry.bucket_uri, target_group_arns=entry.target_group_arns,
                 alb_security_group_id=entry.security_group_id,
-                load_balancer_sources=(region.addresses.network,)), opts=in_cluster)
+                load_balancer_sources=(region.addresses.network,), weights_ready=staged), opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, tags=args.tags),
@@ -93,12 +98,15 @@ class RegionServingStack(pulumi.ComponentResource):
             access = GcpWeightsAccess(f"{name}-weights", GcpWeightsAccessArgs(
                 location=region.location, project=args.project, cluster_name=cluster.name, tags=args.tags,
                 protect_data=args.protect_data), opts=child)
+            staged = self._stage(name, args, WeightsStagingArgs(
+                region=region.name, cloud="gcp", cluster_name=cluster.name, server=args.server,
+                bucket_uri=access.bucket_uri, tags=args.tags, project=args.project, bucket_name=access.bucket_name))
             workload = ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"iam.gke.io/gcp-service-account": access.service_account_email},
                 bucket_uri=access.bucket_uri,
-                load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES)),
-                opts=in_cluster)
+                load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES),
+                weights_ready=staged), opts=in_cluster)
             entry = GcpServingEntry(f"{name}-entry", GcpServingEntryArgs(
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,
                 network_self_link=args.network_self_link, proxy_only_cidr=proxy_only_range(region.addresses.network),
@@ -111,8 +119,16 @@ class RegionServingStack(pulumi.ComponentResource):
         self.summary = {
             "hostname": hostname, "address": address, "capacityRps": round(plan.capacity_rps, 3),
             "pools": {p.pool: {"replicas": p.replicas, "tensorParallel": p.tensor_parallel,
+                               "serversPerNode": p.servers_per_node, "maxNumSeqs": p.max_num_seqs,
                                "rpsPerReplica": p.rps_per_replica, "floor": p.floor, "ceiling": p.ceiling,
                                **({"listenerWeight": p.listener_weight} if region.cloud == "aws" else {})}
                       for p in plan.pools},
         }
         self.register_outputs({"hostname": hostname, "address": address})
+
+    def _stage(self, name: str, args: RegionServingArgs, staging: WeightsStagingArgs) -> tuple[pulumi.Resource, ...]:
+        """Bucket weights: the staging Job the servers wait for (none when they read Hugging Face)."""
+        if args.server.weights_source != "bucket":
+            return ()
+        return (WeightsStaging(f"{name}-weights-staging", staging, args.k8s_provider,
+                               opts=pulumi.ResourceOptions(parent=self)).ready,)

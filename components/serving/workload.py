@@ -16,6 +16,18 @@ from components.serving import manifests
 from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
 
+# Pod Security `restricted` (rollout-system enforces it): non-root, RuntimeDefault seccomp, no
+# privilege escalation, every capability dropped. Keys of the pinned prometheus chart 27.52.0
+# (charts/prometheus/values.yaml: server.securityContext, server.containerSecurityContext,
+# configmapReload.prometheus.containerSecurityContext) and keda chart (keda/values.yaml:
+# podSecurityContext.<component>, securityContext.<component>).
+# https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"}}
+PROMETHEUS_USER = 65534  # the chart's default server user (nobody)
+
 
 def prometheus_values() -> dict[str, Any]:
     """Only the server: the chart's default `kubernetes-pods` job scrapes the servers' annotations."""
@@ -23,13 +35,24 @@ def prometheus_values() -> dict[str, Any]:
         "alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False},
         "prometheus-node-exporter": {"enabled": False}, "kube-state-metrics": {"enabled": False},
         "server": {"retention": "2d", "persistentVolume": {"enabled": False},
-                   "global": {"scrape_interval": "15s"}},
+                   "global": {"scrape_interval": "15s"},
+                   "securityContext": {**RESTRICTED_POD, "runAsUser": PROMETHEUS_USER, "runAsGroup": PROMETHEUS_USER,
+                                       "fsGroup": PROMETHEUS_USER},
+                   "containerSecurityContext": RESTRICTED_CONTAINER},
+        "configmapReload": {"prometheus": {"containerSecurityContext": RESTRICTED_CONTAINER}},
     }
 
 
 def keda_values() -> dict[str, Any]:
-    return {"podSecurityContext": {"operator": {"runAsNonRoot": True}},
+    components = ("operator", "metricServer", "webhooks")
+    return {"podSecurityContext": {c: dict(RESTRICTED_POD) for c in components},
+            "securityContext": {c: dict(RESTRICTED_CONTAINER) for c in components},
             "resources": {"operator": {"requests": {"cpu": "100m", "memory": "128Mi"}}}}
+
+
+def wait_timeouts(seconds: int) -> pulumi.CustomTimeouts:
+    """The engine's wait for a workload: the plan's start-time budget, not the provider's 10 minutes."""
+    return pulumi.CustomTimeouts(create=f"{seconds}s", update=f"{seconds}s")
 
 
 def _release(name: str, chart: Chart, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
@@ -52,6 +75,8 @@ class ServingWorkloadArgs:
     # Where the load balancer's connections and health checks come from (AWS: the VPC, where the ALB
     # lives; GCP: the proxy-only subnet and Google's health checkers).
     load_balancer_sources: tuple[str, ...] = ()
+    # What must exist before a server can load (the weights staged in the bucket).
+    weights_ready: tuple[pulumi.Resource, ...] = ()
 
 
 class ServingWorkload(pulumi.ComponentResource):
@@ -90,8 +115,11 @@ class ServingWorkload(pulumi.ComponentResource):
             # KEDA's HPA owns `replicas` after creation: the plan sets the first value only.
             self.deployments[pool.pool] = k8s.apps.v1.Deployment(
                 f"{name}-{pool.name}", **_body(body),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[account], ignore_changes=["spec.replicas"],
-                                            delete_before_replace=True))
+                # Wait for the whole rollout: node boot + rounds x (grace + image pull + model load).
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[account, *args.weights_ready],
+                                            ignore_changes=["spec.replicas"], delete_before_replace=True,
+                                            custom_timeouts=wait_timeouts(pool.rollout.wait_seconds
+                                                                          if pool.rollout else pool.start_seconds)))
             neg = manifests.neg_name(args.cluster_name, pool) if gke else None
             if neg:
                 self.neg_names[pool.pool] = neg

@@ -18,7 +18,7 @@ from infra.planning.database import DatabasePlan, plan_database, traffic_by_regi
 from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
 from infra.planning.regions import RegionPlan
 from infra.planning.resolver import check_traffic
-from infra.planning.serving import RegionServing, ServerSettings, plan_serving
+from infra.planning.serving import RegionServing, ServerSettings, ServingBudgets, plan_serving
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
@@ -197,7 +197,7 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
                              kubernetes_version=cfg.cluster.kubernetes_version,
                              **cluster_access(cfg))
     releases = plan_releases(cfg)
-    serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds)
+    serving = plan_serving(clusters, cfg.model.throughput_rps, cfg.serving.model_load_seconds, serving_budgets(cfg))
     # Each region's servers run its release (model and image: the model section or the region's pin).
     serving = {name: replace(rs, server=server_settings(cfg, releases[name])) for name, rs in serving.items()}
     traffic = traffic_from_config(cfg, sizing, frozenset(r for r, rel in releases.items() if not rel.traffic))
@@ -230,9 +230,20 @@ def server_settings(cfg: RolloutConfig, release: RegionRelease) -> ServerSetting
         weights_path=s.weights.path or release.model, hugging_face_model=s.weights.hugging_face_model,
         hugging_face_token_secret=s.weights.hugging_face_token_secret, max_model_len=s.max_model_len,
         gpu_memory_utilization=s.gpu_memory_utilization,
-        target_waiting_per_replica=s.autoscaling.target_waiting_per_replica,
         polling_interval_seconds=s.autoscaling.polling_interval_seconds,
-        cooldown_seconds=s.autoscaling.cooldown_seconds)
+        scale_down_seconds=s.autoscaling.scale_down_seconds,
+        revision=s.weights.revision, stage_from_buckets=tuple(sorted(s.weights.stage_from_buckets.items())),
+        staging_mib_per_second=s.weights.staging_mib_per_second, weights_gib=cfg.model.weights_gib)
+
+
+def serving_budgets(cfg: RolloutConfig) -> ServingBudgets:
+    m, s = cfg.model, cfg.serving
+    return ServingBudgets(
+        weights_gib=m.weights_gib, gpu_memory_utilization=s.gpu_memory_utilization,
+        tensor_parallel_efficiency=m.tensor_parallel_efficiency, concurrency_per_gpu=m.concurrency_per_gpu,
+        utilization=cfg.utilization.normal, failover_ceiling=cfg.utilization.failover_ceiling,
+        loader_buffer_gib=s.loader_buffer_gib, runtime_overhead_gib=s.runtime_overhead_gib,
+        node_boot_seconds=s.start_time.node_boot_seconds, image_pull_seconds=s.start_time.image_pull_seconds)
 
 
 def stack_name(stack_file: Path | str) -> str:

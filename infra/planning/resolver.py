@@ -202,10 +202,16 @@ def describe_loss(plan: TrafficPlan, lost: str) -> list[str]:
         unserved = 1 - sum(per.values())
         tail = f", UNSERVED {unserved * 100:.1f}%" if unserved > 1e-9 else ""
         lines.append(f"  {geo:<16} {plan.demand[geo]:8.2f} rps -> {parts}{tail}")
+    planned = plan.planned_failover_load.get(lost, {})
     for region, load in region_loads(plan, shares).items():
         if region == lost:
             continue
         cap = plan.failover_capacity(region)
         util = load / plan.capacity[region] * 100 if plan.capacity[region] else 0.0
-        lines.append(f"  {region:<16} {load:8.2f} rps of {cap:.2f} failover capacity ({util:.1f}% utilisation)")
+        line = f"  {region:<16} {load:8.2f} rps of {cap:.2f} failover capacity ({util:.1f}% utilisation)"
+        if region in planned:  # the sizing's failover table: what the records were built to realise
+            line += f", headroom {cap - load:.2f} rps (planned headroom {cap - planned[region]:.2f})"
+        lines.append(line)
+    if plan.refused:
+        lines.append(f"  refused on purpose (restOfWorld.refuse, no answer): {', '.join(plan.refused)}")
     return lines

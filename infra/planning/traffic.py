@@ -31,10 +31,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from infra.catalog import GEOGRAPHIES, great_circle_km
-from infra.config import RolloutConfig
+from infra.config import REST_OF_WORLD, RolloutConfig
 from infra.errors import ConfigError
-from infra.planning.geolocations import BUILT_IN, DEFAULT, Location, parse_location
+from infra.planning.geolocations import BUILT_IN, COUNTRIES, DEFAULT, US_STATES, Location, parse_location
 from infra.planning.regions import regional_hostname
 from infra.planning.sizing.plan import Routing, SizingPlan
 
@@ -82,6 +81,11 @@ class TrafficPlan:
     health_failure_threshold: int = 3
     endpoint_ttl: int = 60
     drained: frozenset[str] = frozenset()  # regions taking no user traffic (rollout pins, docs/rollout.md)
+    # Countries in no configured geography: counted in `rest-of-world` (the default record's tree) or,
+    # with restOfWorld.refuse, given no answer and named here.
+    refused: tuple[str, ...] = ()
+    # lost region -> region -> rps the sizing's failover table puts there (what the resolver must show).
+    planned_failover_load: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def tree_name(self, geography: str) -> str:
         return f"{geography}.route.{self.domain}"
@@ -131,11 +135,18 @@ def _fit_units(targets: Mapping[str, float], displaced: float, room: dict[str, f
     return None
 
 
-def _locations(demand: Mapping[str, float], coordinates: Mapping[str, tuple[float, float]],
-               overrides: Mapping[str, list[str]]) -> tuple[dict[str, list[Location]], list[str]]:
+def _locations(demand: Mapping[str, float], overrides: Mapping[str, list[str]], rest: str | None,
+               ) -> tuple[dict[str, list[Location]], list[str], list[str]]:
+    """(geography -> its locations, problems, uncovered countries). A location belongs to the geography
+    that lists it (built-in codes or `traffic.geolocations`); nothing is folded into a geography whose
+    demand did not count it. Everything else is the rest of the world: counted in `rest-of-world` (the
+    default record), refused (no record), or, with neither configured, a problem naming the countries."""
     problems: list[str] = []
     for geo in overrides:
-        if geo not in demand:
+        if geo == REST_OF_WORLD:
+            problems.append(f"traffic.geolocations.{geo}: the rest of the world is every location no geography "
+                            "lists (the default record); list those locations under a geography instead")
+        elif geo not in demand:
             problems.append(f"traffic.geolocations.{geo}: no demand entry has this geography")
     claimed: dict[Location, str] = {}
     out: dict[str, list[Location]] = {geo: [] for geo in demand}
@@ -144,6 +155,8 @@ def _locations(demand: Mapping[str, float], coordinates: Mapping[str, tuple[floa
             problems.append(f"traffic.geolocations.{geo}: geography {geo!r} is not usable as a DNS label "
                             "(lowercase letters, digits, dashes)")
         codes = overrides.get(geo, BUILT_IN.get(geo))
+        if geo == REST_OF_WORLD:
+            continue  # its locations are what is left (below)
         if not codes:
             problems.append(f"traffic.geolocations.{geo}: Route 53 cannot route geography {geo!r}: it is not "
                             "built in; list its locations (countries like DE, US states like US-NY, "
@@ -162,26 +175,33 @@ def _locations(demand: Mapping[str, float], coordinates: Mapping[str, tuple[floa
                 continue
             claimed[loc] = geo
             out[geo].append(loc)
-    # Locations of built-in geographies without demand go to the nearest geography with demand.
-    for name, codes in BUILT_IN.items():
-        if name in demand:
-            continue
-        g = GEOGRAPHIES[name]
-        nearest = min(demand, key=lambda d: (great_circle_km(g.latitude, g.longitude, *coordinates[d]), d))
-        for code in codes:
-            loc = parse_location(code)
-            if loc not in claimed:
-                claimed[loc] = nearest
-                out[nearest].append(loc)
-    return out, problems
+    countries = {loc.country for loc in claimed if loc.country and not loc.subdivision}
+    continents = sorted(loc.continent for loc in claimed if loc.continent)
+    uncovered = sorted(COUNTRIES - countries)
+    # US states of no geography, when no geography has the whole country.
+    states = [] if "US" in countries else [
+        Location(country="US", subdivision=st) for st in sorted(US_STATES)
+        if Location(country="US", subdivision=st) not in claimed]
+    if rest == "counted":
+        out[REST_OF_WORLD] = [*(Location(country=c) for c in uncovered), *states]
+    elif rest is None and (uncovered or states):
+        outside = f" outside {', '.join('continent:' + c for c in continents)}" if continents else ""
+        problems.append(
+            f"restOfWorld: {len(uncovered)} countries{outside} are in no geography (and would fall to the "
+            f"default record uncounted): {', '.join(uncovered)}"
+            + (f"; and US states {', '.join(s.code for s in states)}" if states else "")
+            + ". Count them (restOfWorld: {rps, latitude, longitude}) or refuse them (restOfWorld: {refuse: true})")
+    refused = [*uncovered, *(s.code for s in states)] if rest == "refused" else []
+    return out, problems, refused
 
 
 def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan, drained: frozenset[str] = frozenset()) -> TrafficPlan:
     """The stack's traffic plan (config + sizing); ConfigError naming the field."""
-    t = cfg.traffic
+    t, rest = cfg.traffic, cfg.rest_of_world
     plan = plan_traffic(sizing, domain=cfg.domain, ceiling=cfg.utilization.failover_ceiling,
-                        coordinates={d.geography: d.coordinates for d in cfg.demand}, overrides=t.geolocations,
-                        drained=drained)
+                        coordinates={d.geography: d.coordinates for d in cfg.planned_demand},
+                        overrides=t.geolocations, drained=drained,
+                        rest_of_world=None if rest is None else "refused" if rest.refuse else "counted")
     return replace(plan, zone_name=t.zone_name or cfg.domain, existing_zone_id=t.zone_id,
                    zone_delegated=t.zone_delegated or t.zone_id is not None,
                    health_path=t.health_check.path, health_interval=t.health_check.request_interval,
@@ -191,13 +211,19 @@ def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan, drained: frozens
 def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
                  coordinates: Mapping[str, tuple[float, float]],
                  overrides: Mapping[str, list[str]] | None = None,
-                 drained: frozenset[str] = frozenset()) -> TrafficPlan:
-    """The record tree for `sizing`; ConfigError (field named) when DNS cannot express it."""
+                 drained: frozenset[str] = frozenset(), rest_of_world: str | None = None) -> TrafficPlan:
+    """The record tree for `sizing`; ConfigError (field named) when DNS cannot express it.
+
+    `rest_of_world`: "counted" (the sizing has the geography `rest-of-world`: the default record sends
+    every unlisted location there), "refused" (no default record) or None (a problem if any country is
+    in no geography)."""
     routing: Routing = sizing.routing
     demand = {geo: sum(per.values()) for geo, per in routing.items()}
     capacity = {h.region: h.capacity_rps for h in sizing.headroom}
     regions = tuple(capacity)
-    locations, problems = _locations(demand, coordinates, overrides or {})
+    if rest_of_world == "counted" and REST_OF_WORLD not in demand:
+        raise ConfigError([f"restOfWorld: counted, but the sizing plan has no {REST_OF_WORLD!r} demand"])
+    locations, problems, refused = _locations(demand, overrides or {}, rest_of_world)
     if problems:
         raise ConfigError(problems)
 
@@ -249,14 +275,19 @@ def plan_traffic(sizing: SizingPlan, *, domain: str, ceiling: float,
     if problems:
         raise ConfigError(problems)
 
-    default_geo = max(demand, key=lambda g: (demand[g], g))
+    # The default record follows the plan: the rest of the world's tree, or none when they are refused.
+    default_geo = REST_OF_WORLD if rest_of_world == "counted" else ""
     records = _records(domain, regions, locations, normal_w, failover_w, default_geo, drained)
+    planned = {lost: {r: sum(table.get(geo, routing[geo]).get(r, 0.0) for geo in routing) for r in regions
+                      if r != lost}
+               for lost in regions for table in (sizing.failover.get(lost, routing),)}
     return TrafficPlan(domain=domain, regions=regions, records=records,
                        locations={g: tuple(sorted(v, key=lambda x: x.code)) for g, v in locations.items()},
                        demand=demand,
                        capacity=capacity, ceiling=ceiling, normal_weights=normal_w, failover_weights=failover_w,
                        default_geography=default_geo, adapted=tuple(adapted), zone_name=domain,
-                       rounding_overshoot=overshoot if overshoot > _EPS else 0.0, drained=drained)
+                       rounding_overshoot=overshoot if overshoot > _EPS else 0.0, drained=drained,
+                       refused=tuple(refused), planned_failover_load=planned)
 
 
 def _records(domain: str, regions: tuple[str, ...], locations: Mapping[str, list[Location]],
@@ -268,11 +299,14 @@ def _records(domain: str, regions: tuple[str, ...], locations: Mapping[str, list
     out = [DnsRecord(name=regional_hostname(r, domain), kind="endpoint", region=r) for r in regions]
     tree = {geo: f"{geo}.route.{domain}" for geo in normal_w}
     for geo, locs in locations.items():
+        if geo == REST_OF_WORLD:
+            continue  # reached through the default record
         for loc in sorted(locs, key=lambda x: x.code):
             out.append(DnsRecord(name=domain, kind="geolocation", set_identifier=f"geo-{loc.label}",
                                  target=tree[geo], location=loc))
-    out.append(DnsRecord(name=domain, kind="geolocation", set_identifier="geo-default",
-                         target=tree[default_geo], location=DEFAULT))
+    if default_geo:
+        out.append(DnsRecord(name=domain, kind="geolocation", set_identifier="geo-default",
+                             target=tree[default_geo], location=DEFAULT))
     for geo, weights in normal_w.items():
         for r, w in weights.items():
             pair = f"{r}.{tree[geo]}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from infra.catalog import Catalog, estimated_rtt_ms, load_catalog
 from infra.config import RolloutConfig
 from infra.errors import ConfigError
+from infra.planning.server_shape import server_shape
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Candidate:
     instance_type: str
     gpu_model: str
     gpu_count: int
-    rps_per_node: float  # gpu_count * throughput_rps[gpu_model]
+    rps_per_node: float  # servers per node x rps per server (infra/planning/server_shape.py)
     usd_per_hour: float
     max_nodes: int | None = None  # quota; None = unlimited
 
@@ -131,6 +132,12 @@ def _region_candidates(
         rps = cfg.model.throughput_rps.get(itype.gpu_model)
         if rps is None:
             continue
+        shape = server_shape(gpu_count=itype.gpu_count, gpu_memory_gib=itype.gpu_memory_gib, per_gpu_rps=rps,
+                             weights_gib=cfg.model.weights_gib,
+                             gpu_memory_utilization=cfg.serving.gpu_memory_utilization,
+                             efficiency=cfg.model.tensor_parallel_efficiency)
+        if shape is None:  # the model does not fit this node's GPUs
+            continue
         considered.append(name)
         offering = catalog.offerings.get((cloud, name, region.location))
         price = overrides.get(name, offering.usd_per_hour if offering else None)
@@ -142,7 +149,7 @@ def _region_candidates(
                 instance_type=name,
                 gpu_model=itype.gpu_model,
                 gpu_count=itype.gpu_count,
-                rps_per_node=itype.gpu_count * rps,
+                rps_per_node=shape.rps_per_node,
                 usd_per_hour=float(price),
                 max_nodes=quotas.get(name),
             )
@@ -183,7 +190,7 @@ def problem_from_config(
         raise ConfigError(problems, title="cannot size the rollout")
     coords = {r.name: catalog.region(r.cloud, r.location) for r in cfg.regions}
     rtt = []
-    for d in cfg.demand:
+    for d in cfg.planned_demand:
         lat, lon = d.coordinates
         measured = cfg.latency.measured_rtt_ms.get(d.geography, {})
         rtt.append(
@@ -205,7 +212,7 @@ def _problem(cfg: RolloutConfig, candidates: list[Candidate], rtt: list[tuple[fl
     return SizingProblem(
         regions=tuple(r.name for r in cfg.regions),
         candidates=tuple(candidates),
-        geos=tuple(Geo(d.geography, d.rps) for d in cfg.demand),
+        geos=tuple(Geo(d.geography, d.rps) for d in cfg.planned_demand),
         rtt_ms=tuple(rtt),
         normal_budget_ms=cfg.latency.normal_ms,
         failover_budget_ms=cfg.latency.failover_ms,
