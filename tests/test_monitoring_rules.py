@@ -28,7 +28,7 @@ from infra.planning.monitoring import (
 )
 
 TARGETS = RegionTargets(region="use1", planned_rps=20.0, capacity_rps=40.0, servers_floor=4, n1_factor=1.5,
-                        waiting_per_server=4.0, concurrency_per_server=16)
+                        concurrency_per_server=16)
 SLO = Slo()
 
 
@@ -174,8 +174,8 @@ CASES = {
     # (alert, series that fire it, series that keep it quiet)
     "ServersBelowPlan": (replace(baseline(), "vllm:", servers(3, M)), baseline()),
     "ServersAbsent": (replace(baseline(), "vllm:", []), baseline()),
-    "QueueBuildingUp": (replace(baseline(), "vllm:", servers(4, M, waiting=9)),
-                        replace(baseline(), "vllm:", servers(4, M, waiting=7))),
+    "QueueBuildingUp": (replace(baseline(), "vllm:", servers(4, M, waiting=2)),
+                        replace(baseline(), "vllm:", servers(4, M, waiting=0.5))),
     "KvCacheNearlyFull": (replace(baseline(), "vllm:", servers(4, M, kv=0.97)), baseline()),
     "ServersSaturated": (replace(baseline(), "vllm:", servers(4, M, running=15)), baseline()),
     "RegionLoadAbovePlan": (replace(baseline(), "http_requests_total", healthy_traffic(M, rps=23)[:2]),

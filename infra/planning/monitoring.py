@@ -64,8 +64,8 @@ class RegionTargets:
     capacity_rps: float  # what the planned servers carry at the latency target
     servers_floor: int  # model servers the plan keeps running (autoscaler floor, all pools)
     n1_factor: float  # demand may grow by this factor before N-1 no longer holds (fleet-wide)
-    waiting_per_server: float  # the autoscaler's target queue per server
-    concurrency_per_server: int | None = None  # requests one server runs at once (when the plan sets it)
+    concurrency_per_server: int | None = None  # requests one server runs at once (vLLM --max-num-seqs)
+    queue_per_server: float = 1.0  # requests waiting per server, on average, that mean saturation
 
 
 @dataclass(frozen=True)
@@ -144,10 +144,9 @@ def region_alerts(t: RegionTargets, tolerance: float, kube_state_metrics: bool =
                f"{r}: fewer model servers report than the plan's floor of {t.servers_floor}", "servers-below-plan"),
         _alert("ServersAbsent", "absent(vllm:num_requests_running)", "10m", "page",
                f"{r}: no model server reports metrics", "servers-below-plan"),
-        _alert("QueueBuildingUp", f"avg(vllm:num_requests_waiting) > {_fmt(2 * t.waiting_per_server)}", "10m",
-               "page", f"{r}: requests wait in the servers' queues at twice the autoscaler's target "
-               f"({_fmt(t.waiting_per_server)} per server) for 10 minutes: scaling is not keeping up",
-               "queue-building-up"),
+        _alert("QueueBuildingUp", f"avg(vllm:num_requests_waiting) > {_fmt(t.queue_per_server)}", "10m",
+               "page", f"{r}: over {_fmt(t.queue_per_server)} request(s) per server wait beyond the planned "
+               "concurrency (--max-num-seqs) for 10 minutes: scaling is not keeping up", "queue-building-up"),
         _alert("KvCacheNearlyFull", "max(vllm:kv_cache_usage_perc) > 0.95", "10m", "ticket",
                f"{r}: a server's KV cache is over 95% for 10 minutes: requests are being preempted",
                "kv-cache-full"),
@@ -209,16 +208,15 @@ def alertmanager_config(*, webhook_url_file: str | None, heartbeat_url_file: str
             "receivers": receivers}
 
 
-def region_targets(plan: Any, waiting_per_server: float, concurrency_per_server: int | None = None,
-                   failover_ceiling: float = 0.9) -> dict[str, RegionTargets]:
-    """The promises of a RolloutPlan, per region (duck-typed: sizing headroom and serving pools)."""
+def region_targets(plan: Any, failover_ceiling: float = 0.9) -> dict[str, RegionTargets]:
+    """The promises of a RolloutPlan, per region (duck-typed: sizing headroom and serving pools); a
+    region's concurrency is its smallest pool's --max-num-seqs (the first to saturate)."""
     factor = n1_factor(plan.sizing.headroom, failover_ceiling)
     out = {}
     for h in plan.sizing.headroom:
         serving = plan.serving.get(h.region)
-        floor = sum(p.floor for p in serving.pools) if serving else 0
+        pools = serving.pools if serving else ()
         out[h.region] = RegionTargets(region=h.region, planned_rps=h.normal_rps, capacity_rps=h.capacity_rps,
-                                      servers_floor=floor, n1_factor=factor,
-                                      waiting_per_server=waiting_per_server,
-                                      concurrency_per_server=concurrency_per_server)
+                                      servers_floor=sum(p.floor for p in pools), n1_factor=factor,
+                                      concurrency_per_server=min((p.max_num_seqs for p in pools), default=None))
     return out

@@ -215,8 +215,7 @@ def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, sta
 def monitoring_plan(cfg: RolloutConfig, plan: RolloutPlan) -> MonitoringPlan:
     """Alert thresholds from what the plan promises (infra/planning/monitoring.py)."""
     m = cfg.monitoring
-    targets = region_targets(plan, waiting_per_server=cfg.serving.autoscaling.target_waiting_per_replica,
-                             failover_ceiling=cfg.utilization.failover_ceiling)
+    targets = region_targets(plan, failover_ceiling=cfg.utilization.failover_ceiling)
     return MonitoringPlan(slo=Slo(availability=m.slo.availability, latency=m.slo.latency,
                                   ttft_seconds=m.slo.ttft_seconds), regions=targets, load_tolerance=m.load_tolerance,
                           emails=tuple(m.emails))
