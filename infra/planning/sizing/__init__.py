@@ -32,13 +32,15 @@ def plan_sizing(
     """The stack's sizing plan that Route 53 weights realise (`dns_problems` empty: the preview's own
     check, within the failover ceiling); ConfigError (naming the problem) when none can exist.
 
-    Its lower bound is the bound of the problem it solves: the plain problem when the plain optimum
-    already leaves the rounding reserve, else the problem with the reserve (its cheapest plan keeping
-    that room free). `previous`: see `solve`."""
+    Its lower bound is the plain problem's (no reserve): a bound on every plan meeting the rules, so the
+    gap includes what the rounding reserve costs. `previous`: see `solve`."""
     problem = problem_from_config(cfg, survive_region_loss=survive_region_loss)
     problems: list[str] = []
+    bound = None
     for units in WEIGHT_UNITS_TRIED:
         plan = solve(replace(problem, weight_units=units), options, previous=previous)
+        bound = plan.lower_bound if bound is None else bound  # the plain problem's: a bound on every plan
+        plan = replace(plan, lower_bound=min(bound, plan.hourly_cost))
         if not survive_region_loss:
             return plan
         if units == 0 and not leaves_reserve(problem, region_capacity(problem, plan.replicas), plan.failover):
