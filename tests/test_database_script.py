@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from components.database.replica_set import SCRIPT
+from infra.offline.preview import main as preview_main
 from infra.planning.plan import plan_for_stack_file
 from tests.factories import ROOT
+from tests.previews import run_cli
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the script's tests need it)")
@@ -105,10 +106,8 @@ def test_the_planned_document_names_every_member_once_with_its_votes():
 
 
 def test_failure_drill_cli_prints_votes_and_the_new_primary():
-    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "euw4"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = run_cli(preview_main, "--stack", "prod", "--lose", "euw4")
     assert done.returncode == 0, done.stderr
     assert "whole region: 5 of 7 votes remain; new primary in use1" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "mars1"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=180)
+    bad = run_cli(preview_main, "--stack", "prod", "--lose", "mars1")
     assert bad.returncode == 2 and "--lose: no region 'mars1'" in bad.stderr
