@@ -22,9 +22,28 @@ def dns_problems(cfg: RolloutConfig, sizing: SizingPlan, *, strict: bool = True)
     try:
         traffic = traffic_from_config(cfg, sizing)
     except ConfigError as exc:
-        return list(exc.problems)
+        weights = [p for p in exc.problems if "whole DNS weights" in p]
+        if weights or not sizing.routing:
+            return weights
+        # The traffic section itself is invalid (the preview names it, whatever the plan): judge the
+        # weights anyway, with one stand-in country per geography.
+        try:
+            traffic = _with_stand_in_locations(cfg, sizing)
+        except ConfigError as again:
+            return list(again.problems)
     problems = check_traffic(traffic)
     if strict and traffic.rounding_overshoot > 0:
         problems += [f"{line} (up to {traffic.rounding_overshoot:.3f} rps above the failover ceiling)"
                      for line in traffic.adapted if "rounding slack" in line]
     return problems
+
+
+def _with_stand_in_locations(cfg: RolloutConfig, sizing: SizingPlan):
+    from infra.planning.geolocations import COUNTRIES
+    from infra.planning.traffic import plan_traffic
+
+    countries = sorted(COUNTRIES)
+    geos = [d.geography for d in cfg.demand]
+    return plan_traffic(sizing, domain=cfg.domain, ceiling=cfg.utilization.failover_ceiling,
+                        coordinates={d.geography: d.coordinates for d in cfg.demand},
+                        overrides={g: [countries[i % len(countries)]] for i, g in enumerate(geos)})
