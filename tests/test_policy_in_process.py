@@ -12,13 +12,26 @@ import dataclasses
 
 import pytest
 from google.protobuf import struct_pb2
+from pulumi.runtime import rpc
 
 from infra.offline.mock_runtime import CapturedResource, CapturedRun
 from infra.offline.policy_check import InProcessPolicyPack, PolicyPackError, ServedPolicyPack, pack_problem
+from policies.rules.core import UNKNOWN
 from tests.factories import ROOT
 from tests.test_policies_rules import CASES
 
 PACK = ROOT / "policies"
+
+
+def wire_value(value):
+    """A case's props in the engine's wire form (the rule cores' UNKNOWN is the engine's unknown sentinel)."""
+    if value is UNKNOWN:
+        return rpc.UNKNOWN
+    if isinstance(value, dict):
+        return {k: wire_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [wire_value(v) for v in value]
+    return value
 
 
 def case_resources(run: CapturedRun) -> tuple[CapturedResource, ...]:
@@ -29,6 +42,7 @@ def case_resources(run: CapturedRun) -> tuple[CapturedResource, ...]:
         for kind, props, protected in (("bad", bad, False), ("good", good, protect)):
             if props is None:
                 continue
+            props = wire_value(props)
             wire = struct_pb2.Struct()
             wire.update(props)
             res = f"case{i}-{kind}-{name}"

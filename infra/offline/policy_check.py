@@ -482,6 +482,8 @@ class InProcessPolicyPack(ServedPolicyPack):
     def _call(self, method: str, request: Any) -> Any:
         servicer = getattr(self, "servicer", None)
         assert servicer is not None, "the pack is not loaded"
+        # The request as the served pack receives it: serialised and parsed, as gRPC does (map order included).
+        request = type(request).FromString(request.SerializeToString())
         try:
             with _shared_conversion():
                 return getattr(servicer, method)(request, None)
