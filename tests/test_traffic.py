@@ -17,14 +17,14 @@ from infra.planning.resolver import RecordTree, check_traffic, describe_loss, ge
 from infra.planning.sizing import plan_sizing, solve
 from infra.planning.traffic import MAX_WEIGHT, ROUNDING_BOUND, DnsRecord, plan_traffic, traffic_from_config
 from tests.factories import ROOT, raw_config, write_stack_file
-from tests.previews import run_cli
+from tests.previews import run_cli, stack_plan
 from tests.test_sizing import problems
 
 
 @pytest.fixture(scope="module")
 def prod():
     cfg = config_from_stack_file(ROOT / "Pulumi.prod.yaml")
-    sizing = plan_sizing(cfg)
+    sizing = stack_plan("prod").sizing  # the pinned plan the prod preview deploys (tests/previews.py)
     return sizing, traffic_from_config(cfg, sizing)
 
 
