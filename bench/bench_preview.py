@@ -9,8 +9,9 @@ imports included: what a user waits for):
   - floor: the same number of custom resources, trivial (no properties), registered by a bare program
     under the same mock runtime (infra.offline.mock_runtime.run_mocked) in the same process shape;
   - with pack: the preview, then the offline policy check (in process, infra.offline.policy_check).
-Ratios: preview / floor (target <= 3 for prod) and with pack / preview (target <= 1.3). Peak RSS is the
-child's own maximum resident set size. Not a test: it prints a markdown table for the README.
+Ratios: preview / floor (target <= 3 for prod) and with pack / preview (target <= 1.3). CPU seconds
+(user + system of each child) are printed too: on a busy machine they move less than wall time. Peak
+RSS is the child's own maximum resident set size. Not a test: it prints a markdown table for the README.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def _child(argv: list[str]) -> None:
 
             report = check_policies(run, ROOT / "policies")
             assert report.resources == len(run.resources)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"resources": resources, "rss_mib": round(rss, 1)}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"resources": resources, "rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}))
 
 
 def _timed(args: list[str]) -> tuple[float, dict]:
@@ -72,7 +74,9 @@ def _timed(args: list[str]) -> tuple[float, dict]:
 
 def _median(args: list[str], runs: int) -> tuple[float, dict]:
     results = [_timed(args) for _ in range(runs)]
-    return statistics.median(w for w, _ in results), max((r for _, r in results), key=lambda r: r["rss_mib"])
+    info = max((r for _, r in results), key=lambda r: r["rss_mib"])
+    info["cpu_s"] = statistics.median(r["cpu_s"] for _, r in results)  # less sensitive to a busy machine
+    return statistics.median(w for w, _ in results), info
 
 
 def main() -> None:
@@ -89,8 +93,8 @@ def main() -> None:
     from tests.factories import generated_raw, write_stack_file
 
     print("| stack | regions | resources | preview (s) | mock floor (s) | preview / floor | with pack (s) "
-          "| pack overhead | peak RSS preview / with pack (MiB) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| pack overhead | CPU s preview / floor / with pack | peak RSS preview / with pack (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.stacks.split(","):
             if name.startswith("gen"):
@@ -103,14 +107,16 @@ def main() -> None:
 
                 regions = len(config_from_stack_file(path).regions)
             wall, info = _median(["preview", str(path), name], args.runs)
-            floor, _ = _median(["floor", str(info["resources"])], args.runs)
+            floor, finfo = _median(["floor", str(info["resources"])], args.runs)
             if args.no_pack:
-                packed, pinfo, overhead = float("nan"), {"rss_mib": float("nan")}, float("nan")
+                packed, pinfo, overhead = float("nan"), {"rss_mib": float("nan"), "cpu_s": float("nan")}, float("nan")
             else:
                 packed, pinfo = _median(["pack", str(path), name], args.runs)
                 overhead = packed / wall
             print(f"| {name} | {regions} | {info['resources']} | {wall:.2f} | {floor:.2f} | {wall / floor:.2f}x "
-                  f"| {packed:.2f} | {overhead:.2f}x | {info['rss_mib']:.0f} / {pinfo['rss_mib']:.0f} |", flush=True)
+                  f"| {packed:.2f} | {overhead:.2f}x "
+                  f"| {info['cpu_s']:.1f} / {finfo['cpu_s']:.1f} / {pinfo['cpu_s']:.1f} "
+                  f"| {info['rss_mib']:.0f} / {pinfo['rss_mib']:.0f} |", flush=True)
     load = os.getloadavg()
     print(f"\n(median of {args.runs} fresh processes each; python {sys.version.split()[0]}; "
           f"{os.cpu_count()} cores; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end)")
