@@ -35,7 +35,7 @@ test: lint  ## ruff + the whole test suite
 sizing: $(VENV)/.installed
 	$(PY) -m infra.sizing --stack $(STACK)
 
-bench-preview: $(VENV)/.installed  ## wall time and resource counts: dev, prod, a generated 20-region stack
+bench-preview: $(VENV)/.installed  ## preview vs the mock floor and the policy overhead: dev, prod, a generated 45-region stack
 	$(PY) bench/bench_preview.py
 
 bench-sizing: $(VENV)/.installed

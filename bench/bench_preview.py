@@ -1,108 +1,125 @@
-"""Offline preview cost: wall time and resource count for dev, prod and a generated 20-region stack,
-next to the Pulumi mock floor (the same number of bare resources registered under mocks).
+"""Offline preview cost against the Pulumi mock floor, and the policy pack's overhead.
 
-    make bench-preview        # or: .venv/bin/python bench/bench_preview.py [--runs 3]
+    make bench-preview        # or: .venv/bin/python bench/bench_preview.py [--runs 3] [--stacks dev,prod,gen45]
 
-Not a test: it prints a markdown table for the README. Each figure is the median of --runs runs in
-one process (imports are paid once, outside the timing).
+For dev, prod and a generated 45-region stack (tests/factories.generated_raw, the scale bench's stack),
+each figure is the median over --runs fresh processes, timed from the parent (interpreter start and
+imports included: what a user waits for):
+  - preview: `run_stack` of the stack file (planning + the program under mocks);
+  - floor: the same number of custom resources, trivial (no properties), registered by a bare program
+    under the same mock runtime (infra.offline.mock_runtime.run_mocked) in the same process shape;
+  - with pack: the preview, then the offline policy check (in process, infra.offline.policy_check).
+Ratios: preview / floor (target <= 3 for prod) and with pack / preview (target <= 1.3). CPU seconds
+(user + system of each child) are printed too: on a busy machine they move less than wall time. Peak
+RSS is the child's own maximum resident set size. Not a test: it prints a markdown table for the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import pulumi  # noqa: E402
 
-from infra.catalog import load_catalog  # noqa: E402
-from infra.config import config_from_stack_file  # noqa: E402
-from infra.offline.mock_runtime import run_mocked  # noqa: E402
-from infra.offline.run import run_stack  # noqa: E402
-from infra.planning.geolocations import COUNTRIES  # noqa: E402
-from tests.factories import raw_config, write_stack_file  # noqa: E402
+def _child(argv: list[str]) -> None:
+    """One measured process: prints {"resources": n, "rss_mib": peak} on its last stdout line."""
+    kind = argv[0]
+    if kind == "floor":
+        import pulumi
 
+        from infra.offline.mock_runtime import run_mocked
 
-def generated_stack(regions: int, directory: Path) -> Path:
-    """A stack of `regions` priced regions alternating AWS and GCP, with demand next to each region so
-    every stack is servable."""
-    priced = load_catalog()
-    catalog = sorted((r for r in priced.regions.values() if priced.offerings_in(r.cloud, r.location)),
-                     key=lambda r: r.number)
-    aws = [r for r in catalog if r.cloud == "aws"]
-    gcp = [r for r in catalog if r.cloud == "gcp"]
-    picked = [x for pair in zip(aws, gcp, strict=False) for x in pair][:regions]
-    entries = [{"name": f"r{r.number:02d}", "cloud": r.cloud, "location": r.location, "zones": 3}
-               for r in picked]  # every catalogued region lists at least three zones
-    demand = [{"geography": f"near-{r.location}", "rps": 5, "latitude": r.latitude, "longitude": r.longitude}
-              for r in picked]
-    model = {"name": "m", "image": "vllm/vllm-openai:v0.6.3",
-             "throughputRps": {"A10G": 1.5, "L4": 1.2, "A100-40GB": 5.0, "A100-80GB": 5.5, "H100-80GB": 10.0}}
-    # Global traffic needs Route 53 locations for geographies given by coordinates: one stand-in
-    # country each (the benchmark measures scale, not geography).
-    countries = sorted(COUNTRIES - {"US"})
-    traffic = {"geolocations": {d["geography"]: [countries[i]] for i, d in enumerate(demand)}}
-    raw = raw_config(regions=entries, demand=demand, latency={"normalMs": 150, "failoverMs": 400},
-                     environment="prod", network={"natPerZone": True}, model=model, traffic=traffic)
-    return write_stack_file(directory / f"Pulumi.gen{regions}.yaml", raw)
+        class Bare(pulumi.CustomResource):
+            def __init__(self, name: str):
+                super().__init__("bench:index:Bare", name, {})
 
+        count = int(argv[1])
+        run = run_mocked(lambda: [Bare(f"bare-{i}") for i in range(count)], stack="floor")
+        resources = sum(r.custom for r in run.resources)
+    else:
+        from infra.offline.run import run_stack
 
-class Bare(pulumi.CustomResource):
-    def __init__(self, name: str):
-        super().__init__("bench:index:Bare", name, {})
-
-
-def mock_floor(count: int) -> float:
-    def program() -> None:
-        for i in range(count):
-            Bare(f"bare-{i}")
-
-    started = time.perf_counter()
-    run_mocked(program, stack="floor")
-    return time.perf_counter() - started
-
-
-def measure(path: Path, stack: str, runs: int) -> tuple[float, int, float, Counter]:
-    times, run = [], None
-    for _ in range(runs):
-        started = time.perf_counter()
+        path, stack = Path(argv[1]), argv[2]
         run = run_stack(path, stack)
-        times.append(time.perf_counter() - started)
-    assert run is not None
-    custom = [r for r in run.resources if r.custom]
-    floor = statistics.median(mock_floor(len(custom)) for _ in range(runs))
-    return statistics.median(times), len(custom), floor, Counter(r.type for r in custom)
+        resources = sum(r.custom for r in run.resources)
+        if kind == "pack":
+            from infra.offline.policy_check import check_policies
+
+            report = check_policies(run, ROOT / "policies")
+            assert report.resources == len(run.resources)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"resources": resources, "rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}))
+
+
+def _timed(args: list[str]) -> tuple[float, dict]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--child", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bench child {args} failed:\n{done.stderr[-3000:]}")
+    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(args: list[str], runs: int) -> tuple[float, dict]:
+    results = [_timed(args) for _ in range(runs)]
+    info = max((r for _, r in results), key=lambda r: r["rss_mib"])
+    info["cpu_s"] = statistics.median(r["cpu_s"] for _, r in results)  # less sensitive to a busy machine
+    return statistics.median(w for w, _ in results), info
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--growth", action="store_true", help="also print resources per region count")
+    parser.add_argument("--stacks", default="dev,prod,gen45", help="comma-separated: dev, prod, genN (N regions)")
+    parser.add_argument("--no-pack", action="store_true", help="skip the policy pack runs")
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    run_stack(ROOT / "Pulumi.dev.yaml", "warm-up")  # pay the provider SDK imports outside the timings
+    if args.child:
+        _child(args.child)
+        return
+    from infra.config import parse_config
+    from tests.factories import generated_raw, write_stack_file
+
+    print("| stack | regions | resources | preview (s) | mock floor (s) | preview / floor | with pack (s) "
+          "| pack overhead | CPU s preview / floor / with pack | peak RSS preview / with pack (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        stacks = [("dev", ROOT / "Pulumi.dev.yaml"), ("prod", ROOT / "Pulumi.prod.yaml"),
-                  ("generated-20", generated_stack(20, Path(tmp)))]
-        print("| stack | regions | resources | preview wall time (s) | mock floor (s) |")
-        print("|---|---|---|---|---|")
-        for name, path in stacks:
-            regions = len(config_from_stack_file(path).regions)
-            wall, count, floor, _ = measure(path, name, args.runs)
-            print(f"| {name} | {regions} | {count} | {wall:.2f} | {floor:.2f} |")
-        if args.growth:
-            print("\n| regions | resources | per region |")
-            print("|---|---|---|")
-            for n in (2, 5, 10, 20):
-                _, count, _, _ = measure(generated_stack(n, Path(tmp)), f"gen{n}", 1)
-                print(f"| {n} | {count} | {count / n:.1f} |")
-    print(f"\n(median of {args.runs} runs; python {sys.version.split()[0]}; 2-core machine)")
+        for name in args.stacks.split(","):
+            if name.startswith("gen"):
+                raw = generated_raw(int(name[3:]))
+                path = write_stack_file(Path(tmp) / f"Pulumi.{name}.yaml", raw)
+                regions = len(parse_config(raw).regions)
+            else:
+                path = ROOT / f"Pulumi.{name}.yaml"
+                from infra.config import config_from_stack_file
+
+                regions = len(config_from_stack_file(path).regions)
+            wall, info = _median(["preview", str(path), name], args.runs)
+            floor, finfo = _median(["floor", str(info["resources"])], args.runs)
+            if args.no_pack:
+                packed, pinfo, overhead = float("nan"), {"rss_mib": float("nan"), "cpu_s": float("nan")}, float("nan")
+            else:
+                packed, pinfo = _median(["pack", str(path), name], args.runs)
+                overhead = packed / wall
+            print(f"| {name} | {regions} | {info['resources']} | {wall:.2f} | {floor:.2f} | {wall / floor:.2f}x "
+                  f"| {packed:.2f} | {overhead:.2f}x "
+                  f"| {info['cpu_s']:.1f} / {finfo['cpu_s']:.1f} / {pinfo['cpu_s']:.1f} "
+                  f"| {info['rss_mib']:.0f} / {pinfo['rss_mib']:.0f} |", flush=True)
+    load = os.getloadavg()
+    print(f"\n(median of {args.runs} fresh processes each; python {sys.version.split()[0]}; "
+          f"{os.cpu_count()} cores; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end)")
 
 
 if __name__ == "__main__":

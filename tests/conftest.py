@@ -22,3 +22,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator:
     guard_sockets(monkeypatch)
     with mock_aws():
         yield AwsClients(session=shared_session())
+
+
+@pytest.fixture(scope="session")
+def dev_run():
+    """The dev stack's captured preview, once per test process (tests/previews.py)."""
+    from tests.previews import stack_run
+
+    return stack_run("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_run():
+    """The prod stack's captured preview, once per test process (tests/previews.py)."""
+    from tests.previews import stack_run
+
+    return stack_run("prod")

@@ -12,17 +12,17 @@ import kubernetes_validate
 from components.cluster.aws_load_balancer_controller import CHART_VERSION, SERVICE_ACCOUNT
 from components.database.region_database import MEMBER_ORG, member_dns_names
 from infra.offline.mock_runtime import SECRET
-from infra.offline.run import run_stack_with_plan
 from infra.planning.plan import plan_for_stack_file
 from tests.factories import ROOT
+from tests.previews import stack_preview
 
 DB_COMPONENTS = ("rollout:database:RegionDatabase", "rollout:database:ReplicaSet")
 
 
 @cache
 def prod():
-    run, plan = run_stack_with_plan(ROOT / "Pulumi.prod.yaml", "prod")
-    return run, plan, plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    run, plan = stack_preview("prod")
+    return run, plan, plan.database
 
 
 def ours(resources):

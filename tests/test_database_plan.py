@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from infra.config import MongoDbConfig, parse_config
 from infra.errors import ConfigError
+from infra.offline.preview import main as preview_main
 from infra.planning.addressing import all_ranges
 from infra.planning.database import DATA_REGION_MEMBERS, MAX_VOTING, plan_database, render_drill, traffic_band
 from infra.planning.plan import build_plan, plan_for_stack_file
 from tests.factories import ROOT, raw_config
+from tests.previews import run_cli
 from tests.topology_plans import region_mixes, regions_plan
 
 DOMAIN = "rollout.example.com"
@@ -203,14 +205,11 @@ def test_two_region_stack_without_opt_out_fails_at_plan_time():
     ({}, "add a third region"),
 ])
 def test_the_preview_cli_exits_2_naming_the_field(tmp_path, mongodb, field):
-    import subprocess
-    import sys
 
     from tests.factories import write_stack_file
 
     path = write_stack_file(tmp_path / "Pulumi.bad.yaml", raw_config(mongodb=mongodb))
-    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack-file", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = run_cli(preview_main, "--stack-file", str(path))
     assert done.returncode == 2, done.stderr
     assert field in done.stderr and "Traceback" not in done.stderr
 

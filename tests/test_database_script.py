@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from functools import cache
 
 import pytest
 
 from components.database.replica_set import SCRIPT
 from infra.config import MongoDbConfig
+from infra.offline.preview import main as preview_main
 from infra.planning.database import plan_database
 from infra.planning.plan import plan_for_stack_file
 from tests.factories import ROOT
+from tests.previews import run_cli
 from tests.topology_plans import regions_plan
 
 NODE = shutil.which("node")
@@ -182,12 +183,10 @@ def test_the_planned_document_names_every_member_once_with_its_votes():
 
 
 def test_failure_drill_cli_prints_votes_and_the_new_primary():
-    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "use1"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = run_cli(preview_main, "--stack", "prod", "--lose", "use1")
     assert done.returncode == 0, done.stderr
     assert "whole region: 5 of 7 votes remain; new primary in usw2" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "mars1"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=180)
+    bad = run_cli(preview_main, "--stack", "prod", "--lose", "mars1")
     assert bad.returncode == 2 and "--lose: no region 'mars1'" in bad.stderr
 
 

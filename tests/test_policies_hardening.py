@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from infra.offline.mock_runtime import SECRET
-from infra.offline.run import run_stack
 from policies.rules import ALL_RULES
 from policies.rules.cluster_hardening import eks_node_role_no_cni, security_groups_attached
 from policies.rules.core import MANDATORY, NotApplicable, Resource, Rule
@@ -21,6 +20,7 @@ from policies.rules.edge import public_lb_https_only
 from policies.rules.k8s_security import namespaces_default_deny
 from policies.rules.netmath import covers_world, public_ranges, reaches_metadata
 from policies.rules.storage import s3_buckets_hardened
+from tests.previews import stack_run
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCE_RULES = [r for r in ALL_RULES if isinstance(r, Rule)]
@@ -140,7 +140,7 @@ def rendered() -> dict[str, Resource]:
     """One real resource of each type (dev and prod previews), as the pack would receive it."""
     found: dict[str, Resource] = {}
     for stack in ("dev", "prod"):
-        for r in run_stack(ROOT / f"Pulumi.{stack}.yaml", stack).resources:
+        for r in stack_run(stack).resources:
             # The capture masks secrets; the engine hands the pack the real (generated, 48-character) value.
             text = json.dumps(r.inputs, default=str).replace(json.dumps(SECRET), json.dumps("k" * 48))
             resource = Resource(type=r.type, props=json.loads(text), urn=r.urn, name=r.name, protect=r.protect)
@@ -373,7 +373,7 @@ def test_the_served_pack_catches_the_battery_on_the_dev_stack():
 
     from infra.offline.policy_check import check_policies
 
-    run = run_stack(ROOT / "Pulumi.dev.yaml", "dev")
+    run = stack_run("dev")
     by_key: dict[str, object] = {}
     for r in run.resources:
         by_key.setdefault(r.type, r)

@@ -13,15 +13,9 @@ from pulumi.runtime import rpc
 
 from infra.offline.mock_runtime import CapturedResource, CapturedRun
 from infra.offline.policy_check import PolicyPackError, ServedPolicyPack, check_policies, render_text
-from infra.offline.run import run_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "policies"
-
-
-@pytest.fixture(scope="module")
-def dev_run() -> CapturedRun:
-    return run_stack(ROOT / "Pulumi.dev.yaml", "dev")
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +50,8 @@ def test_dev_stack_has_no_mandatory_violation(pack, dev_run):
     assert report.exit_code == 0
 
 
-def test_prod_stack_has_no_mandatory_violation():
-    run = run_stack(ROOT / "Pulumi.prod.yaml", "prod")
-    report = check_policies(run, PACK)
+def test_prod_stack_has_no_mandatory_violation(prod_run):
+    report = check_policies(prod_run, PACK)  # in process: the same verdicts (tests/test_policy_in_process.py)
     assert report.mandatory == [], render_text(report)
     assert report.to_json()["passed"] is True
 

@@ -7,9 +7,17 @@ import subprocess
 import sys
 
 from tests.factories import ROOT, raw_config, write_stack_file
+from tests.previews import run_cli
 
 
 def preview(*args: str) -> subprocess.CompletedProcess:
+    """The CLI's main in this process (tests/previews.py); `python -m infra.preview` itself is run below."""
+    from infra.offline.preview import main
+
+    return run_cli(main, *args)
+
+
+def preview_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "infra.preview", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=180)
 
@@ -63,8 +71,9 @@ def test_the_policy_verdict_joins_the_json_and_sets_the_exit_code():
 
 
 def test_a_missing_policy_pack_is_a_clear_error(tmp_path):
-    done = preview("--stack", "dev", "--policy-pack", str(tmp_path / "nope"))
+    done = preview_process("--stack", "dev", "--policy-pack", str(tmp_path / "nope"))  # the module, run as a user does
     assert done.returncode == 1 and "error:" in done.stderr and "Traceback" not in done.stderr
+    assert "no such directory" in done.stderr and "previewing" not in done.stderr  # before any preview work
 
 
 def test_the_diagram_is_a_mermaid_graph_of_regions_and_links():

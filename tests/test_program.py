@@ -8,8 +8,8 @@ import pytest
 
 from infra.config import config_from_stack_file
 from infra.offline.preview import as_json
-from infra.offline.run import run_stack
 from tests.factories import ROOT
+from tests.previews import stack_run
 
 AWS_PER_REGION = {
     "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway", "aws:ec2/routeTable:RouteTable",
@@ -24,7 +24,7 @@ GCP_PER_REGION = {"gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Route
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def previewed(request):
     path = ROOT / f"Pulumi.{request.param}.yaml"
-    return config_from_stack_file(path), run_stack(path, request.param)
+    return config_from_stack_file(path), stack_run(request.param)
 
 
 def types_by_region(run) -> dict[str, set[str]]:
@@ -65,7 +65,7 @@ def test_stack_wide_resources_exist_once(previewed):
 def test_prod_puts_a_nat_gateway_in_every_zone_and_dev_shares_one():
     for stack, per_region in (("dev", 1), ("prod", 3)):
         cfg = config_from_stack_file(ROOT / f"Pulumi.{stack}.yaml")
-        run = run_stack(ROOT / f"Pulumi.{stack}.yaml", stack)
+        run = stack_run(stack)
         aws_regions = [r for r in cfg.regions if r.cloud == "aws"]
         assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == per_region * len(aws_regions)
 

@@ -23,6 +23,7 @@ from infra.offline.mock_runtime import run_mocked
 from infra.offline.run import run_stack
 from infra.planning.plan import build_plan
 from tests.factories import ROOT, raw_config
+from tests.previews import stack_run
 
 PROD = ROOT / "Pulumi.prod.yaml"
 NODE_POOL, NODE_GROUP = "gcp:container/nodePool:NodePool", "aws:eks/nodeGroup:NodeGroup"
@@ -34,9 +35,8 @@ def stack_config(path: Path) -> dict:
     return yaml.safe_load(path.read_text())["config"]
 
 
-@functools.cache
 def prod():
-    return run_stack(PROD, "prod")
+    return stack_run("prod")
 
 
 @functools.cache

@@ -17,12 +17,11 @@ import pytest
 from components.serving import RegionServingArgs, RegionServingStack
 from components.serving.manifests import NEG_ANNOTATION, prometheus_query
 from infra.offline.mock_runtime import run_mocked
-from infra.offline.run import run_stack
 from infra.planning.cluster_plan import POOL_LABEL
-from infra.planning.plan import plan_for_stack_file
 from infra.planning.serving import HEALTH_PATH
 from infra.planning.serving_versions import CLUSTER_AUTOSCALER_CHARTS, CLUSTER_AUTOSCALER_IMAGE, KEDA, PROMETHEUS
 from tests.factories import ROOT
+from tests.previews import stack_preview
 
 DEPLOYMENT, SCALED = "kubernetes:apps/v1:Deployment", "kubernetes:keda.sh/v1alpha1:ScaledObject"
 TGB = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
@@ -30,8 +29,8 @@ TGB = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 
 @cache
 def previewed(stack: str):
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    return plan_for_stack_file(path), run_stack(path, stack)  # the plan the program uses (sizing lock)
+    run, plan = stack_preview(stack)  # the plan the program used (sizing lock)
+    return plan, run
 
 
 def in_serving(run, resource) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +34,8 @@ from infra.planning.sizing import (
     problem_from_config,
     solve,
 )
+from infra.planning.sizing.cli import main as sizing_main
+from tests.previews import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 GAP = SolveOptions().mip_rel_gap
@@ -348,9 +349,7 @@ def _priced_stack(tmp_path: Path, source: str = "Pulumi.dev.yaml", **sizing: obj
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra.sizing", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(sizing_main, *args)  # the CLI's main in this process (tests/previews.py)
 
 
 def test_cli_json_on_the_dev_stack_has_the_documented_keys(tmp_path: Path) -> None:

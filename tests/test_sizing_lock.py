@@ -18,6 +18,7 @@ from infra.planning.plan import plan_for_stack_file
 from infra.planning.sizing import problem_from_config, solve
 from infra.planning.sizing.cli import main as sizing_main
 from infra.planning.sizing.lock import (
+    inputs_digest,
     lock_of,
     lock_path,
     pinned_plan,
@@ -188,3 +189,34 @@ def test_with_n_minus_1_any_single_region_wave_is_safe_to_drain(problem):
     waves = plan_waves(list(problem.regions), target=new, deployed=dict.fromkeys(problem.regions, old))
     assert all(len(w.regions) == 1 for w in waves.waves)
     assert drain_problems(problem, plan.replicas, waves) == []
+
+
+def test_a_pin_is_checked_not_re_solved_while_its_inputs_are_those_it_was_written_for(tmp_path, monkeypatch):
+    import infra.planning.sizing.lock as lock_module
+
+    path = write_stack_file(tmp_path / "Pulumi.t.yaml", raw_config())
+    problem = problem_from_config(config_from_stack_file(path))
+    plan = solve(problem)
+    write_lock(lock_path(path), lock_of(plan, problem), "t")
+    pinned = read_lock(lock_path(path))
+    assert pinned.inputs_sha256 and pinned.lower_bound == plan.lower_bound
+
+    def no_solve(*_, **__):
+        raise AssertionError("a pin with matching inputs must not be re-solved")
+
+    monkeypatch.setattr(lock_module, "solve", no_solve)
+    checked = pinned_plan(problem, pinned)
+    assert checked.replicas == plan.replicas and checked.lower_bound == plan.lower_bound
+    cheaper = replace(problem, candidates=tuple(replace(c, usd_per_hour=c.usd_per_hour * 0.9)
+                                                for c in problem.candidates))
+    with pytest.raises(AssertionError, match="must not be re-solved"):  # inputs changed: a bound is solved again
+        pinned_plan(cheaper, pinned)
+
+
+def test_the_repository_pins_carry_their_bound_for_todays_inputs():
+    for stack in ("dev", "prod"):
+        path = ROOT / f"Pulumi.{stack}.yaml"
+        pinned = read_lock(lock_path(path))
+        assert pinned.inputs_sha256 == inputs_digest(problem_from_config(config_from_stack_file(path))), (
+            f"{stack}: the sizing inputs changed since the pin was written, so every preview re-solves for its "
+            f"bound; review `python -m infra.sizing --stack {stack} --diff` and pin with `--write`")

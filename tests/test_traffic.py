@@ -6,26 +6,25 @@ Every single-region loss: no region gets more than capacity x failover ceiling, 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 
 from infra.config import config_from_stack_file, parse_config
 from infra.errors import ConfigError
+from infra.offline.preview import main as preview_main
 from infra.planning.geolocations import CONTINENTS, COUNTRIES, DEFAULT, US_STATES, Location, parse_location
 from infra.planning.resolver import RecordTree, check_traffic, describe_loss, geography_shares, region_loads
 from infra.planning.sizing import plan_sizing, solve
 from infra.planning.traffic import MAX_WEIGHT, ROUNDING_BOUND, DnsRecord, plan_traffic, traffic_from_config
 from tests.factories import ROOT, raw_config, write_stack_file
+from tests.previews import run_cli, stack_plan
 from tests.test_sizing import problems
 
 
 @pytest.fixture(scope="module")
 def prod():
     cfg = config_from_stack_file(ROOT / "Pulumi.prod.yaml")
-    sizing = plan_sizing(cfg)
+    sizing = stack_plan("prod").sizing  # the pinned plan the prod preview deploys (tests/previews.py)
     return sizing, traffic_from_config(cfg, sizing)
 
 
@@ -337,8 +336,7 @@ def test_an_existing_parent_zone_holds_the_domain():
 def test_the_preview_exits_2_naming_a_domain_with_no_zone(tmp_path):
     raw = raw_config(traffic={"zoneId": "Z0123456789ABC", "zoneName": "elsewhere.org"})
     path = write_stack_file(tmp_path / "Pulumi.bad.yaml", raw)
-    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack-file", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = run_cli(preview_main, "--stack-file", str(path))
     assert done.returncode == 2
     assert "traffic.zoneName" in done.stderr and "Traceback" not in done.stderr + done.stdout
 
@@ -346,19 +344,16 @@ def test_the_preview_exits_2_naming_a_domain_with_no_zone(tmp_path):
 def test_the_preview_exits_2_naming_a_geography_dns_cannot_express(tmp_path):
     raw = raw_config(demand=[{"geography": "mars-colony", "rps": 3, "latitude": 40.0, "longitude": -70.0}])
     path = write_stack_file(tmp_path / "Pulumi.bad.yaml", raw)
-    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack-file", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = run_cli(preview_main, "--stack-file", str(path))
     assert done.returncode == 2, done.stderr
     assert "traffic.geolocations.mars-colony" in done.stderr and "Traceback" not in done.stderr + done.stdout
 
 
 def test_preview_lose_shows_where_each_geography_goes_and_names_a_bad_region():
-    done = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "use1"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = run_cli(preview_main, "--stack", "prod", "--lose", "use1")
     assert done.returncode == 0, done.stderr
     assert "us-east" in done.stdout and "usw2" in done.stdout and "failover capacity" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "infra.preview", "--stack", "prod", "--lose", "nowhere"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=180)
+    bad = run_cli(preview_main, "--stack", "prod", "--lose", "nowhere")
     assert bad.returncode == 2 and "--lose" in bad.stderr
 
 

@@ -26,6 +26,7 @@ from infra.planning.regions import regional_hostname
 from infra.planning.resolver import check_traffic
 from infra.planning.traffic import DnsRecord
 from tests.factories import ROOT
+from tests.previews import stack_preview
 
 RECORD = "aws:route53/record:Record"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -213,9 +214,7 @@ def test_the_served_policy_pack_passes_the_traffic_resources_and_judges_them(pro
 
 
 def test_the_program_exports_the_service_url_zone_and_certificates():
-    from infra.offline.run import run_stack_with_plan
-
-    run, plan = run_stack_with_plan(ROOT / "Pulumi.dev.yaml", "dev")
+    run, plan = stack_preview("dev")
     assert run.outputs["serviceUrl"] == f"https://{plan.domain}/"
     traffic = run.outputs["traffic"]
     assert traffic["zoneId"].startswith("Z") and len(traffic["nameServers"]) == 4
@@ -229,11 +228,7 @@ def test_the_full_prod_preview_routes_as_planned_to_the_serving_load_balancers()
     """Global traffic's promise on the whole program: the records the prod preview registers, read back and
     resolved, realise the plan in normal state and for every single region lost, and every endpoint record
     and health check names the load balancer that region's serving stack declares."""
-    from infra.offline.run import run_stack
-    from infra.planning.plan import plan_for_stack_file
-
-    path = ROOT / "Pulumi.prod.yaml"
-    plan, run = plan_for_stack_file(path), run_stack(path, "prod")
+    run, plan = stack_preview("prod")
     by_urn = {r.urn: r for r in run.resources}
 
     def region_of(resource):

@@ -27,9 +27,10 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -374,6 +375,123 @@ class ServedPolicyPack:
         return self._call("GetPluginInfo", empty_pb2.Empty()).version
 
 
+class _SharedConversion:
+    """The SDK servicer converts a resource's properties (protobuf -> dict -> deserialized -> unknown-
+    checking proxy) once per policy. Within one call these stand-ins return the conversion of equal
+    bytes once made, so every policy reads the same converted value (the policies only read them)."""
+
+    def __init__(self) -> None:
+        self._dicts: dict[bytes, dict[str, Any]] = {}
+        self._deserialized: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._proxies: dict[int, tuple[Any, Any]] = {}
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:  # json_format's name
+        if args or kwargs:
+            return json_format.MessageToDict(message, *args, **kwargs)
+        key = message.SerializeToString(deterministic=True)
+        found = self._dicts.get(key)
+        if found is None:
+            found = self._dicts[key] = json_format.MessageToDict(message)
+        return found
+
+    def deserialize(self, value: dict[str, Any], *args: Any) -> Any:
+        from pulumi_policy import deserialize
+
+        if args:
+            return deserialize.deserialize_properties(value, *args)
+        hit = self._deserialized.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = self._deserialized[id(value)] = (value, deserialize.deserialize_properties(value))
+        return hit[1]
+
+    def proxy(self, value: Any) -> Any:
+        """unknown_checking_proxy: a read-only view, so one per converted value serves every policy."""
+        from pulumi_policy import proxy
+
+        hit = self._proxies.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = self._proxies[id(value)] = (value, proxy.unknown_checking_proxy(value))
+        return hit[1]
+
+    def __getattr__(self, name: str) -> Any:  # every other json_format function, unchanged
+        return getattr(json_format, name)
+
+
+@contextmanager
+def _shared_conversion():
+    from pulumi_policy import policy as sdk
+
+    shared = _SharedConversion()
+    saved = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy
+    sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = shared, shared.deserialize, shared.proxy
+    try:
+        yield
+    finally:
+        sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = saved
+
+
+class _Declared:
+    """Stands in for pulumi_policy.PolicyPack while the pack's __main__ runs: records, never serves."""
+
+    last: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, name: str, policies: list, enforcement_level: Any = None, initial_config: Any = None,
+                 **_: Any) -> None:
+        type(self).last = {"name": name, "policies": policies, "enforcement_level": enforcement_level,
+                           "initial_config": initial_config}
+
+
+class InProcessPolicyPack(ServedPolicyPack):
+    """The same pack and the same SDK servicer (pulumi_policy's), run in this process: no subprocess, no
+    gRPC, and one conversion of each resource's properties shared by every policy (_SharedConversion).
+    The verdicts are the served pack's (tests/test_policy_in_process.py proves it on the batteries);
+    `ServedPolicyPack` stays the reference for how the engine runs a pack."""
+
+    def start(self) -> None:
+        if not (self.pack_dir / "PulumiPolicy.yaml").is_file():
+            raise PolicyPackError(f"{self.pack_dir} is not a policy pack: PulumiPolicy.yaml is missing")
+        import runpy
+
+        import pulumi_policy
+        from pulumi_policy.policy import EnforcementLevel, _PolicyAnalyzerServicer
+
+        real = pulumi_policy.PolicyPack
+        pulumi_policy.PolicyPack = _Declared
+        sys.path.insert(0, str(self.pack_dir))
+        try:
+            runpy.run_path(str(self.pack_dir / "__main__.py"), run_name="__main__")
+        except Exception as exc:
+            raise PolicyPackError(f"policy pack {self.pack_dir} failed to load: {type(exc).__name__}: {exc}") from None
+        finally:
+            pulumi_policy.PolicyPack = real
+            sys.path.remove(str(self.pack_dir))
+        declared, _Declared.last = _Declared.last, {}
+        if not declared:
+            raise PolicyPackError(f"policy pack {self.pack_dir} declared no PolicyPack")
+        self.servicer = _PolicyAnalyzerServicer(
+            declared["name"], "0.0.1", declared["policies"],
+            declared["enforcement_level"] or EnforcementLevel.ADVISORY, declared["initial_config"])
+        self._call("ConfigureStack", analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=self.stack, project=self.project, organization=self.organization, dry_run=True,
+            config=self.config))
+        self.info = self._call("GetAnalyzerInfo", empty_pb2.Empty())
+
+    def stop(self) -> None:
+        self.servicer = None
+
+    def _call(self, method: str, request: Any) -> Any:
+        servicer = getattr(self, "servicer", None)
+        assert servicer is not None, "the pack is not loaded"
+        # The request as the served pack receives it: serialised and parsed, as gRPC does (map order included).
+        request = type(request).FromString(request.SerializeToString())
+        try:
+            with _shared_conversion():
+                return getattr(servicer, method)(request, None)
+        except Exception as exc:  # the served pack answers such a failure as a gRPC error
+            raise PolicyPackError(f"policy pack {self.pack_dir}: {method} failed: {type(exc).__name__}: {exc}") \
+                from None
+
+
 def _violation(d: analyzer_pb2.AnalyzeDiagnostic, resource_urn: str) -> Violation:
     message = d.message
     if d.description and message.startswith(d.description):
@@ -384,10 +502,21 @@ def _violation(d: analyzer_pb2.AnalyzeDiagnostic, resource_urn: str) -> Violatio
                      severity=_SEVERITIES[d.severity])
 
 
+def pack_problem(pack_dir: Path) -> str | None:
+    """Why `pack_dir` is not a policy pack (None if it is): checked before any preview work."""
+    if not Path(pack_dir).is_dir():
+        return f"policy pack {pack_dir}: no such directory"
+    if not (Path(pack_dir) / "PulumiPolicy.yaml").is_file():
+        return f"{pack_dir} is not a policy pack: PulumiPolicy.yaml is missing"
+    return None
+
+
 def check_policies(run: CapturedRun, pack_dir: Path, *,
-                   policy_config: Mapping[str, Mapping[str, Any]] | None = None) -> PolicyReport:
-    """Serve the pack in `pack_dir`, analyze every resource of `run` and the whole stack, stop the pack."""
-    with ServedPolicyPack(pack_dir, project=run.project, stack=run.stack) as pack:
+                   policy_config: Mapping[str, Mapping[str, Any]] | None = None, served: bool = False) -> PolicyReport:
+    """Analyze every resource of `run` and the whole stack with the pack in `pack_dir`: in this process
+    (the default: the same servicer, each resource converted once), or `served` as the engine runs it."""
+    kind = ServedPolicyPack if served else InProcessPolicyPack
+    with kind(pack_dir, project=run.project, stack=run.stack) as pack:
         return pack.check(run, policy_config)
 
 
@@ -407,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-pack", type=Path, default=Path(__file__).resolve().parents[2] / "policies")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if (problem := pack_problem(args.policy_pack)) is not None:  # before any planning or preview
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     console, worst, results = Console(), 0, {}
     # Every file is validated (the same validation as the preview and the sizing) before anything
     # runs or prints, so one bad file among several leaves no partial report on stdout.

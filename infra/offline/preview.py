@@ -159,9 +159,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="show what happens while REGION is lost (global traffic: where each geography goes; "
                              "MongoDB: votes left and the new primary's region)")
     parser.add_argument("--policy-pack", type=Path, metavar="DIR",
-                        help="also run this policy pack, served as `pulumi preview --policy-pack DIR` serves it; "
+                        help="also run this policy pack (its own SDK servicer, as `pulumi preview --policy-pack DIR` "
+                             "serves it, in this process); "
                              "exit 1 on any mandatory violation")
     args = parser.parse_args(argv)
+    if args.policy_pack is not None:  # a wrong directory is reported before the preview, not after it
+        from infra.offline.policy_check import pack_problem
+
+        if (problem := pack_problem(args.policy_pack)) is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
 
     from rich.console import Console
 

@@ -177,10 +177,29 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
     return problems
 
 
+# The last few plans, by their inputs: one preview plans once (the offline runner validates and plans
+# before the program runs, and the program then asks for the same plan). Compared by equality, never
+# by hash, and the plan is frozen, so a hit is the plan those inputs produce.
+_RECENT: list[tuple[tuple[Any, ...], RolloutPlan]] = []
+_RECENT_SIZE = 4
+
+
 def build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None = None, *, stack: str = "<stack>",
                options: SolveOptions | None = None) -> RolloutPlan:
     """config (+ the stack's sizing lock) -> plan: addresses, sizing, links, clusters. Raises one
     ConfigError listing every problem of every stage (`plan_problems`) before solving anything."""
+    key = (cfg, sizing_lock, stack, options)
+    for seen, plan in _RECENT:
+        if seen == key:
+            return plan
+    plan = _build_plan(cfg, sizing_lock, stack=stack, options=options)
+    _RECENT.insert(0, (key, plan))
+    del _RECENT[_RECENT_SIZE:]
+    return plan
+
+
+def _build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None, *, stack: str,
+                options: SolveOptions | None) -> RolloutPlan:
     problems = plan_problems(cfg)
     if problems:
         raise ConfigError(problems, title="invalid stack configuration")

@@ -5,7 +5,8 @@
               at most the optimum x (1 + --cost-tolerance); `--fresh` pins the optimum instead
     --diff    what a re-solve would change against the pinned plan: nodes and $/h per region and type
 
-The stack is validated exactly as the preview and the program validate it (infra.planning.plan).
+The stack is validated exactly as the preview and the program validate it (infra.planning.plan), and
+every plan printed or pinned passes the preview's DNS check (Route 53 whole weights realise it).
 
 Exit codes: 0 plan printed, 2 bad config or no feasible plan (the message says why, no traceback).
 """
@@ -26,7 +27,7 @@ from infra.errors import ConfigError
 from infra.planning.sizing.lock import DiffRow, lock_of, lock_path, read_lock, sizing_diff, write_lock
 from infra.planning.sizing.plan import SizingPlan
 from infra.planning.sizing.problem import problem_from_config
-from infra.planning.sizing.solver import SolveOptions, plan_for_replicas, solve
+from infra.planning.sizing.solver import SolveOptions, plan_for_replicas
 from infra.planning.sizing.warm import fewest_moves, moved_nodes
 
 
@@ -122,11 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --time-limit must be a positive number of seconds, got {args.time_limit}", file=sys.stderr)
         return 2
     from infra.planning.plan import validated_config  # the same validation as the program and the preview
+    from infra.planning.sizing import plan_sizing
 
     stack = str(path).rsplit("/", 1)[-1].removeprefix("Pulumi.").removesuffix(".yaml")
     try:
-        problem = problem_from_config(validated_config(path))
-        plan = solve(problem, SolveOptions(time_limit_s=args.time_limit))
+        cfg = validated_config(path)
+        problem = problem_from_config(cfg)
+        # plan_sizing: the solve plus the preview's own DNS check (every plan printed or pinned previews)
+        plan = plan_sizing(cfg, SolveOptions(time_limit_s=args.time_limit))
         lock = read_lock(lock_path(path)) if args.diff else None
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -153,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 note = (f"; {fresh_moves} nodes moved from the pinned plan (no plan within "
                         f"{args.cost_tolerance:.2%} of the optimum moves fewer)")
-        write_lock(lock_path(path), lock_of(plan), stack)
+        write_lock(lock_path(path), lock_of(plan, problem), stack)
         print(f"pinned {sum(g.nodes for g in plan.node_groups)} nodes, ${plan.hourly_cost:,.2f}/h "
               f"in {lock_path(path).name}{note}")
         return 0

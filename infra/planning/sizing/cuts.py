@@ -9,7 +9,8 @@ capacity columns K, so the master problem keeps the integer nodes and a few hund
 cuts, never the ~10^4 routing columns. Cuts are generated lazily: solve the master, run one
 max-flow per state, and add the Hall set of every deficient min cut (the source side of a min cut
 is the most violated set). Cuts are keyed by region set and keep the largest required capacity,
-so states share cuts.
+so states share cuts. With a rounding reserve (reserve.py) a failover state's region r offers
+util x K[r] - reserve[r] instead, so a cut needs (demand(S) + reserve of N(S)) / util.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 
 from infra.planning.sizing.problem import SizingProblem
+from infra.planning.sizing.reserve import rounding_reserve
 
 _SCALE_BUDGET = 2**29  # max-flow works in int32 units
 
@@ -34,6 +36,12 @@ class Scenario:
     lost: int
     util: float
     classes: tuple[tuple[float, tuple[int, ...]], ...]
+    reserve: tuple[float, ...] = ()  # per region: rps of room kept free (reserve.py); () = none
+
+    def need(self, regions: Iterable[int], demand: float) -> float:
+        """Raw capacity `regions` need to carry `demand` at this state's utilisation and reserve."""
+        kept = sum(self.reserve[r] for r in regions) if self.reserve else 0.0
+        return (demand + kept) / self.util
 
 
 def scenarios(problem: SizingProblem) -> tuple[Scenario, ...]:
@@ -44,13 +52,15 @@ def scenarios(problem: SizingProblem) -> tuple[Scenario, ...]:
         states += [
             (f, problem.util_failover, rtt <= problem.failover_budget_ms) for f in range(len(problem.regions))
         ]
+    reserve = rounding_reserve(problem) if problem.weight_units else None
     out = []
     for lost, util, ok in states:
         classes: dict[tuple[int, ...], float] = {}
         for s, geo in enumerate(problem.geos):
             reach = tuple(int(r) for r in np.flatnonzero(ok[s]) if r != lost)
             classes[reach] = classes.get(reach, 0.0) + geo.rps
-        out.append(Scenario(lost, util, tuple((d, reach) for reach, d in classes.items())))
+        out.append(Scenario(lost, util, tuple((d, reach) for reach, d in classes.items()),
+                            tuple(float(v) for v in reserve[lost]) if reserve is not None and lost >= 0 else ()))
     return tuple(out)
 
 
@@ -61,9 +71,9 @@ def initial_cuts(scens: Iterable[Scenario]) -> dict[frozenset[int], float]:
         reaches = [frozenset(reach) for _, reach in sc.classes]
         for reach in reaches:  # the class and every class reaching only regions it reaches
             inside = sum(d for (d, _), other in zip(sc.classes, reaches, strict=True) if other <= reach)
-            merge_cut(cuts, reach, inside / sc.util)
+            merge_cut(cuts, reach, sc.need(reach, inside))
         everything = frozenset(r for _, reach in sc.classes for r in reach)
-        merge_cut(cuts, everything, sum(d for d, _ in sc.classes) / sc.util)
+        merge_cut(cuts, everything, sc.need(everything, sum(d for d, _ in sc.classes)))
     return cuts
 
 
@@ -93,6 +103,7 @@ class Separator:
         for k, (_, reach) in enumerate(sc.classes):
             self.reach[k, list(reach)] = True
         self.alive = np.array([r != sc.lost for r in range(n_reg)])
+        self.reserve = np.array(sc.reserve, dtype=float) if sc.reserve else np.zeros(n_reg)
         self.sink = 1 + n_cls + n_reg
         kk, rr = np.nonzero(self.reach)
         live = np.flatnonzero(self.alive)
@@ -116,7 +127,8 @@ class Separator:
         scale = _SCALE_BUDGET / max(self.total, float(np.max(capacity) * util), 1.0) / 4
         big = int(self.total * scale) + 2
         src = np.rint(self.demand * scale).astype(np.int64)
-        reg = np.minimum(big, np.rint(capacity[self.live] * util * scale)).astype(np.int64)
+        usable = np.maximum(capacity * util - self.reserve, 0.0)
+        reg = np.minimum(big, np.rint(usable[self.live] * scale)).astype(np.int64)
         caps = np.concatenate([src, np.full(self.n_class_arcs, big, dtype=np.int64), reg])
         graph = csr_array(
             (caps[self.order].astype(np.int32), self.indices, self.indptr), shape=(self.sink + 1, self.sink + 1)
@@ -136,9 +148,9 @@ class Separator:
             chosen = more
         demand = float(self.demand[chosen].sum())
         region_set = frozenset(int(r) for r in np.flatnonzero(regions))
-        if demand <= util * float(capacity[regions].sum()) + tol:
+        if demand <= float((util * capacity[regions] - self.reserve[regions]).sum()) + tol:
             return None
-        return region_set, demand / util
+        return region_set, sc.need(region_set, demand)
 
 
 def violated_cut(
@@ -217,6 +229,7 @@ class AllStates:
         self.demand = np.concatenate([s.demand for s in self.seps])
         self.state_of_cls = np.repeat(np.arange(n_st), [s.n_cls for s in self.seps])
         self.util = np.array([s.sc.util for s in self.seps])
+        self.reserve = np.concatenate([s.reserve for s in self.seps])  # state-major, like the region nodes
         self.reach = csr_array(
             (np.ones(len(self.arc_cls)), (self.arc_cls, self.arc_reg)), shape=(n_cls, n_st * n_reg)
         )
@@ -229,7 +242,8 @@ class AllStates:
         scale = _SCALE_BUDGET / 4 / n_st / np.maximum(np.maximum(totals, float(np.max(capacity)) * self.util), 1.0)
         big = (totals * scale).astype(np.int64) + 2
         need = np.ceil(self.demand * scale[self.state_of_cls]).astype(np.int64)
-        room = np.floor(np.outer(self.util * scale, capacity)).ravel()[self.live]
+        usable = np.maximum(np.outer(self.util, capacity).ravel() - self.reserve, 0.0)
+        room = np.floor(usable * np.repeat(scale, n_reg))[self.live]
         room = np.minimum(room, big[self.live // n_reg]).astype(np.int64)
         caps = np.concatenate([need, big[self.state_of_cls[self.arc_cls]], room])
         graph = csr_array(
@@ -262,8 +276,9 @@ class AllStates:
             mine = picked[lo:hi]
             regs = regions[i * n_reg : (i + 1) * n_reg]
             demand = float(sep.demand[mine].sum())
-            if demand > sep.sc.util * float(capacity[regs].sum()) + tol:
-                out.append((frozenset(int(r) for r in np.flatnonzero(regs)), demand / sep.sc.util))
+            if demand > float((sep.sc.util * capacity[regs] - sep.reserve[regs]).sum()) + tol:
+                region_set = frozenset(int(r) for r in np.flatnonzero(regs))
+                out.append((region_set, sep.sc.need(region_set, demand)))
             else:  # rounding artefact or a tiny shortfall: decide at full precision
                 cut = sep.violated(capacity, tol)
                 if cut is not None:

@@ -12,9 +12,10 @@ Pure planning: reads and writes JSON, no pulumi import.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +44,36 @@ class SizingLock:
     failover: Mapping[str, Routing]
     usd_per_hour: Mapping[str, Mapping[str, float]]  # region -> type -> $/h of the group when written
     source: str = "sizing lock"
+    lower_bound: float | None = None  # the solve's proven bound when written ...
+    inputs_sha256: str | None = None  # ... for these sizing inputs (`inputs_digest`): valid while they match
 
     @property
     def hourly_cost(self) -> float:
         return sum(v for per in self.usd_per_hour.values() for v in per.values())
 
 
-def lock_of(plan: SizingPlan) -> SizingLock:
+def inputs_digest(problem: SizingProblem) -> str:
+    """Fingerprint of every sizing input (prices, capacities, RTTs, quotas, budgets): equal digests, equal
+    problems, so a bound proven for one holds for the other (floats' repr is exact)."""
+    return hashlib.sha256(repr(problem).encode()).hexdigest()
+
+
+def lock_of(plan: SizingPlan, problem: SizingProblem | None = None) -> SizingLock:
+    """The plan as a lock; with the `problem` it was solved for, the lock keeps its lower bound."""
     usd: dict[str, dict[str, float]] = {}
     for g in plan.node_groups:
         usd.setdefault(g.region, {})[g.instance_type] = g.usd_per_hour
-    return SizingLock(replicas=plan.replicas, routing=plan.routing, failover=plan.failover, usd_per_hour=usd)
+    return SizingLock(replicas=plan.replicas, routing=plan.routing, failover=plan.failover, usd_per_hour=usd,
+                      lower_bound=plan.lower_bound if problem is not None else None,
+                      inputs_sha256=inputs_digest(problem) if problem is not None else None)
 
 
 def lock_document(lock: SizingLock, stack: str) -> dict[str, Any]:
     def plain(routing: Routing) -> dict[str, dict[str, float]]:
         return {geo: {r: round(v, _DIGITS) for r, v in sorted(per.items())} for geo, per in routing.items()}
 
+    proof = ({"lower_bound": lock.lower_bound, "inputs_sha256": lock.inputs_sha256}
+             if lock.lower_bound is not None and lock.inputs_sha256 else {})
     return {
         "version": LOCK_VERSION,
         "stack": stack,
@@ -70,6 +84,7 @@ def lock_document(lock: SizingLock, stack: str) -> dict[str, Any]:
         "usd_per_hour": {r: {t: round(v, 4) for t, v in sorted(per.items())} for r, per in lock.usd_per_hour.items()},
         "routing": plain(lock.routing),
         "failover": {lost: plain(t) for lost, t in lock.failover.items()},
+        **proof,
     }
 
 
@@ -109,6 +124,9 @@ def read_lock(path: Path) -> SizingLock | None:
         failover={lost: _table(t, f"{path.name}: failover.{lost}", float) for lost, t in failover.items()},
         usd_per_hour=_table(doc.get("usd_per_hour", {}), f"{path.name}: usd_per_hour", float),
         source=path.name,
+        lower_bound=bound if isinstance(bound := doc.get("lower_bound"), (int, float))
+        and not isinstance(bound, bool) else None,
+        inputs_sha256=digest if isinstance(digest := doc.get("inputs_sha256"), str) else None,
     )
 
 
@@ -158,9 +176,10 @@ def pinned_plan(problem: SizingProblem, lock: SizingLock, options: SolveOptions 
                 *, stack: str = "<stack>") -> SizingPlan:
     """The lock as the stack's plan, after the independent checker accepts it at the current inputs.
 
-    Raises ConfigError listing what the pin violates (demand, latency, N-1, quotas, candidates) and
-    the re-solved plan. The re-solve also supplies the lower bound the pinned plan's gap is quoted
-    against.
+    Checked, not re-solved: the gap is quoted against the bound the lock was written with while the
+    inputs are those it was solved for (`inputs_sha256`); only when they changed is the problem solved
+    again for a bound. Raises ConfigError listing what the pin violates (demand, latency, N-1, quotas,
+    candidates) and the re-solved plan to review.
     """
     unknown = [f"{lock.source}: replicas.{r}.{t}: not a candidate now (no price, not offered, or filtered)"
                for r, per in lock.replicas.items() for t, n in per.items()
@@ -170,8 +189,10 @@ def pinned_plan(problem: SizingProblem, lock: SizingLock, options: SolveOptions 
     violations = list(unknown)
     if not unknown:
         violations += [f"{lock.source}: {v}" for v in check_plan(problem, plan_from_lock(problem, lock))]
-    try:
-        resolved = solve(problem, options)
+    if not violations and lock.lower_bound is not None and lock.inputs_sha256 == inputs_digest(problem):
+        return plan_from_lock(problem, lock, lower_bound=lock.lower_bound)
+    try:  # the plain problem (no rounding reserve): its bound holds for every plan meeting the rules
+        resolved = solve(replace(problem, weight_units=0), options)
     except ConfigError as exc:
         raise ConfigError([*violations, *exc.problems] if violations else exc.problems,
                           title="the pinned sizing plan cannot be checked") from None

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.sparse import coo_array, csr_array
 
 from infra.planning.sizing.problem import SizingProblem
+from infra.planning.sizing.reserve import rounding_reserve
 
 # Latency tie-break: $0.0001/h per rps routed over 100 ms. Small against any node price (the cheapest
 # GPU node is ~$0.8/h, DESIGN.md s.7), so it only orders plans of equal cost; it is subtracted in full
@@ -112,6 +113,10 @@ def build_model(problem: SizingProblem, *, routing_columns: bool = True) -> Mode
     )
 
     if problem.survive_region_loss and routing_columns:
+        reserve = rounding_reserve(problem)
+        floor = reserve.max(axis=0)
+        for j in np.flatnonzero(floor > 0):  # room for the reserve at all (as in the cut master)
+            rows.add([k0 + int(j)], [problem.util_failover], float(floor[j]), np.inf)
         for f in range(n_reg):
             classes: dict[tuple[int, ...], float] = {}
             for s in range(len(geos)):
@@ -124,7 +129,7 @@ def build_model(problem: SizingProblem, *, routing_columns: bool = True) -> Mode
                 lb += [0.0] * len(reach)
                 ub += [np.inf] * len(reach)
                 commodities.append((total, [(start + i, r) for i, r in enumerate(reach)]))
-            _routing_rows(rows, commodities, k0, problem.util_failover)
+            _routing_rows(rows, commodities, k0, problem.util_failover, reserve[f])
 
     n_cols = len(cost)
     a = coo_array((rows.v, (rows.r, rows.c)), shape=(len(rows.lo), n_cols)).tocsr()
@@ -147,13 +152,15 @@ def build_model(problem: SizingProblem, *, routing_columns: bool = True) -> Mode
 
 
 def _routing_rows(
-    rows: _Rows, commodities: list[tuple[float, list[tuple[int, int]]]], k0: int, util: float
+    rows: _Rows, commodities: list[tuple[float, list[tuple[int, int]]]], k0: int, util: float,
+    reserve: np.ndarray | None = None,
 ) -> None:
-    """Demand rows (each commodity fully routed) and capacity rows (load <= util * K[r])."""
+    """Demand rows (each commodity fully routed) and capacity rows (load <= util * K[r] - reserve[r])."""
     load: dict[int, list[int]] = {}
     for total, cols in commodities:
         rows.add([col for col, _ in cols], [1.0] * len(cols), total, total)
         for col, r in cols:
             load.setdefault(r, []).append(col)
     for r, cols in sorted(load.items()):
-        rows.add([*cols, k0 + r], [1.0] * len(cols) + [-util], -np.inf, 0.0)
+        rows.add([*cols, k0 + r], [1.0] * len(cols) + [-util], -np.inf,
+                 0.0 if reserve is None else -float(reserve[r]))

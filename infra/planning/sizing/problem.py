@@ -14,6 +14,8 @@ from infra.config import RolloutConfig
 from infra.errors import ConfigError
 from infra.planning.server_shape import server_shape
 
+DNS_WEIGHT_UNITS = 255  # Route 53 weights are 0-255 (reserve.py: where the rounding reserve comes from)
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -60,6 +62,10 @@ class SizingProblem:
     min_replicas: int = 2
     survive_region_loss: bool = True  # N-1: every single-region loss must be absorbable
     region_labels: tuple[str, ...] = ()  # e.g. "aws us-east-1", for messages
+    # Routing is realised in whole DNS weights of at least this many units per set (Route 53: 255);
+    # the solver then keeps the rounding's worst case free in every failover state (reserve.py).
+    # 0 = continuous routing fractions (the plain model).
+    weight_units: int = 0
 
     def __post_init__(self) -> None:
         if len(self.rtt_ms) != len(self.geos) or any(len(row) != len(self.regions) for row in self.rtt_ms):
@@ -113,6 +119,8 @@ def number_problems(problem: SizingProblem) -> list[str]:
         out.append("utilisation must be in (0, 1]")
     if not isinstance(problem.min_replicas, int) or problem.min_replicas < 0:
         out.append(f"min_replicas: {problem.min_replicas!r}")
+    if not isinstance(problem.weight_units, int) or problem.weight_units < 0:
+        out.append(f"weight_units: {problem.weight_units!r}")
     return out
 
 
@@ -221,4 +229,5 @@ def _problem(cfg: RolloutConfig, candidates: list[Candidate], rtt: list[tuple[fl
         min_replicas=cfg.sizing.min_replicas_per_region,
         survive_region_loss=survive_region_loss,
         region_labels=tuple(f"{r.cloud} {r.location}" for r in cfg.regions),
+        weight_units=DNS_WEIGHT_UNITS,  # a stack's routing is realised in Route 53 weights
     )

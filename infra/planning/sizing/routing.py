@@ -18,6 +18,7 @@ from scipy.sparse.csgraph import maximum_flow
 
 from infra.planning.sizing.plan import Routing
 from infra.planning.sizing.problem import SizingProblem
+from infra.planning.sizing.reserve import rounding_reserve
 
 MOVE_PENALTY_MS = 10_000.0  # far above any RTT: moving traffic is worse than any latency gain
 _MIN_FLOW = 1e-7
@@ -28,6 +29,7 @@ def _solve(
     capacity: Mapping[str, float],
     arcs: list[tuple[int, int, float, float]],
     util: float,
+    reserve: np.ndarray | None = None,
 ) -> Routing:
     """min sum cost*flow; arcs = (geo, region, cost, upper bound); every geo fully served."""
     n_geo, regions = len(problem.geos), problem.regions
@@ -39,6 +41,8 @@ def _solve(
     a = coo_array((vals, (r_idx, c_idx)), shape=(n_geo + len(regions), len(arcs))).tocsr()
     demand = np.array([g.rps for g in problem.geos])
     cap = np.array([util * capacity[r] for r in regions])
+    if reserve is not None:
+        cap = np.maximum(cap - reserve, 0.0)
     res = linprog(
         c=np.array([a_[2] for a_ in arcs]),
         A_ub=a[n_geo:],
@@ -80,7 +84,8 @@ def failover_routing(
             if stay > 0:
                 arcs.append((s, r, problem.rtt_ms[s][r], stay))
             arcs.append((s, r, problem.rtt_ms[s][r] + MOVE_PENALTY_MS, np.inf))
-    return _solve(problem, capacity, arcs, problem.util_failover)
+    reserve = rounding_reserve(problem)[problem.regions.index(lost)]
+    return _solve(problem, capacity, arcs, problem.util_failover, reserve)
 
 
 def failover_routings(
@@ -109,7 +114,9 @@ def failover_routings(
             stay[s, index[region]] += rps
     stay = np.where(ok, stay, 0.0)
     demand = np.array([g.rps for g in geos])
-    cap = problem.util_failover * np.array([capacity[r] for r in regions])
+    # room kept free for whole-weight rounding (reserve.py): the tables plan within it
+    full = problem.util_failover * np.array([capacity[r] for r in regions])
+    reserve = rounding_reserve(problem)
     ok_s, ok_r = np.nonzero(ok)
     st_s, st_r = np.nonzero(stay > 0)
     reduce = n_reg * problem.failover_budget_ms < MOVE_PENALTY_MS
@@ -119,6 +126,7 @@ def failover_routings(
         kept[:, f] = 0.0
         displaced = demand - kept.sum(axis=1)
         displaced[displaced < 1e-9] = 0.0
+        cap = np.maximum(full - reserve[f], 0.0)
         room = cap - kept.sum(axis=0)
         room[f] = 0.0
         moving = (displaced > 0)[ok_s] & (ok_r != f)

@@ -20,6 +20,7 @@ from infra.planning.sizing.explain import raise_if_infeasible
 from infra.planning.sizing.model import Model, build_model
 from infra.planning.sizing.plan import NodeGroup, RegionHeadroom, Routing, SizingPlan
 from infra.planning.sizing.problem import Candidate, SizingProblem
+from infra.planning.sizing.reserve import rounding_reserve
 from infra.planning.sizing.routing import failover_routings, normal_routing
 
 
@@ -162,14 +163,19 @@ def _solve_with_cuts(
     scens = scenarios(problem)
     separator = AllStates(scens, n_reg)
     cuts = initial_cuts(scens)
+    # A region that keeps a rounding reserve must have that much failover room at all (K[r] >= reserve /
+    # util): the cuts then never count a region's room below zero.
+    reserve = rounding_reserve(problem).max(axis=0) if problem.survive_region_loss else np.zeros(n_reg)
+    floor_rows = np.flatnonzero(reserve > 0)
 
     def master() -> tuple[csr_array, np.ndarray]:
         kept = undominated(cuts, n_reg)
         sets = np.zeros((len(kept), n_reg))
         for i, (regions, _) in enumerate(kept):
             sets[i, list(regions)] = 1.0
-        a = np.vstack([member, sets[:, region_of] * rps])
-        need = np.concatenate([np.full(n_reg, float(problem.min_replicas)), [d for _, d in kept]])
+        a = np.vstack([member, member[floor_rows] * rps, sets[:, region_of] * rps])
+        need = np.concatenate([np.full(n_reg, float(problem.min_replicas)),
+                               reserve[floor_rows] / problem.util_failover, [d for _, d in kept]])
         return csr_array(a), need
 
     def separate(n: np.ndarray) -> int:
@@ -330,7 +336,12 @@ def _plan_of(
 ) -> SizingPlan:
     capacity = region_capacity(given, replicas)
     routing = normal_routing(given, capacity)
-    failover = failover_routings(given, capacity, routing) if given.survive_region_loss else {}
+    failover = {}
+    if given.survive_region_loss:
+        try:
+            failover = failover_routings(given, capacity, routing)
+        except RuntimeError:  # a kept `previous` plan need not leave the rounding reserve: plain tables
+            failover = failover_routings(replace(given, weight_units=0), capacity, routing)
     by_key = {(c.region, c.instance_type): c for c in given.candidates}
     groups = tuple(
         NodeGroup(
