@@ -216,7 +216,7 @@ class RegionDatabase(pulumi.ComponentResource):
             spec={"maxUnavailable": 1, "selector": {"matchLabels": labels(region.name)}}, opts=kube)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol", metadata={"name": "mongodb-members", "namespace": ns, "labels": labels(region.name)},
-            spec=members_policy(plan), opts=kube)
+            spec=members_policy(plan, region.name, region.cloud), opts=kube)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol-clients", metadata={"name": "mongodb-clients", "namespace": ns,
                                                 "labels": labels(region.name)},
