@@ -173,6 +173,22 @@ def test_prod_layout_survives_every_region_and_zone_loss():
         assert db.lose(region, zone).has_majority, (region, zone)
 
 
+def test_cross_region_sources_are_the_other_regions_ranges_and_addresses_are_the_members():
+    """What a member admits from outside its cluster: every member region's ranges but its own (its own
+    VPC would hold strangers' pods on EKS); what it dials: every member's fixed address as a /32."""
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    assert db is not None
+    by_region = dict(db.ranges_by_region)
+    assert set(by_region) == set(db.regions)
+    assert set(db.member_ranges) == {c for cidrs in by_region.values() for c in cidrs}
+    for region in db.regions:
+        outside = set(db.ranges_outside(region))
+        assert not outside & set(by_region[region])
+        assert outside | set(by_region[region]) == set(db.member_ranges)
+        assert set(db.member_addresses(region)) == {f"{m.address}/32" for m in db.in_region(region)}
+    assert len(db.member_addresses()) == len(db.members)
+
+
 def test_dev_documents_its_opt_out():
     db = plan_for_stack_file(ROOT / "Pulumi.dev.yaml").database
     assert db is not None and not db.survive_region_loss and db.total_votes == 3
