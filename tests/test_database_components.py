@@ -338,7 +338,7 @@ def test_backups_are_point_in_time_streamed_and_allowed_their_key_and_token():
 
 
 def test_no_policy_admits_27017_from_the_whole_supernet():
-    run, _, db = prod()
+    run, _, _ = prod()
     for r in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
         if r.inputs["metadata"].get("namespace") != "rollout-data":
             continue
