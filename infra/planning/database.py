@@ -117,6 +117,7 @@ class DatabasePlan:
     primary_region: str  # where the highest-priority members run; the init Job runs there
     memory_gib: int = 4  # per member: request = limit
     ranges_by_region: tuple[tuple[str, tuple[str, ...]], ...] = ()  # member_ranges, per member region
+    region_order: tuple[str, ...] = ()  # the stack file's order of the regions (stable across re-plans)
 
     def ranges_outside(self, region: str) -> tuple[str, ...]:
         """The member ranges of every member region but `region`: where cross-region peers send from."""
@@ -214,14 +215,18 @@ class DatabasePlan:
         return out
 
     def backup_regions(self) -> tuple[str, ...]:
-        """Per cloud, the highest-priority region: it dumps the set to a bucket in that cloud."""
-        best: dict[str, Member] = {}
-        for m in self.members:
-            if m.region == self.tie_breaker_region:
-                continue
-            if m.cloud not in best or m.priority > best[m.cloud].priority:
-                best[m.cloud] = m
-        return tuple(sorted(m.region for m in best.values()))
+        """Per cloud, one data region dumps the set to a bucket in that cloud: the cloud's first data region
+        in the stack file's order. Never by priority or traffic: priorities follow traffic bands, and a
+        backup region that moved with a price or demand edit would delete its protected bucket (the `up`
+        stops: the change rehearsal's change/protected-delete). Appending a region never moves it; only
+        removing that region does."""
+        order = self.region_order or self.regions
+        cloud_of = {m.region: m.cloud for m in self.members}
+        data = [r for r in order if r in cloud_of and r != self.tie_breaker_region]
+        chosen: dict[str, str] = {}
+        for r in data:
+            chosen.setdefault(cloud_of[r], r)
+        return tuple(sorted(chosen.values()))
 
     def dns_records(self) -> list[tuple[str, str]]:
         """(fully qualified name, address): the same records go into the Route 53 and Cloud DNS zones."""
@@ -347,7 +352,8 @@ def plan_database(regions: Sequence[RegionPlan], traffic: Mapping[str, float], c
         replica_set=cfg.replica_set_name, image=cfg.image, members=tuple(members), dns_zone=f"internal.{domain}",
         survive_region_loss=cfg.survive_region_loss, tie_breaker_region=tb, storage_gib=cfg.storage_gib,
         backup_retention_days=cfg.backup_retention_days, backup_schedule=cfg.backup_schedule,
-        member_ranges=ranges, primary_region=order[0], memory_gib=cfg.memory_gib, ranges_by_region=by_region)
+        member_ranges=ranges, primary_region=order[0], memory_gib=cfg.memory_gib, ranges_by_region=by_region,
+        region_order=tuple(names))
 
 
 def render_drill(plan: DatabasePlan, region: str) -> str:
