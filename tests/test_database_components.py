@@ -413,3 +413,14 @@ def test_the_certificate_alert_fires_inside_the_renewal_window_before_expiry():
     expr = alerts.RULE["expr"]
     assert f'job="{alerts.PROBE_JOB}"' in expr and f"< {alerts.ALERT_DAYS} * 86400" in expr
     assert alerts.probe_targets(db) == [f"{m.host}:27017" for m in db.members]
+
+
+def test_the_bootstrap_members_list_does_not_follow_the_traffic_order():
+    """members.txt lists every planned member sorted by name: a demand or price edit that reorders the
+    plan's members (priorities follow traffic) leaves the ConfigMap as it is (no replacement)."""
+    run, _, db = prod()
+    (scripts,) = [r for r in ours(run.of_type("kubernetes:core/v1:ConfigMap"))
+                  if r.inputs["metadata"]["name"] == "mongodb-scripts"]
+    listed = scripts.inputs["data"]["members.txt"].splitlines()
+    assert listed == sorted(f"{m.host}:27017" for m in db.members)
+    assert [m.host for m in db.members] != sorted(m.host for m in db.members)  # the plan's order differs
