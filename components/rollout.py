@@ -27,6 +27,7 @@ from components.traffic import (
     RegionalCertificates,
     RegionalCertificatesArgs,
 )
+from infra.planning.database import NAMESPACE
 from infra.planning.plan import RolloutPlan
 from infra.planning.topology import router_advertised_ranges
 
@@ -143,7 +144,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 gcp_network_self_link=gcp_network.self_link if gcp_network else None,
                 gcp_project=gcp_project() if gcp_network else None,
                 ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
-                passwords=db_passwords or {}),
+                passwords=db_passwords or {}, namespace=primary.cluster.base.namespaces.get(NAMESPACE)),
                 primary.cluster.k8s_provider, members,
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.links])))
         # Global traffic, part 2: health checks and records, pointed at the regions' public endpoints.

@@ -338,7 +338,7 @@ def test_backups_are_point_in_time_streamed_and_allowed_their_key_and_token():
 
 
 def test_no_policy_admits_27017_from_the_whole_supernet():
-    run, _, db = prod()
+    run, _, _ = prod()
     for r in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
         if r.inputs["metadata"].get("namespace") != "rollout-data":
             continue
@@ -351,7 +351,57 @@ def test_no_policy_admits_27017_from_the_whole_supernet():
     for m in members:
         sources = m.inputs["spec"]["ingress"][0]["from"]
         assert {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "rollout"}}} not in sources
-        assert {p["ipBlock"]["cidr"] for p in sources if "ipBlock" in p} == set(db.member_ranges)
+
+
+def test_member_policies_admit_peers_by_pod_and_fixed_address_never_by_their_own_vpc():
+    """On EKS pods take VPC addresses, so an ipBlock of the region's own ranges would admit every pod of the
+    VPC: a member admits its own cluster by podSelector, what comes through its own NLBs by their fixed
+    /32s (EKS), and other regions by their ranges; it dials members by pod and at their fixed addresses."""
+    import ipaddress
+
+    run, plan, db = prod()
+    cloud = {r.name: r.cloud for r in plan.regions}
+    member_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mongodb"}}}
+    policies = [r for r in ours(run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"))
+                if r.inputs["metadata"]["name"] == "mongodb-members"]
+    assert {r.inputs["metadata"]["labels"]["rollout.dev/region"] for r in policies} == set(db.regions)
+    for r in policies:
+        region = r.inputs["metadata"]["labels"]["rollout.dev/region"]
+        own_ranges = [ipaddress.ip_network(c) for name, cidrs in db.ranges_by_region if name == region for c in cidrs]
+        ingress, egress = r.inputs["spec"]["ingress"][0]["from"], r.inputs["spec"]["egress"][0]["to"]
+        admitted = {p["ipBlock"]["cidr"] for p in ingress if "ipBlock" in p}
+        own_nlbs = {f"{m.address}/32" for m in db.in_region(region)} if cloud[region] == "aws" else set()
+        assert member_pods in ingress and member_pods in egress
+        assert own_nlbs <= admitted and set(db.ranges_outside(region)) <= admitted
+        for cidr in admitted - own_nlbs:
+            assert not any(ipaddress.ip_network(cidr).overlaps(n) for n in own_ranges), (region, cidr)
+        assert {p["ipBlock"]["cidr"] for p in egress if "ipBlock" in p} == {f"{m.address}/32" for m in db.members}
+
+
+def test_the_reconcile_objects_are_created_after_their_namespace():
+    run, _, _ = prod()
+    namespaces = {r.urn for r in run.of_type("kubernetes:core/v1:Namespace")
+                  if r.inputs["metadata"]["name"] == "rollout-data"}
+    objects = [r for r in ours(run.resources) if r.type in ("kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap")
+               and r.inputs["metadata"]["name"] in ("mongodb-reconcile", "mongodb-reconcile-tls", "mongodb-users")]
+    assert len(objects) == 3
+    for r in objects:
+        assert namespaces & set(r.dependencies), r.name
+
+
+def test_the_member_wait_covers_the_start_budget_the_rehearsal_reads_from_the_probe():
+    """The startup probe allows exactly the plan's start budget, and the engine's wait covers the deploy
+    rehearsal's ready time (image + that probe budget + volume) for every member."""
+    from infra.planning.database import MONGOD_START_SECONDS
+    from infra.rehearsal.model import Resource
+    from infra.rehearsal.waits import ready_seconds
+
+    run, _, db = prod()
+    for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet")):
+        probe = pod_of(s)["containers"][0]["startupProbe"]
+        assert probe["periodSeconds"] * probe["failureThreshold"] == MONGOD_START_SECONDS
+        view = Resource(urn=s.urn, type=s.type, name=s.name, parent=s.parent or "", inputs=s.inputs, options={})
+        assert max(ready_seconds(view)) <= db.member_wait_seconds()
 
 
 def test_the_certificate_alert_fires_inside_the_renewal_window_before_expiry():
@@ -363,3 +413,14 @@ def test_the_certificate_alert_fires_inside_the_renewal_window_before_expiry():
     expr = alerts.RULE["expr"]
     assert f'job="{alerts.PROBE_JOB}"' in expr and f"< {alerts.ALERT_DAYS} * 86400" in expr
     assert alerts.probe_targets(db) == [f"{m.host}:27017" for m in db.members]
+
+
+def test_the_bootstrap_members_list_does_not_follow_the_traffic_order():
+    """members.txt lists every planned member sorted by name: a demand or price edit that reorders the
+    plan's members (priorities follow traffic) leaves the ConfigMap as it is (no replacement)."""
+    run, _, db = prod()
+    (scripts,) = [r for r in ours(run.of_type("kubernetes:core/v1:ConfigMap"))
+                  if r.inputs["metadata"]["name"] == "mongodb-scripts"]
+    listed = scripts.inputs["data"]["members.txt"].splitlines()
+    assert listed == sorted(f"{m.host}:27017" for m in db.members)
+    assert [m.host for m in db.members] != sorted(m.host for m in db.members)  # the plan's order differs

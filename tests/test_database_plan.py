@@ -175,6 +175,22 @@ def test_prod_layout_survives_every_region_and_zone_loss():
         assert db.lose(region, zone).has_majority, (region, zone)
 
 
+def test_cross_region_sources_are_the_other_regions_ranges_and_addresses_are_the_members():
+    """What a member admits from outside its cluster: every member region's ranges but its own (its own
+    VPC would hold strangers' pods on EKS); what it dials: every member's fixed address as a /32."""
+    db = plan_for_stack_file(ROOT / "Pulumi.prod.yaml").database
+    assert db is not None
+    by_region = dict(db.ranges_by_region)
+    assert set(by_region) == set(db.regions)
+    assert set(db.member_ranges) == {c for cidrs in by_region.values() for c in cidrs}
+    for region in db.regions:
+        outside = set(db.ranges_outside(region))
+        assert not outside & set(by_region[region])
+        assert outside | set(by_region[region]) == set(db.member_ranges)
+        assert set(db.member_addresses(region)) == {f"{m.address}/32" for m in db.in_region(region)}
+    assert len(db.member_addresses()) == len(db.members)
+
+
 def test_dev_documents_its_opt_out():
     db = plan_for_stack_file(ROOT / "Pulumi.dev.yaml").database
     assert db is not None and not db.survive_region_loss and db.total_votes == 3
@@ -308,3 +324,32 @@ def test_adding_a_region_to_prod_keeps_every_member_statefulset(tmp_path, name, 
     assert all(kept.get(m.name) == (m.region, m.zone, m.address) for m in before.members)
     assert {m.region for m in after.members} == {*before.regions, name}
     assert after.primary_region == before.primary_region == "use1"
+
+
+@st.composite
+def traffic_shifts(draw):
+    """A stack (maybe with a preferred primary) planned under two unrelated traffic vectors, and with one
+    more region appended to its list (how the stack file grows)."""
+    locations = draw(region_mixes(4, 12))
+    rp_all = regions_plan(locations)
+    rp = regions_plan(locations[:-1])
+    names = [r.name for r in rp.regions]
+    rps = st.lists(st.floats(0, 500, allow_nan=False), min_size=len(locations), max_size=len(locations))
+    first, second = traffic_for([r.name for r in rp_all.regions], draw(rps)), \
+        traffic_for([r.name for r in rp_all.regions], draw(rps))
+    preferred = draw(st.one_of(st.none(), st.sampled_from(names)))
+    cfg = MongoDbConfig(primary_region=preferred)
+    return (plan_database(rp.regions, first, cfg, DOMAIN), plan_database(rp.regions, second, cfg, DOMAIN),
+            plan_database(rp_all.regions, second, cfg, DOMAIN))
+
+
+@settings(max_examples=60, deadline=None)
+@given(traffic_shifts())
+def test_backup_regions_stay_put_when_traffic_moves_or_a_region_is_appended(case):
+    """A backup region that moved would delete its protected bucket (the `up` stops): demand and price
+    edits move priorities, never the backups; nor does a region appended to the stack file."""
+    before, shifted, grown = case
+    assert shifted.backup_regions() == before.backup_regions()
+    assert grown.backup_regions() == before.backup_regions()
+    clouds = {m.cloud for m in before.members}
+    assert len(before.backup_regions()) == len(clouds)

@@ -314,3 +314,44 @@ def test_eks_members_admit_the_peers_through_their_nlb_addresses_only():
     assert "stranger-mongodb" in flows_of(vpc_wide, "incluster/flows-closed", "r1")
     no_peers = run(*base, ingress({"podSelector": {"matchLabels": members}}))
     assert "members-in" in flows_of(no_peers, region="r1")
+
+
+def test_members_dial_peers_at_their_load_balancers_fixed_addresses():
+    """members-out goes where a member name resolves: the peer's internal load balancer address (EKS:
+    the NLB's private-ipv4-addresses; GKE: loadBalancerIP). An egress /32 to that address opens it, an
+    egress /32 to any other address of the peer VPC does not; with no known address the whole peer
+    network stands for the destination (so only a rule covering it opens the flow)."""
+    from infra.rehearsal.incluster.flows import member_lb_addresses
+    from tests.incluster_docs import peer_cluster
+
+    members = {"app.kubernetes.io/name": "mongodb"}
+    other, where = peer_cluster("10.4.0.0/16")
+
+    def peer_lb(**extra):
+        annotations = extra.pop("annotations", {})
+        return res("kubernetes:core/v1:Service", "lb2", **where,
+                   metadata={"name": "m2-lb", "namespace": "rollout-data", "annotations": annotations},
+                   spec={"type": "LoadBalancer", "selector": members, "ports": [{"port": 27017, "targetPort": 27017}],
+                         **extra})
+
+    nlb = peer_lb(annotations={"service.beta.kubernetes.io/aws-load-balancer-private-ipv4-addresses": "10.4.31.244"})
+    base = (*cluster("aws"), *other, namespace("rollout-data"),
+            deployment("mongodb", "rollout-data", MONGO_POD, members, kind="apps/v1:StatefulSet"),
+            res("kubernetes:apps/v1:StatefulSet", "peer-mongodb", **where,
+                metadata={"name": "mongodb-r2", "namespace": "rollout-data"},
+                spec={"template": {"metadata": {"labels": members}, "spec": MONGO_POD}}))
+
+    def egress(cidr):
+        return netpol("members", "rollout-data", {"podSelector": {"matchLabels": members}, "policyTypes": ["Egress"],
+                                                  "egress": [{"to": [{"ipBlock": {"cidr": cidr}}],
+                                                              "ports": [{"port": 27017}]}]})
+
+    assert "members-out" not in flows_of(run(*base, nlb, egress("10.4.31.244/32")), region="r1")
+    assert "members-out" in flows_of(run(*base, nlb, egress("10.4.8.9/32")), region="r1")
+    unknown = peer_lb()
+    assert "members-out" in flows_of(run(*base, unknown, egress("10.4.31.244/32")), region="r1")
+    assert "members-out" not in flows_of(run(*base, unknown, egress("10.4.0.0/16")), region="r1")
+    gke_style = build(RunView.from_document({"stack": "t", "outputs": {}, "resources": [
+        *base, peer_lb(loadBalancerIP="10.4.31.250")]}))
+    (r2,) = [c for c in gke_style.clusters.values() if c.region == "r2"]
+    assert member_lb_addresses(gke_style, r2) == ("10.4.31.250/32",)

@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 from components.serving.manifests import METADATA_EGRESS_ANNOTATION, METADATA_SERVER
-from infra.planning.database import APP_LABEL, MAX_LAG_SECONDS, PORT, DatabasePlan, Member
+from infra.planning.database import (
+    APP_LABEL,
+    MAX_LAG_SECONDS,
+    PORT,
+    STARTUP_PROBE_PERIOD_SECONDS,
+    DatabasePlan,
+    Member,
+)
 
 HEADLESS = "mongodb"
 TLS_DIR = "/etc/mongodb/tls"
@@ -105,9 +112,10 @@ def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> di
         # Memory request = limit: the member is never the first evicted under node memory pressure.
         "resources": {"requests": {"cpu": "500m", "memory": memory}, "limits": {"memory": memory}},
         "securityContext": restricted_container_security(),
-        # Journal recovery of a large volume can take a while: up to 1 h before liveness applies.
-        "startupProbe": {"exec": {"command": ping_command()}, "periodSeconds": 30, "timeoutSeconds": 10,
-                         "failureThreshold": 120},
+        # The plan's start budget (MONGOD_START_SECONDS: journal recovery from the last checkpoint)
+        # before liveness applies; the engine's wait (member_wait_seconds) covers it.
+        "startupProbe": {"exec": {"command": ping_command()}, "periodSeconds": STARTUP_PROBE_PERIOD_SECONDS,
+                         "timeoutSeconds": 10, "failureThreshold": plan.startup_probe_failure_threshold()},
         "readinessProbe": {"exec": {"command": readiness_command()}, "periodSeconds": 10, "timeoutSeconds": 8,
                            "failureThreshold": 3},
         "livenessProbe": {"exec": {"command": ping_command()}, "periodSeconds": 20, "timeoutSeconds": 10,
@@ -154,37 +162,56 @@ def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> di
     }
 
 
-def _ip_blocks(plan: DatabasePlan) -> list[dict[str, Any]]:
-    return [{"ipBlock": {"cidr": c}} for c in plan.member_ranges]
+def _ip_blocks(cidrs) -> list[dict[str, Any]]:
+    return [{"ipBlock": {"cidr": c}} for c in cidrs]
 
 
+MEMBER_PODS = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}}
 DNS_EGRESS = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
               "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
 
 
-def members_policy(plan: DatabasePlan) -> dict[str, Any]:
-    """Members accept 27017 only from: the other members (here and, over the links and load balancers,
-    the member regions' private ranges), the declared clients of this namespace (label
-    rollout.dev/mongodb-client: the reconcile Job and the backup), and the serving namespace; they
-    dial only the member ranges on 27017 (and DNS)."""
+def member_sources(plan: DatabasePlan, region: str, cloud: str) -> list[str]:
+    """Addresses a member in `region` sees peers (and clients) arrive from, outside its own cluster's pods.
+
+    Every member and client dials members by name, i.e. at their load balancers' fixed addresses. EKS: an
+    NLB with `ip` targets over TCP does not preserve the client's address
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-target-group-attributes.html#client-ip-preservation),
+    so whatever came through this region's member NLBs arrives from their fixed addresses: those /32s,
+    never the VPC's ranges, which (VPC CNI pods take VPC addresses) would admit every pod of the VPC.
+    GKE: the internal passthrough load balancer keeps the client's address, so peers arrive from the
+    other member regions' ranges; this cluster's own pods are matched by podSelector (Dataplane V2 never
+    matches CIDR rules against the cluster's pods). The other regions' ranges are admitted on EKS too:
+    none of them contains an address of this VPC."""
+    own = list(plan.member_addresses(region)) if cloud == "aws" else []
+    return [*own, *plan.ranges_outside(region)]
+
+
+def members_policy(plan: DatabasePlan, region: str, cloud: str) -> dict[str, Any]:
+    """Members accept 27017 only from: the members and declared clients (label rollout.dev/mongodb-client:
+    the reconcile Job and the backup) of this namespace, the serving namespace, and `member_sources`; they
+    dial only the members, by pod in the cluster and by their fixed load balancer addresses (/32s; a
+    member's own region's on EKS too: its name resolves to the NLB), on 27017, and DNS."""
     return {
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}},
+        "podSelector": MEMBER_PODS["podSelector"],
         "policyTypes": ["Ingress", "Egress"],
         "ingress": [{"from": [
-            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}},
+            MEMBER_PODS,
             {"podSelector": {"matchLabels": {CLIENT_LABEL: "true"}}},
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": SERVING_NAMESPACE}}},
-            *_ip_blocks(plan)], "ports": [{"protocol": "TCP", "port": PORT}]}],
-        "egress": [{"to": _ip_blocks(plan), "ports": [{"protocol": "TCP", "port": PORT}]}, DNS_EGRESS],
+            *_ip_blocks(member_sources(plan, region, cloud))], "ports": [{"protocol": "TCP", "port": PORT}]}],
+        "egress": [{"to": [MEMBER_PODS, *_ip_blocks(plan.member_addresses())],
+                    "ports": [{"protocol": "TCP", "port": PORT}]}, DNS_EGRESS],
     }
 
 
 def clients_policy(plan: DatabasePlan) -> dict[str, Any]:
-    """The declared clients (reconcile Job, backup) dial the members, here and in the other regions."""
+    """The declared clients (reconcile Job, backup) dial the members, here and in the other regions, at
+    the same places the members dial each other."""
     return {
         "podSelector": {"matchLabels": {CLIENT_LABEL: "true"}},
         "policyTypes": ["Egress"],
-        "egress": [{"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}}, *_ip_blocks(plan)],
+        "egress": [{"to": [MEMBER_PODS, *_ip_blocks(plan.member_addresses())],
                     "ports": [{"protocol": "TCP", "port": PORT}]}, DNS_EGRESS],
     }
 

@@ -170,9 +170,10 @@ class RegionDatabase(pulumi.ComponentResource):
         if plan.bootstrap_member in members:
             needs.append(k8s.core.v1.ConfigMap(
                 f"{name}-scripts", metadata={"name": SCRIPTS_CONFIG, "namespace": ns, "labels": labels(region.name)},
-                # members.txt: the planned members, read at run time (a ConfigMap change restarts nothing).
+                # members.txt: the planned members, read at run time (a ConfigMap change restarts nothing);
+                # sorted by name, so a traffic edit that reorders the plan's members leaves it unchanged.
                 data={"bootstrap.js": (SCRIPTS / "bootstrap.js").read_text(),
-                      "members.txt": "".join(f"{x.host}:{PORT}\n" for x in plan.members)}, opts=kube))
+                      "members.txt": "".join(sorted(f"{x.host}:{PORT}\n" for x in plan.members))}, opts=kube))
 
         self.services, self.stateful_sets = {}, {}
         tls_secrets: list[pulumi.Resource] = []
@@ -216,7 +217,7 @@ class RegionDatabase(pulumi.ComponentResource):
             spec={"maxUnavailable": 1, "selector": {"matchLabels": labels(region.name)}}, opts=kube)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol", metadata={"name": "mongodb-members", "namespace": ns, "labels": labels(region.name)},
-            spec=members_policy(plan), opts=kube)
+            spec=members_policy(plan, region.name, region.cloud), opts=kube)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol-clients", metadata={"name": "mongodb-clients", "namespace": ns,
                                                 "labels": labels(region.name)},

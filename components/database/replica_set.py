@@ -74,6 +74,7 @@ class ReplicaSetArgs:
     ca_cert_pem: pulumi.Input[str]
     ca_private_key_pem: pulumi.Input[str]  # secret
     passwords: dict[str, pulumi.Input[str]]  # user (app, backup, restore) -> password (secret)
+    namespace: pulumi.Resource | None = None  # the primary cluster's rollout-data Namespace (created first)
 
 
 class ReplicaSet(pulumi.ComponentResource):
@@ -104,7 +105,9 @@ class ReplicaSet(pulumi.ComponentResource):
                                           name=f"{m.host}.", type="A", ttl=RECORD_TTL, rrdatas=[m.address], opts=child)
                         for m in plan.members]
 
-        kube = pulumi.ResourceOptions(parent=self, provider=primary_provider)
+        # The Secrets and the ConfigMap name their namespace by value: an explicit edge to it.
+        kube = pulumi.ResourceOptions(parent=self, provider=primary_provider,
+                                      depends_on=[args.namespace] if args.namespace is not None else [])
         cert = LeafCertificate(f"{name}-reconcile-tls", LeafCertificateArgs(
             ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
             common_name=RECONCILE_CN, usage="client", organization=CLIENT_ORG,

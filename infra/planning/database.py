@@ -46,7 +46,14 @@ PORT = 27017
 # member, and an initial sync rate over the private links. Tune them after the first real deploy.
 VOLUME_ATTACH_SECONDS = 180
 IMAGE_PULL_SECONDS = 180
-MONGOD_START_SECONDS = 180
+# mongod start, and the startup probe's whole budget (liveness applies after it). WiredTiger recovery
+# replays the journal only from the last checkpoint, taken every 60 s
+# (https://www.mongodb.com/docs/manual/core/wiredtiger/#snapshots-and-checkpoints), so a restart is not
+# proportional to the data size; 10 minutes also covers opening many collections' files. A larger budget
+# (it was 1 h) would be a wait the engine has to cover for every member it rolls, one after another, and
+# would hold a stuck member out of liveness for as long.
+MONGOD_START_SECONDS = 600
+STARTUP_PROBE_PERIOD_SECONDS = 30
 CATCH_UP_SECONDS = 300  # a restarted member replays what it missed (readiness waits for it)
 INITIAL_SYNC_MIB_PER_SECOND = 50  # cross-region initial sync of a full volume
 ELECTION_SECONDS = 120  # primary found / stepped down and re-elected
@@ -109,6 +116,16 @@ class DatabasePlan:
     member_ranges: tuple[str, ...]  # private subnets / node and pod ranges of the member regions
     primary_region: str  # where the highest-priority members run; the init Job runs there
     memory_gib: int = 4  # per member: request = limit
+    ranges_by_region: tuple[tuple[str, tuple[str, ...]], ...] = ()  # member_ranges, per member region
+    region_order: tuple[str, ...] = ()  # the stack file's order of the regions (stable across re-plans)
+
+    def ranges_outside(self, region: str) -> tuple[str, ...]:
+        """The member ranges of every member region but `region`: where cross-region peers send from."""
+        return tuple(dict.fromkeys(c for r, cidrs in self.ranges_by_region if r != region for c in cidrs))
+
+    def member_addresses(self, region: str | None = None) -> tuple[str, ...]:
+        """The members' fixed load balancer addresses as /32s (of `region` only, when given)."""
+        return tuple(f"{m.address}/32" for m in self.members if region is None or m.region == region)
 
     @property
     def cache_gib(self) -> float:
@@ -122,9 +139,15 @@ class DatabasePlan:
         """The one member that initiates the set (over the localhost exception) on a first deploy."""
         return self.in_region(self.primary_region)[0]
 
+    def startup_probe_failure_threshold(self) -> int:
+        """The member's startup probe allows exactly MONGOD_START_SECONDS (period x threshold)."""
+        return math.ceil(MONGOD_START_SECONDS / STARTUP_PROBE_PERIOD_SECONDS)
+
     def member_wait_seconds(self) -> int:
         """How long `pulumi up` may wait for one member StatefulSet to be ready (created, or rolled and
-        caught up): volume, image, start, catch-up, with 50% margin."""
+        caught up): volume, image, the startup probe's whole budget, catch-up, with 50% margin. It covers
+        the deploy rehearsal's ready time (infra/rehearsal/waits.py: image + startup probe budget +
+        volume) by construction, since every term here is at least the rehearsal's."""
         return int(1.5 * (VOLUME_ATTACH_SECONDS + IMAGE_PULL_SECONDS + MONGOD_START_SECONDS + CATCH_UP_SECONDS))
 
     def initial_sync_seconds(self) -> int:
@@ -192,14 +215,18 @@ class DatabasePlan:
         return out
 
     def backup_regions(self) -> tuple[str, ...]:
-        """Per cloud, the highest-priority region: it dumps the set to a bucket in that cloud."""
-        best: dict[str, Member] = {}
-        for m in self.members:
-            if m.region == self.tie_breaker_region:
-                continue
-            if m.cloud not in best or m.priority > best[m.cloud].priority:
-                best[m.cloud] = m
-        return tuple(sorted(m.region for m in best.values()))
+        """Per cloud, one data region dumps the set to a bucket in that cloud: the cloud's first data region
+        in the stack file's order. Never by priority or traffic: priorities follow traffic bands, and a
+        backup region that moved with a price or demand edit would delete its protected bucket (the `up`
+        stops: the change rehearsal's change/protected-delete). Appending a region never moves it; only
+        removing that region does."""
+        order = self.region_order or self.regions
+        cloud_of = {m.region: m.cloud for m in self.members}
+        data = [r for r in order if r in cloud_of and r != self.tie_breaker_region]
+        chosen: dict[str, str] = {}
+        for r in data:
+            chosen.setdefault(cloud_of[r], r)
+        return tuple(sorted(chosen.values()))
 
     def dns_records(self) -> list[tuple[str, str]]:
         """(fully qualified name, address): the same records go into the Route 53 and Cloud DNS zones."""
@@ -319,13 +346,14 @@ def plan_database(regions: Sequence[RegionPlan], traffic: Mapping[str, float], c
                         f"{MAX_REPLICA_SET_MEMBERS} per replica set")
     if problems:
         raise ConfigError(problems, title="invalid database layout")
-    ranges = tuple(dict.fromkeys(c for r in regions if any(m.region == r.name for m in members)
-                                 for c in member_ranges(r)))
+    by_region = tuple((r.name, member_ranges(r)) for r in regions if any(m.region == r.name for m in members))
+    ranges = tuple(dict.fromkeys(c for _, cidrs in by_region for c in cidrs))
     return DatabasePlan(
         replica_set=cfg.replica_set_name, image=cfg.image, members=tuple(members), dns_zone=f"internal.{domain}",
         survive_region_loss=cfg.survive_region_loss, tie_breaker_region=tb, storage_gib=cfg.storage_gib,
         backup_retention_days=cfg.backup_retention_days, backup_schedule=cfg.backup_schedule,
-        member_ranges=ranges, primary_region=order[0], memory_gib=cfg.memory_gib)
+        member_ranges=ranges, primary_region=order[0], memory_gib=cfg.memory_gib, ranges_by_region=by_region,
+        region_order=tuple(names))
 
 
 def render_drill(plan: DatabasePlan, region: str) -> str:

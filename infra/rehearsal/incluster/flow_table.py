@@ -14,7 +14,8 @@ the pod network, resolved per cluster by `flows.py`:
 - `METADATA`: the GKE metadata server seen by pods under Dataplane V2 (169.254.169.254:80 and
   169.254.169.252:988, https://cloud.google.com/kubernetes-engine/docs/how-to/network-policy#network-policy-and-workload-identity).
 - `INTERNET`: any public address (TEST-NET-3 203.0.113.0/24 stands for it).
-- `PEER_MEMBERS`: MongoDB members of the other regions (through their internal load balancers).
+- `PEER_MEMBERS`: MongoDB members of the other regions, dialled by name at their internal load balancers'
+  fixed addresses (the NLB's `private-ipv4-addresses`, GKE's `loadBalancerIP`; their network when unknown).
 - `KUBE_DNS`: the cluster DNS pods (kube-system, k8s-app=kube-dns), present in every cluster.
 - `STRANGER`: a pod in a namespace the program does not manage (`default`), with no labels.
 """

@@ -98,8 +98,9 @@ def resolve(inv: Inventory, cluster: Cluster, end: ft.End, role: str, other_clou
         others = _members_elsewhere(inv, cluster)
         if not others:
             return []
-        if role == "dest":  # their internal load balancers' addresses, in their networks
-            return [Endpoint(f"members in {o.region}", addresses=o.network) for o in others]
+        if role == "dest":  # members dial peers by name, i.e. at their internal load balancers' addresses
+            return [Endpoint(f"members in {o.region}", addresses=member_lb_addresses(inv, o) or o.network)
+                    for o in others]
         # Arriving at this cluster's members: an NLB with IP targets shows its own VPC address (client IP
         # preservation is off for IP targets over TCP); GCP's internal passthrough LB keeps the client's.
         if cluster.cloud == "aws" and not _preserves_client_ip(inv, cluster):
@@ -124,6 +125,27 @@ def _nlb_addresses_of(inv: Inventory, cluster: Cluster) -> tuple[str, ...]:
     return tuple(f"{a.strip()}/32" for s in inv.services.get(cluster.key, ())
                  for a in str(((s.inputs.get("metadata") or {}).get("annotations") or {}).get(NLB_ADDRESSES, "")
                               ).split(",") if a.strip())
+
+
+def member_lb_addresses(inv: Inventory, cluster: Cluster) -> tuple[str, ...]:
+    """Where the members of `cluster` are reached from outside it: the fixed addresses of the LoadBalancer
+    Services sending 27017 to them (EKS: the NLB's `private-ipv4-addresses`; GKE: `loadBalancerIP`), as
+    /32s. Empty when none is known (the caller then falls back to the whole network)."""
+    members = [p for p in inv.pods if p.cluster == cluster.key and _matches(ft.MONGODB, p)]
+    out: list[str] = []
+    for svc in inv.services.get(cluster.key, ()):
+        spec, meta = svc.inputs.get("spec") or {}, svc.inputs.get("metadata") or {}
+        selector = spec.get("selector") or {}
+        if spec.get("type") != "LoadBalancer" or not selector or not any(
+                p.namespace == meta.get("namespace", "default") and selects({"matchLabels": selector}, p.labels)
+                for p in members):
+            continue
+        if not any(p.get("targetPort", p.get("port")) in (27017, "27017") for p in spec.get("ports") or ()):
+            continue
+        raw = [*str((meta.get("annotations") or {}).get(NLB_ADDRESSES, "")).split(","),
+               str(spec.get("loadBalancerIP") or "")]
+        out += [f"{a.strip()}/32" for a in raw if a.strip()]
+    return tuple(dict.fromkeys(out))
 
 
 def _preserves_client_ip(inv: Inventory, cluster: Cluster) -> bool:
