@@ -126,14 +126,15 @@ def autoscaling_policy_specs(control_plane: list[str]) -> dict[tuple[str, str], 
 
 
 def network_policy_specs(cloud: str, local_network: str, peer_network: str,
-                         control_plane: list[str] | None = None) -> dict[tuple[str, str], dict]:
+                         control_plane: list[str] | None = None,
+                         load_balancers: list[str] | None = None) -> dict[tuple[str, str], dict]:
     """(namespace, policy name) -> NetworkPolicy spec.
 
     Every namespace: default deny in both directions, then DNS. rollout-serving: port 8000 from the
     region's load balancers / gateway (the region's range; on GCP also Google's proxy ranges), egress to
     MongoDB (local namespace and peer regions) and HTTPS to object storage. rollout-data: nothing
     namespace-wide; the database declares its narrow policies (members and declared clients)."""
-    lb_sources = [local_network, *(GCP_LB_RANGES if cloud == "gcp" else ())]
+    lb_sources = [*(load_balancers or [local_network]), *(GCP_LB_RANGES if cloud == "gcp" else ())]
     specs: dict[tuple[str, str], dict] = {}
     namespaces = [*NAMESPACE_LEVELS, *([DEVICE_PLUGIN_NAMESPACE] if cloud == "aws" else [])]
     for ns in namespaces:
@@ -185,6 +186,7 @@ class KubernetesBaseArgs:
     # Where the API server's connections come from and its endpoints are: GKE's control-plane range;
     # on EKS the control plane's network interfaces in the VPC (None: the local network).
     control_plane: tuple[str, ...] | None = None
+    load_balancers: tuple[str, ...] | None = None  # ClusterPlan.load_balancer_networks (None: the local network)
 
 
 class KubernetesBase(pulumi.ComponentResource):
@@ -209,7 +211,8 @@ class KubernetesBase(pulumi.ComponentResource):
             for ns, level in levels.items()
         }
         for (ns, policy), spec in network_policy_specs(args.cloud, args.local_network, args.peer_network,
-                                                               list(args.control_plane or ())).items():
+                                                       list(args.control_plane or ()),
+                                                       list(args.load_balancers or ())).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{ns}-{policy}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=ns,

@@ -61,7 +61,8 @@ class RegionCluster(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=self, depends_on=self.cluster.api_ready))
         self.base = KubernetesBase(name, KubernetesBaseArgs(
             region.cloud, plan.kubernetes_version, plan.local_network, plan.peer_network,
-            control_plane=(plan.master_ipv4_cidr,) if plan.master_ipv4_cidr else (plan.local_network,)),
+            control_plane=(plan.master_ipv4_cidr,) if plan.master_ipv4_cidr else (plan.local_network,),
+            load_balancers=plan.load_balancer_networks or None),
                                    opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider))
         self.lb_controller = None
         if isinstance(self.cluster, EksCluster) and args.vpc_id is not None:  # Region always passes it

@@ -84,7 +84,10 @@ class RegionServingStack(pulumi.ComponentResource):
                 service_account_annotations={"eks.amazonaws.com/role-arn": entry.role_arn},
                 bucket_uri=entry.bucket_uri, target_group_arns=entry.target_group_arns,
                 alb_security_group_id=entry.security_group_id,
-                load_balancer_sources=(region.addresses.network,), weights_ready=staged), opts=in_cluster)
+                # The ALB's nodes sit in the public subnets: the VPC CNI gives pods VPC addresses, so the
+                # whole VPC would admit every pod of the cluster.
+                load_balancer_sources=tuple(z.public for z in region.addresses.zones), weights_ready=staged),
+            opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, tags=args.tags),

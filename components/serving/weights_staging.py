@@ -27,6 +27,7 @@ from components.cluster.irsa import irsa_role
 from components.serving.manifests import METADATA_EGRESS_ANNOTATION, METADATA_SERVER, RUN_AS
 from components.tags import aws_tags
 from infra.planning.serving import SERVING_NAMESPACE, ServerSettings
+from infra.rehearsal.waits import PRODUCES
 
 STAGER = "weights-stager"  # ServiceAccount, labels
 JOB = "stage-weights"
@@ -55,8 +56,9 @@ def job(server: ServerSettings, cloud: str, bucket_uri: str) -> dict[str, Any]:
     """The staging Job: install the pinned clients, then copy what the bucket lacks, verified."""
     source = server.staging_source(cloud)
     clients = [CLIENTS[cloud]] + ([CLIENTS["huggingface"]] if source.startswith("hf://") else [])
+    dest = f"{bucket_uri.rstrip('/')}/{server.weights_path}"
     env = [{"name": "WEIGHTS_SOURCE", "value": source},
-           {"name": "WEIGHTS_DEST", "value": f"{bucket_uri.rstrip('/')}/{server.weights_path}"},
+           {"name": "WEIGHTS_DEST", "value": dest},
            {"name": "HOME", "value": WORKDIR}, {"name": "WORKDIR", "value": WORKDIR},
            {"name": "PYTHONUSERBASE", "value": f"{WORKDIR}/.local"}, {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
            # Optional: public models need none; a gated model fails with 401 and says so in the Job's log.
@@ -65,7 +67,8 @@ def job(server: ServerSettings, cloud: str, bucket_uri: str) -> dict[str, Any]:
     command = (f"pip install --no-cache-dir --user --quiet {' '.join(clients)} && "
                f"python {SCRIPTS}/{SCRIPT.name}")
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(JOB),
+        # What it writes, for the deploy rehearsal's data-producer rule (the servers read the same URI).
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(JOB, {PRODUCES: dest}),
         "spec": {
             "backoffLimit": 4, "activeDeadlineSeconds": server.staging_seconds,
             "template": {
@@ -186,7 +189,9 @@ class WeightsStaging(pulumi.ComponentResource):
         body = pulumi.Output.from_input(args.bucket_uri).apply(lambda uri: job(args.server, args.cloud, uri))
         # A Job's template is immutable: a new model or source replaces the Job (fixed name: delete first).
         self.ready = k8s.batch.v1.Job(
-            f"{name}-job", metadata=_meta(JOB), spec=body.apply(lambda b: b["spec"]),
+            f"{name}-job", spec=body.apply(lambda b: b["spec"]),
+            metadata={**_meta(JOB),
+                      "annotations": {PRODUCES: body.apply(lambda b: b["metadata"]["annotations"][PRODUCES])}},
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=needs,
                                         delete_before_replace=True,
                                         custom_timeouts=pulumi.CustomTimeouts(create=f"{seconds}s",

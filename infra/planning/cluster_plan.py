@@ -110,6 +110,10 @@ class ClusterPlan:
     runner_cidrs: tuple[str, ...] = ()  # private mode: where the runner sits inside the network
     admin_role_arns: tuple[str, ...] = ()  # EKS cluster-admin access entries (besides the deployer role)
     local_network: str = ""  # this region's own range (NetworkPolicy allows from the region's load balancers)
+    # Where the region's public load balancer connects from: on AWS the public subnets (the ALB's nodes;
+    # the VPC CNI gives pods VPC addresses, so the whole VPC would admit every pod); on GCP the region's
+    # range (Dataplane V2 never matches an ipBlock against the cluster's own pods).
+    load_balancer_networks: tuple[str, ...] = ()
     peer_network: str = ""  # the stack's supernet: every region's ranges (MongoDB members in peer regions)
 
     @property
@@ -293,6 +297,8 @@ def plan_clusters(plan: PlannedStack, replicas: Mapping[str, Mapping[str, int]],
             protect_keys=plan.stack_environment == "prod", protect_cluster=plan.stack_environment == "prod",
             api_access=api_access or "private", runner_cidrs=runners, admin_role_arns=tuple(admin_role_arns),
             local_network=region.addresses.network, peer_network=plan.addresses.supernet,
+            load_balancer_networks=tuple(z.public for z in region.addresses.zones) if not gcp
+            else (region.addresses.network,),
         )
     if problems:
         raise ConfigError(problems, title="invalid cluster plan")
