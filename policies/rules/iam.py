@@ -167,7 +167,8 @@ def restricting_keys(statement: dict[str, Any]) -> set[str]:
     cond = statement.get("Condition")
     if not isinstance(cond, dict):
         return set()
-    federated = bool(principals(statement, "Federated"))
+    principal = statement.get("Principal")
+    federated = isinstance(principal, dict) and bool(as_list(principal.get("Federated")))
     found = set()
     for operator, block in cond.items():
         op = str(operator).lower()
@@ -278,7 +279,7 @@ def service_trust_source_account(r: Resource, config) -> Iterator[str]:
         services = [p for p in principals(s, "Service") if p in guarded]
         if s.get("Effect") != "Allow" or not services:
             continue
-        keys = condition_keys(s)
+        keys = restricting_keys(s)  # "*" values and IfExists operators guard nothing
         if not keys & {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"}:
             yield f"trust for {', '.join(services)} without aws:SourceAccount / aws:SourceArn"
 
