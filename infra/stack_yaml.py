@@ -42,9 +42,20 @@ class _StrictLoader(yaml.SafeLoader):
         self.keys: dict[int, Any] = {}  # id(value node) -> its key, for messages about values
 
 
+class RecursiveAlias(Exception):
+    """An alias inside the node it names: the tree would be infinite."""
+
+    def __init__(self, where: str):
+        super().__init__(where)
+        self.where = where
+
+
 def expanded_size(root: yaml.Node, limit: int) -> int:
-    """How many nodes the document has as a tree (aliases expanded), counted on the graph; stops past `limit`."""
+    """How many nodes the document has as a tree (aliases expanded), counted on the graph (each node once,
+    memoised); stops past `limit`. Raises RecursiveAlias for an alias inside the node it names."""
     memo: dict[int, int] = {}
+    active: set[int] = set()
+    keys: dict[int, str] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -53,12 +64,26 @@ def expanded_size(root: yaml.Node, limit: int) -> int:
         if isinstance(node, yaml.ScalarNode):
             memo[id(node)] = 1
             continue
-        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
-            list(node.value)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    keys.setdefault(id(value_node), key_node.value[:80])
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = list(node.value)
         if not children_done:
+            if id(node) in active:
+                continue
+            active.add(id(node))
             stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in memo)
+            for child in children:
+                if id(child) in active:
+                    key = keys.get(id(child))
+                    raise RecursiveAlias(f"line {child.start_mark.line + 1}" + (f", key {key!r}" if key else ""))
+                if id(child) not in memo:
+                    stack.append((child, False))
             continue
+        active.discard(id(node))
         total = 1 + sum(memo.get(id(c), 0) for c in children)
         memo[id(node)] = min(total, limit + 1)
         if total > limit:
@@ -112,7 +137,11 @@ def parse_stack_yaml(text: str) -> Any:
     try:
         node = loader.get_single_node()
         if node is not None:
-            size = expanded_size(node, MAX_EXPANDED_NODES)
+            try:
+                size = expanded_size(node, MAX_EXPANDED_NODES)
+            except RecursiveAlias as exc:
+                raise StackFileError([f"{exc.where}: an alias inside the value it names (a recursive alias): "
+                                      "the value would be infinite"]) from None
             if size > MAX_EXPANDED_NODES:
                 raise StackFileError([f"aliases expand the document to more than {MAX_EXPANDED_NODES:,} values "
                                       "(a stack file has a few hundred); refused before expanding them"])
