@@ -238,12 +238,11 @@ def iam_no_escalation(r: Resource, config) -> Iterator[str]:
             continue
         if s.get("NotAction") is not None:
             yield "a statement allows NotAction (everything except a list)"
-        actions = [str(a).lower() for a in as_list(s.get("Action"))]
-        resources = as_list(s.get("Resource"))
-        if "iam:*" in actions:
-            yield "a statement allows iam:*"
-        if "iam:passrole" in actions and "*" in resources:
-            yield "a statement allows iam:PassRole on Resource '*'"
+        # Matched as IAM matches (iam:*, iam:Pass*, *), not compared as strings.
+        if all(allows_action(s, a) for a in ("iam:CreateUser", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy")):
+            yield "a statement allows every iam action (iam:* or wider)"
+        if allows_action(s, "iam:PassRole") and on_resource(s, "arn:aws:iam::999999999999:role/zz"):
+            yield "a statement allows iam:PassRole on every role"
 
 
 @rule("irsa-trust-bound-to-service-account",
