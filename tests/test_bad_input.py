@@ -281,7 +281,7 @@ def lock_defects(doc: dict) -> list[tuple[str, Any, str]]:
     ]
     edits: list[tuple[str, Callable[[dict], None], str]] = [
         ("version", lambda d: d.update(version=2), "version"),
-        ("other-stack", lambda d: d.update(stack="prod"), "stack"),
+        ("stack-not-text", lambda d: d.update(stack=7), "stack"),
         ("unknown-key", lambda d: d.update(replica={}), "replica"),
         ("replicas-missing", lambda d: d.pop("replicas"), "replicas"),
         ("replicas-negative", lambda d: d["replicas"][r].update({t: -2}), f"replicas.{r}.{t}"),
@@ -312,7 +312,7 @@ def lock_defects(doc: dict) -> list[tuple[str, Any, str]]:
 
 def _lock_cases() -> list[str]:
     return ["not-utf8", "directory", "not-json", "top-level-list", "duplicate-key", "nan-routing",
-            "infinity-replicas", "version", "other-stack", "unknown-key", "replicas-missing", "replicas-negative",
+            "infinity-replicas", "version", "stack-not-text", "unknown-key", "replicas-missing", "replicas-negative",
             "replicas-fraction", "replicas-text", "replicas-huge", "replicas-bool", "replicas-not-mapping",
             "replicas-region-list", "replicas-unknown-region", "replicas-unknown-type",
             "routing-unknown-geography", "routing-unknown-region", "routing-negative", "routing-text",
