@@ -8,9 +8,12 @@ collected into one `ConfigError` with its field path (the YAML key names, camelC
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,7 +31,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from infra.catalog import GEOGRAPHIES, load_catalog
+from infra.cron import cron_problem
 from infra.errors import ConfigError
+from infra.image_ref import image_problem
 from infra.stack_yaml import StackFileError, load_stack_yaml
 from infra.tag_rules import tag_problems
 
@@ -45,6 +50,9 @@ MAX_REPLICAS = 1_000  # minReplicasPerRegion, burstReplicas
 MAX_LATENCY_MS = 2_000.0  # a round trip budget or measured RTT
 MAX_REGIONS = 64  # the tunnel grid holds fewer per cloud anyway (infra/planning/addressing.py)
 MAX_GEOGRAPHIES = 1_000
+MAX_TEXT = 2_048  # any string value of the config; fields with a documented limit have their own
+MAX_KEY = 256  # any mapping key
+MAX_ENTRIES = 1_000  # any list or mapping
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays:
 # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
@@ -146,6 +154,9 @@ class TagsConfig(_Model):
 
 
 def _pinned_image(value: str) -> str:
+    problem = image_problem(value)
+    if problem:
+        raise ValueError(f"not an image reference: {problem}")
     last = value.rsplit("/", 1)[-1]
     if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
         raise ValueError("pin the image by tag or digest (not :latest)")
@@ -405,8 +416,8 @@ class MongoDbConfig(_Model):
     replica_set_name: str = Field(default="rs0", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     storage_gib: int = Field(default=50, ge=10, le=16384, description="volume per member")
     backup_retention_days: int = Field(default=14, ge=1, le=3650, description="days a dump is kept")
-    backup_schedule: str = Field(default="17 3 * * *", pattern=r"^\S+ \S+ \S+ \S+ \S+$",
-                                 description="cron schedule of the dump Job (UTC)")
+    backup_schedule: str = Field(default="17 3 * * *", max_length=200,
+                                 description="cron schedule of the dump Job (UTC), as Kubernetes CronJobs read it")
     non_voting_members: dict[str, int] = Field(
         default_factory=dict, description="region name -> extra read-only members (votes 0, priority 0)")
     primary_region: str | None = Field(
@@ -418,6 +429,14 @@ class MongoDbConfig(_Model):
     @classmethod
     def _image_pinned(cls, value: str) -> str:
         return _pinned_image(value)
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(f"not a schedule Kubernetes runs: {problem}")
+        return value
 
     @field_validator("non_voting_members")
     @classmethod
@@ -433,7 +452,9 @@ class HealthCheckConfig(_Model):
     Route 53 accepts a request interval of 10 or 30 s and a failure threshold of 1-10
     (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html)."""
 
-    path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9._~/-]*$", description="HTTPS path probed")
+    # ResourcePath: at most 255 characters (API_HealthCheckConfig, same page).
+    path: str = Field(default="/health", max_length=255, pattern=r"^/[A-Za-z0-9._~/-]*$",
+                      description="HTTPS path probed")
     request_interval: Literal[10, 30] = Field(default=30, description="seconds between probes")
     failure_threshold: int = Field(default=3, ge=1, le=10, description="failed probes before unhealthy")
 
@@ -657,6 +678,11 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
         if region.cloud == "aws" and region.zones < 2:
             problems.append(f"{path}.zones: AWS regions need at least 2 zones (EKS requires it)")
     region_names = set(names)
+    supernet = ipaddress.ip_network(cfg.network.supernet)
+    for i, region in enumerate(cfg.regions):
+        if region.cidr is not None and not ipaddress.ip_network(region.cidr).subnet_of(supernet):
+            problems.append(f"regions[{i}].cidr: {region.cidr} is outside network.supernet {cfg.network.supernet}; "
+                            "firewalls and peers that admit the supernet would miss this region")
     for section, table in (("sizing.quotas", cfg.sizing.quotas), ("sizing.prices", cfg.sizing.prices)):
         for rname, per_type in table.items():
             if rname not in region_names:
@@ -835,19 +861,90 @@ def _raw_region_problems(raw: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _model_of(annotation: Any) -> tuple[str, Any]:
+    """('model', M) | ('list', inner) | ('dict', inner) | ('leaf', None) for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _model_of(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _model_of(inner[0]) if len(inner) == 1 else ("leaf", None)
+    if origin is list:
+        return ("list", typing.get_args(annotation)[0])
+    if origin is dict:
+        return ("dict", typing.get_args(annotation)[1])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("model", annotation)
+    return ("leaf", None)
+
+
+def _squash(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def _keys_of(model: type[BaseModel]) -> dict[str, Any]:
+    """YAML key (camelCase alias) -> field annotation."""
+    return {info.alias or to_camel(name): info.annotation for name, info in model.model_fields.items()}
+
+
+TOO_LARGE = ("characters; at most", "entries; at most", "keys are names")
+
+
+def _shape_problems(value: Any, annotation: Any, path: str) -> list[str]:
+    """Spellings and sizes the schema does not say in types: a key spelled another way than its camelCase
+    name (snake_case, kebab-case, other case) is refused naming the key to write (pydantic would take the
+    Python field name silently), an unknown key gets the nearest valid one, and every string, key, list and
+    mapping is bounded so no value can be megabytes long."""
+    problems: list[str] = []
+    where = path or "(top level)"
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return [f"{where}: {len(value):,} characters; at most {MAX_TEXT:,}"]
+    if isinstance(value, list | dict) and len(value) > MAX_ENTRIES:
+        return [f"{where}: {len(value):,} entries; at most {MAX_ENTRIES:,}"]
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    kind, inner = ("model", annotation) if is_model else _model_of(annotation)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            problems += _shape_problems(item, inner if kind == "list" else None, f"{path}[{i}]")
+        return problems
+    if not isinstance(value, dict):
+        return problems
+    known = _keys_of(inner) if kind == "model" else {}
+    squashed = {_squash(k): k for k in known}
+    for key, child in value.items():
+        if not isinstance(key, str) or len(key) > MAX_KEY:
+            problems.append(f"{where}: a key of {len(str(key)):,} characters or not text; keys are names")
+            continue
+        here = f"{path}.{key}" if path else key
+        if kind != "model":
+            problems += _shape_problems(child, inner if kind == "dict" else None, here)
+        elif key in known:
+            problems += _shape_problems(child, known[key], here)
+        elif _squash(key) in squashed:
+            problems.append(f"{here}: unknown spelling; the key is {squashed[_squash(key)]!r} (keys are camelCase)")
+        else:
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"{here}: unknown field; {hint}valid keys: {', '.join(known)}")
+    return problems
+
+
 def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> RolloutConfig:
     """Validate a mapping of un-namespaced config keys; raise one ConfigError listing every problem."""
+    shape = _shape_problems(dict(raw), RolloutConfig, "")
+    if any(marker in p for p in shape for marker in TOO_LARGE):
+        raise ConfigError(shape, title=f"invalid {source}")  # too large to validate further
     try:
         cfg = RolloutConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        problems = []
+        problems = list(shape)
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             path = _field_path(loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = "unknown field (check the spelling; keys are camelCase)"
-            elif err["type"] == "literal_error":
+                continue  # named with the key to write by _shape_problems
+            if err["type"] == "literal_error":
                 msg = f"{msg}; got {err.get('input')!r}"
             elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
                 msg = f"{_PATTERN_HINTS[str(loc[-1])]}; got {_shown(err.get('input'))}"
@@ -859,7 +956,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "stack config") -> Rol
                     msg += " (YAML reads it as a number: quote it)"
             problems.append(f"{path}: {msg}")
         raise ConfigError(problems + _raw_region_problems(raw), title=f"invalid {source}") from None
-    problems = _cross_checks(cfg)
+    problems = shape + _cross_checks(cfg)
     if problems:
         raise ConfigError(problems, title=f"invalid {source}")
     return cfg
@@ -890,6 +987,119 @@ def _strip_namespace(config: Mapping[Any, Any], source: str) -> dict[str, Any]:
     return raw
 
 
+# ---- provider keys ------------------------------------------------------------------------------------
+# The providers' own keys in the same stack file, validated like the program's: a wrong one otherwise
+# surfaces as a provider error (or a silent fallback) in the middle of `pulumi up`.
+AWS_ACCOUNT = re.compile(r"^\d{12}$")  # https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html
+# Project IDs: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter, not ending
+# with a hyphen (https://cloud.google.com/resource-manager/docs/creating-managing-projects#before_you_begin).
+GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html (role ARNs; paths allowed)
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+ASSUME_ROLE_KEYS = ("roleArn", "sessionName", "externalId", "duration", "policy", "policyArns", "tags",
+                    "transitiveTagKeys", "sourceIdentity")
+
+
+def _engine_value(value: Any) -> Any:
+    """The engine passes list and object values as JSON text; the stack file as YAML values."""
+    if isinstance(value, str) and value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _account_ids(key: str, raw: Any) -> tuple[list[str], set[str]]:
+    if raw is None:
+        return [], set()
+    if not isinstance(raw, list) or not raw:
+        return [f"{key}: a non-empty list of 12-digit account ids such as [\"123456789012\"]; got {_shown(raw)}"], set()
+    problems, ids = [], set()
+    for i, account in enumerate(raw):
+        if isinstance(account, int) and not isinstance(account, bool):
+            problems.append(f"{key}[{i}]: {account} is a number; quote it (account ids are 12-digit text and a "
+                            "leading zero would be lost)")
+        elif not isinstance(account, str) or not AWS_ACCOUNT.match(account):
+            problems.append(f"{key}[{i}]: {_shown(account)} is not a 12-digit AWS account id")
+        else:
+            ids.add(account)
+    return problems, ids
+
+
+def _assume_role_problems(key: str, raw: Any, allowed: set[str], forbidden: set[str]) -> list[str]:
+    entries = raw if isinstance(raw, list) else [raw]
+    if not entries or (key == "aws:assumeRoles" and not isinstance(raw, list)):
+        return [f"{key}: a list of mappings such as [{{roleArn: arn:aws:iam::123456789012:role/deployer}}]"]
+    problems = []
+    for i, entry in enumerate(entries):
+        path = f"{key}[{i}]" if isinstance(raw, list) else key
+        if not isinstance(entry, dict):
+            problems.append(f"{path}: a mapping with roleArn; got {_shown(entry)}")
+            continue
+        for extra in sorted(set(map(str, entry)) - set(ASSUME_ROLE_KEYS)):
+            close = difflib.get_close_matches(extra, ASSUME_ROLE_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{path}.{extra}: unknown field{hint} valid keys: {', '.join(ASSUME_ROLE_KEYS)}")
+        arn = entry.get("roleArn")
+        match = ROLE_ARN.match(arn) if isinstance(arn, str) and len(arn) <= 2048 else None
+        if match is None:
+            problems.append(f"{path}.roleArn: {_shown(arn)} is not an IAM role ARN "
+                            "(arn:aws:iam::<12 digits>:role/<name>)")
+        elif allowed and match.group(1) not in allowed:
+            problems.append(f"{path}.roleArn: account {match.group(1)} is not in aws:allowedAccountIds "
+                            f"({', '.join(sorted(allowed))}); the provider would refuse to run as it")
+        elif match.group(1) in forbidden:
+            problems.append(f"{path}.roleArn: account {match.group(1)} is in aws:forbiddenAccountIds")
+        for text_key in ("sessionName", "externalId", "sourceIdentity", "duration"):
+            if text_key in entry and (not isinstance(entry[text_key], str) or len(entry[text_key]) > 1224):
+                problems.append(f"{path}.{text_key}: text of at most 1224 characters; got {_shown(entry[text_key])}")
+    return problems
+
+
+def provider_key_problems(config: Mapping[Any, Any]) -> tuple[list[str], set[str]]:
+    """Problems of the aws:/gcp: keys this program relies on, and the allowed AWS accounts (may be empty)."""
+    problems, allowed = _account_ids("aws:allowedAccountIds", _engine_value(config.get("aws:allowedAccountIds")))
+    more, forbidden = _account_ids("aws:forbiddenAccountIds", _engine_value(config.get("aws:forbiddenAccountIds")))
+    problems += more
+    problems += [f"aws:forbiddenAccountIds: {a} is also allowed" for a in sorted(allowed & forbidden)]
+    for key in ("aws:assumeRoles", "aws:assumeRole"):
+        if config.get(key) is not None:
+            problems += _assume_role_problems(key, _engine_value(config.get(key)), allowed, forbidden)
+    project = config.get("gcp:project")
+    if project is not None and not (isinstance(project, str) and GCP_PROJECT.match(project)):
+        problems.append(f"gcp:project: {_shown(project)} is not a project id (6-30 lowercase letters, digits and "
+                        "hyphens, starting with a letter)")
+    region = config.get("aws:region")
+    if region is not None and not (isinstance(region, str) and AWS_REGION.match(region)):
+        problems.append(f"aws:region: {_shown(region)} is not an AWS region name such as us-east-1")
+    return problems, allowed
+
+
+def _admin_account_problems(cfg: RolloutConfig, allowed: set[str]) -> list[str]:
+    problems = []
+    for i, arn in enumerate(cfg.cluster.admin_role_arns):
+        match = ROLE_ARN.match(arn)
+        if match and allowed and match.group(1) not in allowed:
+            problems.append(f"cluster.adminRoleArns[{i}]: account {match.group(1)} is not in aws:allowedAccountIds "
+                            f"({', '.join(sorted(allowed))})")
+    return problems
+
+
+def _with_provider_keys(config: Mapping[Any, Any], raw: dict[str, Any], source: str) -> RolloutConfig:
+    """parse_config plus the provider keys, every problem of both in one ConfigError."""
+    provider, allowed = provider_key_problems(config)
+    try:
+        cfg = parse_config(raw, source=source)
+    except ConfigError as exc:
+        raise ConfigError([*provider, *exc.problems], title=exc.title) from None
+    problems = provider + _admin_account_problems(cfg, allowed)
+    if problems:
+        raise ConfigError(problems, title=f"invalid {source}")
+    return cfg
+
+
 def stack_file_path(stack: str, root: Path | None = None) -> Path:
     root = root or Path(__file__).resolve().parent.parent
     return root / f"Pulumi.{stack}.yaml"
@@ -903,7 +1113,7 @@ def config_from_stack_file(path: Path | str) -> RolloutConfig:
     if secure:
         # Nothing in this program reads a secret from config: secrets are generated in state.
         raise ConfigError([f"{k}: secret config values are not used by this program" for k in secure])
-    return parse_config(_strip_namespace(config, path.name), source=path.name)
+    return _with_provider_keys(config, _strip_namespace(config, path.name), path.name)
 
 
 def stack_file_config(path: Path | str) -> dict[Any, Any]:
@@ -926,4 +1136,4 @@ def config_from_engine(values: Mapping[str, Any]) -> RolloutConfig:
     objects); `infra/__main__.py` passes that whole map here, so unknown keys are rejected exactly
     as they are offline instead of silently ignored.
     """
-    return parse_config(_strip_namespace(values, "pulumi config"), source="pulumi config")
+    return _with_provider_keys(values, _strip_namespace(values, "pulumi config"), "pulumi config")

@@ -7,12 +7,19 @@ tests/test_bad_input.py against `infra.preview`, `infra.sizing` and `infra.polic
 from __future__ import annotations
 
 import copy
+import functools
+import random
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import annotated_types
 import yaml
+from pydantic import BaseModel
 
+from infra.config import MAX_TEXT, RolloutConfig
 from tests.factories import raw_config
 
 NS = "global-ai-rollout"
@@ -379,3 +386,244 @@ def _(raw):
 def _(raw): raw["rollout"] = {"pins": {"use1": {"model": "m", "image": "vllm/vllm-openai:latest"}}}
 @case("rollout-pin-unknown-region", "pins")
 def _(raw): raw["rollout"] = {"pins": {"nowhere": {"model": "m", "image": "vllm/vllm-openai:v0.6.3"}}}
+
+
+# === generated from the schema ==================================================================
+# Not a list of remembered cases: every key of the pydantic schema, walked from RolloutConfig, gets each
+# defect that applies to its type and constraints (wrong type, out of range, too long, NaN/inf, a YAML 1.1
+# boolean, an unknown key and the snake_case spelling of a camelCase key), and seeded triples of those
+# defects in one file check that every problem is reported at once.
+
+def full_base() -> dict[str, Any]:
+    """base() with every optional section written out (the schema's defaults), so every key exists."""
+    raw = base()
+    raw.update(mongodb={}, traffic={"geolocations": {}}, rollout={"pins": {}, "groups": []},
+               serving={"weights": {"source": "bucket", "path": "weights/m"}})
+    dumped = RolloutConfig.model_validate(raw).model_dump(by_alias=True, exclude_none=True)
+    dumped["regions"][0]["cidr"] = "10.0.0.0/15"
+    dumped["traffic"].update(zoneName="rollout.example.com", zoneId="Z0123456789ABC")
+    dumped["domain"] = "test.rollout.example.com"
+    dumped["rollout"].update(canary="use1", groups=[["euw4"]],
+                             pins={"use1": {"model": "m", "image": "vllm/vllm-openai:v0.6.3", "traffic": True}})
+    dumped["latency"]["measuredRttMs"] = {"us-east": {"use1": 10.0}}
+    dumped["demand"][0].update(latitude=40.7, longitude=-74.0)
+    dumped["serving"]["weights"]["huggingFaceModel"] = "meta-llama/Llama-3.1-8B-Instruct"
+    dumped["regions"].append({"name": "euc1", "cloud": "aws", "location": "eu-central-1", "zones": 3})
+    dumped["mongodb"]["tieBreakerRegion"] = "euc1"
+    return dumped
+
+
+@dataclass(frozen=True)
+class Defect:
+    id: str
+    path: tuple[Any, ...]  # keys and list indices into the raw config
+    value: Any  # what goes there; a str starting with "__YAML:" is written as that raw YAML text
+    names: str  # the field path the error must name
+
+
+def _shown_path(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
+    """(base annotation, constraint metadata) through Optional and Annotated."""
+    meta: list[Any] = []
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation, *more = typing.get_args(annotation)
+            meta += more
+        elif origin in (typing.Union, types.UnionType):
+            inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(inner) != 1:
+                return annotation, meta
+            annotation = inner[0]
+        else:
+            return annotation, meta
+
+
+def _bounds(meta: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in meta:
+        for attr in ("ge", "gt", "le", "lt", "min_length", "max_length"):
+            if getattr(m, attr, None) is not None:
+                out[attr] = getattr(m, attr)
+        if isinstance(m, annotated_types.Interval):
+            out.update({k: v for k, v in (("ge", m.ge), ("gt", m.gt), ("le", m.le), ("lt", m.lt)) if v is not None})
+    return out
+
+
+def _leaf_defects(path: tuple[Any, ...], annotation: Any, meta: list[Any], value: Any) -> list[Defect]:
+    name = _shown_path(path)
+    key = "-".join(str(p) for p in path)
+    base_type, more = _unwrap(annotation)
+    bounds = _bounds(meta + more)
+    origin = typing.get_origin(base_type)
+    out: list[Defect] = []
+    if base_type is bool:
+        out += [Defect(f"gen-{key}-text", path, "maybe", name),
+                Defect(f"gen-{key}-yaml11-off", path, "__YAML:off", str(path[-1])),
+                Defect(f"gen-{key}-yaml11-yes", path, "__YAML:Yes", str(path[-1]))]
+    elif base_type in (int, float):
+        out += [Defect(f"gen-{key}-quoted", path, "12", name), Defect(f"gen-{key}-list", path, [1], name)]
+        if base_type is int:
+            out.append(Defect(f"gen-{key}-fraction", path, 2.5, name))
+        out += [Defect(f"gen-{key}-nan", path, "__YAML:.nan", name),
+                Defect(f"gen-{key}-inf", path, "__YAML:-.inf", name)]
+        for bound, delta in (("ge", -1), ("gt", 0), ("le", 1), ("lt", 0)):
+            if bound in bounds:
+                edge = bounds[bound] + (delta if base_type is int else delta or 0)
+                if bound in ("ge", "le"):
+                    edge = bounds[bound] + delta * max(1, abs(bounds[bound]) * 0.5)
+                bad = int(edge) if base_type is int else float(edge)
+                out.append(Defect(f"gen-{key}-{bound}", path, bad, name))
+    elif base_type is str:
+        out += [Defect(f"gen-{key}-number", path, 12345, name),
+                Defect(f"gen-{key}-mapping", path, {"a": 1}, name),
+                Defect(f"gen-{key}-huge", path, "a" * (MAX_TEXT + 1), name)]
+        if "max_length" in bounds:
+            out.append(Defect(f"gen-{key}-max-length", path, "a" * (bounds["max_length"] + 1), name))
+        if bounds.get("min_length"):
+            out.append(Defect(f"gen-{key}-empty", path, "", name))
+    elif origin is typing.Literal:
+        out += [Defect(f"gen-{key}-literal", path, "no-such-choice", name), Defect(f"gen-{key}-number", path, 7, name)]
+    elif origin is list:
+        out += [Defect(f"gen-{key}-scalar", path, "x", name), Defect(f"gen-{key}-huge-list", path,
+                                                                     ["x"] * 1001, name)]
+    elif origin is dict:
+        out += [Defect(f"gen-{key}-list", path, ["x"], name)]
+    return out
+
+
+@functools.cache
+def schema_defects() -> tuple[Defect, ...]:
+    """Every key of RolloutConfig reachable from full_base(), with the defects its type allows."""
+    defects: list[Defect] = []
+
+    def walk(model: type[BaseModel], raw: dict[str, Any], path: tuple[Any, ...]) -> None:
+        prefix = "-".join(map(str, path)) or "top"
+        defects.append(Defect(f"gen-{prefix}-unknown-key", (*path, "colour"), "blue",
+                              _shown_path((*path, "colour"))))
+        for field_name, info in model.model_fields.items():
+            alias = info.alias or field_name
+            here = (*path, alias)
+            if alias not in raw:
+                continue
+            value = raw[alias]
+            if field_name != alias:
+                defects.append(Defect(f"gen-{'-'.join(map(str, here))}-snake-case", (*path, field_name), value,
+                                      alias))
+            annotation, meta = _unwrap(info.annotation)
+            meta = meta + list(info.metadata)
+            origin = typing.get_origin(annotation)
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+                defects.append(Defect(f"gen-{'-'.join(map(str, here))}-not-mapping", here, ["x"],
+                                      _shown_path(here)))
+                walk(annotation, value, here)
+            elif origin is list and value:
+                item, item_meta = _unwrap(typing.get_args(annotation)[0])
+                defects.extend(_leaf_defects(here, annotation, meta, value))
+                if isinstance(item, type) and issubclass(item, BaseModel):
+                    walk(item, value[0], (*here, 0))
+                else:
+                    defects.extend(_leaf_defects((*here, 0), item, item_meta, value[0]))
+            elif origin is dict and value:
+                defects.extend(_leaf_defects(here, annotation, meta, value))
+                inner, inner_meta = _unwrap(typing.get_args(annotation)[1])
+                first = next(iter(value))
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    walk(inner, value[first], (*here, first))
+                elif typing.get_origin(inner) is dict and value[first]:
+                    second = next(iter(value[first]))
+                    leaf, leaf_meta = _unwrap(typing.get_args(inner)[1])
+                    defects.extend(_leaf_defects((*here, first, second), leaf, leaf_meta, value[first][second]))
+                else:
+                    defects.extend(_leaf_defects((*here, first), inner, inner_meta, value[first]))
+            else:
+                defects.extend(_leaf_defects(here, annotation, meta, value))
+
+    walk(RolloutConfig, full_base(), ())
+    return tuple(defects)
+
+
+def _apply(raw: dict[str, Any], defect: Defect, sentinels: dict[str, str]) -> None:
+    node: Any = raw
+    *steps, last = defect.path
+    for step in steps:
+        node = node[step]
+    value = defect.value
+    if isinstance(value, str) and value.startswith("__YAML:"):
+        token = f"__SENTINEL_{len(sentinels)}__"
+        sentinels[token] = value.removeprefix("__YAML:")
+        value = token
+    if len(defect.path) >= 1 and isinstance(last, str) and last not in node and defect.id.endswith("snake-case"):
+        camel = defect.names
+        node[last] = node.pop(camel)
+        return
+    node[last] = value
+
+
+def render(defects: list[Defect]) -> str:
+    raw = full_base()
+    sentinels: dict[str, str] = {}
+    for defect in defects:
+        _apply(raw, defect, sentinels)
+    text = as_text(raw)
+    for token, yaml_text in sentinels.items():
+        text = text.replace(token, yaml_text)
+    return text
+
+
+GENERATED: list[Case] = [Case(d.id, render([d]), d.names) for d in schema_defects()]
+
+
+def _independent(a: Defect, b: Defect) -> bool:
+    shorter = min(len(a.path), len(b.path))
+    return a.path[:shorter] != b.path[:shorter] and a.path[:2] != b.path[:2]
+
+
+def combined_cases(count: int = 40, seed: int = 26) -> list[tuple[str, str, list[str]]]:
+    """Seeded triples of independent single defects in one file: (id, text, names every one must appear)."""
+    rng = random.Random(seed)
+    singles = [d for d in schema_defects() if "huge" not in d.id and "yaml11" not in d.id]
+    out = []
+    while len(out) < count:
+        trio = rng.sample(singles, 3)
+        if all(_independent(x, y) for i, x in enumerate(trio) for y in trio[i + 1:]):
+            out.append(("+".join(d.id for d in trio), render(trio), [d.names for d in trio]))
+    return out
+
+
+
+# === the reported cases, by name (each also falls under a generated class above) ==================
+@case("health-path-megabytes", "healthCheck.path")
+def _(raw): raw["traffic"] = {"healthCheck": {"path": "/" + "h" * 2_000_000}}
+@case("backup-schedule-impossible", "backupSchedule")
+def _(raw): raw["mongodb"] = {"backupSchedule": "0 3 30 2 *"}
+@case("backup-schedule-out-of-range", "backupSchedule")
+def _(raw): raw["mongodb"] = {"backupSchedule": "61 25 * * *"}
+@case("image-with-space", "model.image")
+def _(raw): raw["model"]["image"] = "vllm/vllm-openai :v0.6.3"
+@case("image-truncated-digest", "model.image")
+def _(raw): raw["model"]["image"] = "vllm/vllm-openai@sha256:0123abcd"
+@case("mongodb-image-uppercase", "mongodb.image")
+def _(raw): raw["mongodb"] = {"image": "Mongo:8.0.17"}
+@case("snake-case-key", "natPerZone")
+def _(raw): raw["network"]["nat_per_zone"] = raw["network"].pop("natPerZone")
+@case("snake-case-top-key", "costCenter")
+def _(raw): raw["tags"]["cost_center"] = raw["tags"].pop("costCenter")
+@case("yaml11-boolean-off", "natPerZone")
+def _(raw): return as_text(raw).replace("natPerZone: false", "natPerZone: off")
+@case("region-cidr-outside-supernet", "regions[0].cidr")
+def _(raw):
+    raw["network"]["supernet"] = "10.0.0.0/9"
+    raw["regions"][0]["cidr"] = "10.200.0.0/16"
+@case("geolocation-conflict", "traffic.geolocations")
+def _(raw): raw["traffic"] = {"geolocations": {"us-east": ["US-NY"], "central-europe": ["US-NY"]}}
+text_case("alias-bomb", "aliases expand",
+          "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+              f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(20))
+          + valid_text())

@@ -132,6 +132,9 @@ def lose_region(path: Path, region: str) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a defect, not bad input: say what, without a traceback
+        print(f"error: planning failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        return 1
     if region not in {r.name for r in plan.regions}:
         print(f"error: --lose: no region {region!r}; regions: {', '.join(r.name for r in plan.regions)}",
               file=sys.stderr)

@@ -355,6 +355,22 @@ def _holder() -> str:
     return f"github run {run}" if run else f"{os.environ.get('USER', 'someone')}@{socket.gethostname()}:{os.getpid()}"
 
 
+def _outputs_file(path: Path) -> dict:
+    """`--outputs-json`: a JSON object (input, so every way it is wrong is a ConfigError: exit 2)."""
+    try:
+        outputs = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError([f"--outputs-json {path}: {type(exc).__name__}: {exc}"],
+                          title="invalid outputs file") from None
+    if not isinstance(outputs, dict):
+        raise ConfigError([f"--outputs-json {path}: a JSON object of stack outputs"], title="invalid outputs file")
+    return outputs
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def main(argv: Sequence[str] | None = None, *, runner: StackRunner | None = None,
          gate: HealthGate | None = None, store: Any = None, clock: Callable[[], float] = time.time,
          sleep: Callable[[float], None] = time.sleep, refresher: Any = None) -> int:
@@ -401,7 +417,7 @@ def main(argv: Sequence[str] | None = None, *, runner: StackRunner | None = None
             store.acquire(_holder(), LEASE_TTL_S, clock())
             lease_taken = True
         if args.outputs_json:
-            outputs = json.loads(args.outputs_json.read_text())
+            outputs = _outputs_file(args.outputs_json)
         else:
             runner = runner or AutomationRunner(stack_name(path))
             outputs = runner.outputs()

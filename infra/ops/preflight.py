@@ -470,6 +470,9 @@ def main(argv: Sequence[str] | None = None, *, aws: AwsClients | None = None,
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a defect, not bad input: say what, without a traceback
+        print(f"error: loading the stack failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        return 1
     env = os.environ if env is None else env
     steps = preflight_steps(target, aws or AwsClients(), lazy_gcp(target.gcp_project, gcp_factory), env)
     checks = run_steps(steps, on_error=cloud_error)

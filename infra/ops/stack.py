@@ -20,7 +20,9 @@ from pathlib import Path
 import yaml
 
 from infra.config import RolloutConfig, config_from_stack_file, stack_file_path
+from infra.errors import ConfigError
 from infra.planning.plan import RolloutPlan, plan_for_stack_file, stack_name
+from infra.stack_yaml import StackFileError, load_stack_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,8 +60,11 @@ def load_target(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
     """Validate and plan the stack the arguments name; raises ConfigError."""
     env = os.environ if env is None else env
     path = Path(args.stack_file) if args.stack_file else stack_file_path(args.stack)
-    plan = plan_for_stack_file(path)
-    document = yaml.safe_load(path.read_text()) or {}
+    plan = plan_for_stack_file(path)  # validates the file (YAML, schema, provider keys, lock) first
+    try:
+        document = load_stack_yaml(path)
+    except StackFileError as exc:
+        raise ConfigError([f"{path}: {p}" for p in exc.problems], title="cannot load stack config") from None
     values = document.get("config") or {}
     return StackTarget(name=stack_name(path), path=path, config=config_from_stack_file(path), plan=plan,
                        gcp_project=values.get("gcp:project"),

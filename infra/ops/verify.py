@@ -339,6 +339,9 @@ def main(argv: Sequence[str] | None = None, *, aws: AwsClients | None = None,
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a defect, not bad input: say what, without a traceback
+        print(f"error: loading the stack failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
+        return 1
     steps = verify_steps(target, aws or AwsClients(), lazy_gcp(target.gcp_project, gcp_factory), records)
     checks = run_steps(steps, on_error=cloud_error)
     if args.json:

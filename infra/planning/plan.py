@@ -22,7 +22,7 @@ from infra.planning.serving import RegionServing, ServerSettings, ServingBudgets
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
 from infra.planning.sizing.lock import SizingLock, lock_path, pinned_plan, read_lock
 from infra.planning.topology import Topology, topology_of
-from infra.planning.traffic import TrafficPlan, traffic_from_config
+from infra.planning.traffic import TrafficPlan, geolocation_problems, traffic_from_config
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,8 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
         problems += error.problems
     else:
         problems += diagnose(problem)
+    # Route 53 geolocations (the traffic stage), so the sizing CLI refuses what the preview refuses.
+    problems += geolocation_problems({d.geography: d.coordinates for d in cfg.demand}, cfg.traffic.geolocations)
     for i, r in enumerate(cfg.regions):
         entry = catalog.region(r.cloud, r.location)
         zones = entry.zones[: r.zones]

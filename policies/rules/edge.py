@@ -197,6 +197,30 @@ def gcp_ssl_policy(r: Resource, config) -> Iterator[str]:
     profile = r.props.get("profile", "COMPATIBLE")
     if not is_unknown(profile) and profile not in ("MODERN", "RESTRICTED", "CUSTOM"):
         yield f"profile is {profile!r}; MODERN or RESTRICTED"
+    if profile == "CUSTOM":
+        yield from custom_cipher_problems(r.props.get("customFeatures"))
+
+
+# A CUSTOM profile is judged by its cipher list. Forward-secret AEAD suites are the ones the RESTRICTED
+# profile keeps; RSA key exchange (no forward secrecy), CBC-mode and 3DES suites are weak
+# (https://cloud.google.com/load-balancing/docs/ssl-policies-concepts#defining_an_ssl_policy, feature table).
+STRONG_GCP_FEATURES = frozenset({
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+})
+
+
+def custom_cipher_problems(features: Any) -> Iterator[str]:
+    if is_unknown(features):
+        return
+    listed = [str(f) for f in as_list(features) if not is_unknown(f)]
+    if not listed:
+        yield "profile CUSTOM without customFeatures"
+        return
+    weak = [f for f in listed if f not in STRONG_GCP_FEATURES]
+    if weak:
+        yield f"profile CUSTOM enables weak cipher suites {weak} (no forward secrecy, CBC or 3DES)"
 
 
 @rule("gcp-backend-service-hardened",
@@ -244,6 +268,24 @@ def gcp_dnssec(r: Resource, config) -> Iterator[str]:
         yield "dnssecConfig.state is not 'on'"
 
 
-RULES = [gcp_dnssec, lb_least_outstanding, listener_https, public_lb_https_only, lb_hardened, lb_access_logs,
+HTTP_PROXIES = ("gcp:compute/targetHttpProxy:TargetHttpProxy",
+                "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy")
+
+
+@stack_rule("gcp-public-forwarding-tls",
+            "External GCP forwarding rules hand traffic to an HTTPS or SSL proxy, whatever port they publish: a "
+            "443 forwarding rule in front of an HTTP proxy serves plain text (TLS is a protocol, not a port).",
+            enforcement=MANDATORY, severity=HIGH, reads=(*GCP_FORWARDING, *HTTP_PROXIES))
+def gcp_public_forwarding_tls(resources: list[Resource], config) -> Iterator[StackFinding]:
+    for r in (r for r in resources if r.type in GCP_FORWARDING):
+        scheme = r.props.get("loadBalancingScheme", "EXTERNAL")
+        if is_unknown(scheme) or not str(scheme).startswith("EXTERNAL"):
+            continue
+        if any(d.type in HTTP_PROXIES for d in r.depends_on("target")):
+            yield "external forwarding rule targets an HTTP (not HTTPS) proxy", r.urn
+
+
+RULES = [gcp_public_forwarding_tls,
+         gcp_dnssec, lb_least_outstanding, listener_https, public_lb_https_only, lb_hardened, lb_access_logs,
          target_group_health, acm_key_strength, gcp_forwarding_https, gcp_proxy_ssl_policy,
          gcp_ssl_policy, gcp_backend_hardened, health_check_effective, zone_safe]

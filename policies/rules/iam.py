@@ -7,15 +7,31 @@ user-managed service-account keys."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from .core import ADVISORY, CRITICAL, HIGH, LOW, MANDATORY, MEDIUM, Param, Resource, as_list, is_unknown, rule
+from .core import (
+    ADVISORY,
+    CRITICAL,
+    HIGH,
+    LOW,
+    MANDATORY,
+    MEDIUM,
+    Param,
+    Resource,
+    StackFinding,
+    as_list,
+    is_unknown,
+    rule,
+    stack_rule,
+)
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+POLICY_ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
 KMS_KEY = "aws:kms/key:Key"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
@@ -35,6 +51,16 @@ ADMIN_POLICIES = Param("array", ["arn:aws:iam::aws:policy/AdministratorAccess",
                                  "arn:aws:iam::aws:policy/AmazonEC2FullAccess",
                                  "arn:aws:iam::aws:policy/AmazonS3FullAccess"],
                        "AWS managed policies never attached to a role of this program")
+# Every AWS managed `...FullAccess` policy grants a whole service (e.g. AmazonS3FullAccess: s3:* on *), and
+# AdministratorAccess / PowerUserAccess nearly everything, in any partition (aws, aws-cn, aws-us-gov)
+# (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/policy-list.html).
+BROAD_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*"
+                           r"(?:AdministratorAccess|PowerUserAccess|[A-Za-z0-9]+FullAccess(?:[-_][A-Za-z0-9]+)?)$")
+
+
+def _aws_partition(arn: str) -> str:
+    """arn:aws-cn:iam::aws:policy/X -> arn:aws:iam::aws:policy/X (the same managed policy)."""
+    return re.sub(r"^arn:aws[a-z-]*:", "arn:aws:", arn)
 
 
 def statements(document: Any) -> list[dict[str, Any]]:
@@ -74,15 +100,132 @@ def _condition_values(statement: dict[str, Any], suffix: str) -> list[str]:
             for key, vs in block.items() if str(key).lower().endswith(suffix) for v in as_list(vs)]
 
 
+
+# ---- IAM evaluated as IAM evaluates it ---------------------------------------------------------------
+# Wildcards: `*` any run of characters, `?` one character; actions compare case-insensitively, resources
+# (ARNs) case-sensitively; NotAction / NotResource match everything except the list
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html,
+# .../reference_policies_elements_resource.html).
+
+
+def wildcard_match(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+def _covers(statement: dict[str, Any], key: str, value: str, *, case_sensitive: bool) -> bool:
+    if statement.get(key) is not None:
+        return any(wildcard_match(p, value, case_sensitive=case_sensitive)
+                   for p in as_list(statement.get(key)) if isinstance(p, str))
+    negated = statement.get("Not" + key)
+    if negated is not None:
+        return not any(wildcard_match(p, value, case_sensitive=case_sensitive)
+                       for p in as_list(negated) if isinstance(p, str))
+    return False
+
+
+def allows_action(statement: dict[str, Any], action: str) -> bool:
+    return _covers(statement, "Action", action, case_sensitive=False)
+
+
+def on_resource(statement: dict[str, Any], arn: str) -> bool:
+    """Does the statement's Resource (or NotResource) cover `arn`? No Resource element (trust and
+    resource policies) covers the resource the policy is attached to."""
+    if statement.get("Resource") is None and statement.get("NotResource") is None:
+        return True
+    return _covers(statement, "Resource", arn, case_sensitive=True)
+
+
+# Condition keys that narrow who may act (or on whose behalf a service acts) to known parties
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html,
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+RESTRICTING_KEYS = frozenset({
+    "aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid", "aws:sourceorgpaths", "aws:sourceowner",
+    "aws:principalorgid", "aws:principalorgpaths", "aws:principalaccount", "aws:principalarn",
+    "aws:sourcevpc", "aws:sourcevpce", "sts:externalid", "kms:calleraccount",
+})
+ACCOUNT_KEYS = frozenset({"aws:sourceaccount", "aws:principalaccount", "kms:calleraccount", "aws:sourceowner"})
+# Positive matching operators; `...IfExists` passes when the key is absent and `ForAllValues:` passes on an
+# empty set, so neither restricts (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+MATCHING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
+
+
+def _narrow(value: str, key: str) -> bool:
+    if value.strip("*?") == "" or (value.endswith(":*") and value.count(":") <= 2):
+        return False
+    if key in ACCOUNT_KEYS:
+        return re.fullmatch(r"\d{12}", value) is not None
+    if key in ("aws:principalarn", "aws:sourcearn"):
+        return re.search(r":\d{12}:", value) is not None  # an ARN naming its account
+    return True
+
+
+def restricting_keys(statement: dict[str, Any]) -> set[str]:
+    """The condition keys that really restrict the statement's principals (lower-cased): a matching
+    operator (not IfExists, not ForAllValues), a key from RESTRICTING_KEYS (or an OIDC `:sub` on a
+    web-identity trust) and no value that matches anything."""
+    cond = statement.get("Condition")
+    if not isinstance(cond, dict):
+        return set()
+    principal = statement.get("Principal")
+    federated = isinstance(principal, dict) and bool(as_list(principal.get("Federated")))
+    found = set()
+    for operator, block in cond.items():
+        op = str(operator).lower()
+        if not isinstance(block, dict) or op.endswith("ifexists") or op.startswith("forallvalues:"):
+            continue
+        if op.split(":")[-1] not in MATCHING_OPERATORS:
+            continue
+        for key, values in block.items():
+            k = str(key).lower()
+            if not (k in RESTRICTING_KEYS or (federated and k.endswith(":sub"))):
+                continue
+            vals = [str(v) for v in as_list(values) if not is_unknown(v)]
+            if vals and all(_narrow(v, k) for v in vals):
+                found.add(k)
+    return found
+
+
+def public_principal(statement: dict[str, Any]) -> bool:
+    """Principal "*" or {"AWS": "*"} (anyone, any account)."""
+    return "*" in principals(statement, None)
+
+
+def open_to_anyone(statement: dict[str, Any]) -> bool:
+    """An Allow to every principal that no condition narrows to known parties."""
+    return statement.get("Effect") == "Allow" and public_principal(statement) and not restricting_keys(statement)
+
+
+ACCOUNT_OF_PRINCIPAL = re.compile(r"^(?:arn:aws[a-z-]*:(?:iam|sts)::)?(\d{12})(?::|$)")
+
+
+def principal_accounts(statement: dict[str, Any]) -> list[str]:
+    """Accounts named by AWS principals (`123456789012`, `arn:aws:iam::123456789012:root|role/...`)."""
+    out = []
+    for value in principals(statement, "AWS"):
+        match = ACCOUNT_OF_PRINCIPAL.match(value)
+        if match:
+            out.append(match.group(1))
+    return out
+
+
 @rule("iam-no-admin-managed-policies",
       "Roles never get AWS managed administrator / full-access policies (FSBP IAM.1, CIS AWS 1.16).",
-      enforcement=MANDATORY, severity=CRITICAL, types=(ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT, ROLE),
+      enforcement=MANDATORY, severity=CRITICAL,
+      types=(ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT, ROLE, POLICY_ATTACHMENTS_EXCLUSIVE),
       params={"forbiddenPolicies": ADMIN_POLICIES})
 def iam_no_admin_managed(r: Resource, config) -> Iterator[str]:
-    forbidden = set(config["forbiddenPolicies"])
-    arns = as_list(r.props.get("managedPolicyArns")) if r.type == ROLE else [r.props.get("policyArn")]
+    forbidden = {_aws_partition(a) for a in config["forbiddenPolicies"]}
+    if r.type == ROLE:
+        arns = as_list(r.props.get("managedPolicyArns"))
+    elif r.type == POLICY_ATTACHMENTS_EXCLUSIVE:
+        arns = as_list(r.props.get("policyArns"))
+    else:
+        arns = [r.props.get("policyArn")]
     for arn in arns:
-        if isinstance(arn, str) and arn in forbidden:
+        if not isinstance(arn, str) or is_unknown(arn):
+            continue
+        if _aws_partition(arn) in forbidden or BROAD_MANAGED.match(arn):
             yield f"{arn} is attached"
 
 
@@ -95,12 +238,11 @@ def iam_no_escalation(r: Resource, config) -> Iterator[str]:
             continue
         if s.get("NotAction") is not None:
             yield "a statement allows NotAction (everything except a list)"
-        actions = [str(a).lower() for a in as_list(s.get("Action"))]
-        resources = as_list(s.get("Resource"))
-        if "iam:*" in actions:
-            yield "a statement allows iam:*"
-        if "iam:passrole" in actions and "*" in resources:
-            yield "a statement allows iam:PassRole on Resource '*'"
+        # Matched as IAM matches (iam:*, iam:Pass*, *), not compared as strings.
+        if all(allows_action(s, a) for a in ("iam:CreateUser", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy")):
+            yield "a statement allows every iam action (iam:* or wider)"
+        if allows_action(s, "iam:PassRole") and on_resource(s, "arn:aws:iam::999999999999:role/zz"):
+            yield "a statement allows iam:PassRole on every role"
 
 
 @rule("irsa-trust-bound-to-service-account",
@@ -136,7 +278,7 @@ def service_trust_source_account(r: Resource, config) -> Iterator[str]:
         services = [p for p in principals(s, "Service") if p in guarded]
         if s.get("Effect") != "Allow" or not services:
             continue
-        keys = condition_keys(s)
+        keys = restricting_keys(s)  # "*" values and IfExists operators guard nothing
         if not keys & {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"}:
             yield f"trust for {', '.join(services)} without aws:SourceAccount / aws:SourceArn"
 
@@ -158,8 +300,9 @@ def kms_key_policy_safe(r: Resource, config) -> Iterator[str]:
     if r.props.get("bypassPolicyLockoutSafetyCheck") is True:
         yield "bypassPolicyLockoutSafetyCheck is true: a bad policy can lock every administrator out"
     for s in statements(r.props.get("policy")):
-        if s.get("Effect") == "Allow" and "*" in principals(s) and not s.get("Condition"):
-            yield "the key policy allows Principal '*' without a Condition"
+        if open_to_anyone(s):
+            yield ("the key policy allows Principal '*' without a condition that names who (aws:PrincipalOrgID, "
+                   "aws:PrincipalAccount, kms:CallerAccount, aws:SourceArn/SourceAccount)")
         actions = [str(a).lower() for a in as_list(s.get("Action"))]
         if s.get("Effect") == "Allow" and "*" in principals(s) and ("kms:*" in actions or "*" in actions):
             yield "the key policy allows kms:* to Principal '*'"
@@ -281,8 +424,141 @@ def iam_no_access_keys(r: Resource, config) -> Iterator[str]:
     yield "an IAM access key (long-lived credential) is created" if r.type.endswith("AccessKey") else \
         "an IAM user is created; use roles"
 
+# Actions that read or hand out data, keys or identities, each with an ARN of another account's resource
+# of that service: a statement whose Action covers the action (wildcards as IAM matches them) and whose
+# Resource covers that ARN grants it on everything, not on this stack's own resources.
+SENSITIVE_ACTIONS: dict[str, str] = {
+    "s3:GetObject": "arn:aws:s3:::zz-someone-elses-bucket/zz",
+    "s3:PutObject": "arn:aws:s3:::zz-someone-elses-bucket/zz",
+    "s3:DeleteBucket": "arn:aws:s3:::zz-someone-elses-bucket",
+    "kms:Decrypt": "arn:aws:kms:us-east-1:999999999999:key/zz",
+    "kms:CreateGrant": "arn:aws:kms:us-east-1:999999999999:key/zz",
+    "kms:ScheduleKeyDeletion": "arn:aws:kms:us-east-1:999999999999:key/zz",
+    "secretsmanager:GetSecretValue": "arn:aws:secretsmanager:us-east-1:999999999999:secret:zz",
+    "ssm:GetParameter": "arn:aws:ssm:us-east-1:999999999999:parameter/zz",
+    "iam:PassRole": "arn:aws:iam::999999999999:role/zz",
+    "iam:CreateAccessKey": "arn:aws:iam::999999999999:user/zz",
+    "iam:AttachRolePolicy": "arn:aws:iam::999999999999:role/zz",
+    "sts:AssumeRole": "arn:aws:iam::999999999999:role/zz",
+    "dynamodb:Scan": "arn:aws:dynamodb:us-east-1:999999999999:table/zz",
+    "ec2:DeleteVpc": "arn:aws:ec2:us-east-1:999999999999:vpc/vpc-zz",
+    "eks:DeleteCluster": "arn:aws:eks:us-east-1:999999999999:cluster/zz",
+}
+# Conditions that confine a grant to tagged / own resources or to one calling service.
+RESOURCE_SCOPING = re.compile(r"(?:^|:)(?:resourcetag/|resourceaccount$|resourceorgid$|viaservice$|"
+                              r"encryptioncontext|calleraccount$|s3:prefix$|sourcevpce?$)")
 
-RULES = [iam_no_access_keys, iam_no_wildcard_service, gcp_kms_least_privilege, iam_no_admin_managed,
+
+def _resource_scoped(statement: dict[str, Any]) -> bool:
+    cond = statement.get("Condition")
+    if not isinstance(cond, dict):
+        return False
+    for operator, block in cond.items():
+        op = str(operator).lower()
+        if not isinstance(block, dict) or op.endswith("ifexists") or op.split(":")[-1] == "null":
+            continue
+        if any(RESOURCE_SCOPING.search(str(k).lower()) for k in block):
+            return True
+    return False
+
+
+def _policy_documents(r: Resource) -> list[Any]:
+    if r.type == ROLE:
+        return [p.get("policy") for p in as_list(r.props.get("inlinePolicies")) if isinstance(p, dict)]
+    return [r.props.get("policy")]
+
+
+@rule("iam-no-broad-grants",
+      "Identity policies grant data, key and identity actions only on named resources: an Action that IAM "
+      "matches to s3:GetObject, kms:Decrypt, secretsmanager:GetSecretValue, iam:PassRole, ... (s3:*, kms:*, *:*, "
+      "NotAction) never on a Resource that also matches other accounts' resources (*, arn:aws:s3:::*), unless a "
+      "condition scopes it (resource tags, kms:ViaService, ...).",
+      enforcement=MANDATORY, severity=HIGH, types=(*IAM_POLICIES, ROLE))
+def iam_no_broad_grants(r: Resource, config) -> Iterator[str]:
+    for s in (s for d in _policy_documents(r) for s in statements(d)):
+        if s.get("Effect") != "Allow" or _resource_scoped(s):
+            continue
+        broad = [a for a, arn in SENSITIVE_ACTIONS.items() if allows_action(s, a) and on_resource(s, arn)]
+        if broad:
+            shown = ", ".join(str(a) for a in as_list(s.get("Action") or s.get("NotAction")))
+            yield f"a statement ({shown}) allows {', '.join(broad)} on every matching resource of any account"
+
+
+@rule("iam-policy-no-open-principal",
+      "Trust, key and bucket policies never allow Principal '*' unless a condition that actually restricts names "
+      "who (aws:SourceArn, aws:SourceAccount, aws:PrincipalOrgID, aws:PrincipalAccount, sts:ExternalId, an OIDC "
+      ":sub); IfExists, ForAllValues, negative operators and '*' values restrict nothing.",
+      enforcement=MANDATORY, severity=CRITICAL,
+      types=(ROLE, KMS_KEY, KMS_KEY_POLICY, "aws:s3/bucketPolicy:BucketPolicy", "aws:s3/bucket:Bucket",
+             "aws:s3/bucketV2:BucketV2"))
+def iam_policy_no_open_principal(r: Resource, config) -> Iterator[str]:
+    document = r.props.get("assumeRolePolicy") if r.type == ROLE else r.props.get("policy")
+    for s in statements(document):
+        if open_to_anyone(s):
+            given = sorted(condition_keys(s))
+            yield ("a statement allows Principal '*' " +
+                   (f"with conditions that do not restrict who ({', '.join(given)})" if given else
+                    "without a condition"))
+
+
+def _allowed_accounts_from_engine() -> set[str]:
+    """`aws:allowedAccountIds` of the stack when the engine passes the stack config (PULUMI_CONFIG)."""
+    try:
+        values = json.loads(os.environ.get("PULUMI_CONFIG", "") or "{}")
+    except ValueError:
+        return set()
+    raw = values.get("aws:allowedAccountIds") if isinstance(values, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = [raw]
+    return {str(a) for a in as_list(raw) if isinstance(a, str | int)}
+
+
+_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
+
+
+def _own_accounts(resources: list[Resource]) -> set[str]:
+    """Accounts this stack's own resources live in: the OIDC providers and roles it names outside trust
+    principals (what the program creates carries its account in every ARN)."""
+    found: set[str] = set()
+    for r in resources:
+        props = {k: v for k, v in r.props.items() if k != "assumeRolePolicy"}
+        found.update(_ARN_ACCOUNT.findall(json.dumps(props, default=str)))
+        for s in statements(r.props.get("assumeRolePolicy")):
+            for federated in principals(s, "Federated"):
+                found.update(_ARN_ACCOUNT.findall(federated))
+    return found
+
+
+@stack_rule("iam-trust-known-accounts",
+            "Role trust policies name only the stack's accounts (aws:allowedAccountIds, else the accounts of the "
+            "stack's own ARNs) or partners listed in trustedAccountIds, and a listed partner must present "
+            "sts:ExternalId.",
+            enforcement=MANDATORY, severity=HIGH, reads=(ROLE,),
+            params={"trustedAccountIds": Param("array", [], "partner accounts roles may trust (each with "
+                                                          "sts:ExternalId)")})
+def iam_trust_known_accounts(resources: list[Resource], config) -> Iterator[StackFinding]:
+    own = _allowed_accounts_from_engine() or _own_accounts(resources)
+    partners = {str(a) for a in config["trustedAccountIds"] if a}
+    for r in (r for r in resources if r.type == ROLE):
+        for s in statements(r.props.get("assumeRolePolicy")):
+            if s.get("Effect") != "Allow":
+                continue
+            for account in principal_accounts(s):
+                if account in own:
+                    continue
+                if account in partners:
+                    if "sts:externalid" not in restricting_keys(s):
+                        yield f"trust to partner account {account} without sts:ExternalId", r.urn
+                    continue
+                yield (f"trust to account {account}, which is not one of the stack's accounts "
+                       f"({', '.join(sorted(own)) or 'none known'})"), r.urn
+
+
+RULES = [iam_no_broad_grants, iam_policy_no_open_principal, iam_trust_known_accounts,
+         iam_no_access_keys, iam_no_wildcard_service, gcp_kms_least_privilege, iam_no_admin_managed,
          iam_no_escalation, irsa_trust_bound, service_trust_source_account, role_max_session, kms_key_policy_safe,
          kms_deletion_window, gcp_kms_rotation, gcp_iam_no_public, gcp_sa_not_owner, gcp_no_sa_keys,
          oidc_sts_audience]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .core import (
@@ -61,51 +62,100 @@ def namespace_of(r: Resource) -> Any:
     return get(r.props, "metadata.namespace", "default")
 
 
-def _restricted_problems(spec: dict[str, Any]) -> Iterator[str]:
+@dataclass(frozen=True)
+class Finding:
+    """One departure from the restricted profile: which control, in which container, with which value."""
+
+    control: str
+    container: str | None
+    value: str | None
+    message: str
+
+
+def restricted_findings(spec: dict[str, Any]) -> Iterator[Finding]:
     pod_ctx = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(key) is True:
-            yield f"{key} is true"
+            yield Finding(key, None, None, f"{key} is true")
     for volume in as_list(spec.get("volumes")):
         if isinstance(volume, dict) and volume.get("hostPath"):
-            yield f"volume {volume.get('name')} is a hostPath"
+            path = get(volume, "hostPath.path")
+            yield Finding("hostPath", None, str(path), f"volume {volume.get('name')} is a hostPath ({path})")
     pod_seccomp = get(pod_ctx, "seccompProfile.type")
     pod_non_root = pod_ctx.get("runAsNonRoot")
     if pod_ctx.get("runAsUser") == 0:
-        yield "the pod runs as user 0"
+        yield Finding("runAsUser", None, "0", "the pod runs as user 0")
     for c in containers(spec):
         name, ctx = c.get("name"), c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
         if is_unknown(ctx):
             continue
         if ctx.get("privileged") is True:
-            yield f"container {name} is privileged"
+            yield Finding("privileged", name, None, f"container {name} is privileged")
         if ctx.get("allowPrivilegeEscalation") is not False:
-            yield f"container {name}: allowPrivilegeEscalation is not false"
+            yield Finding("allowPrivilegeEscalation", name, None,
+                          f"container {name}: allowPrivilegeEscalation is not false")
         if ctx.get("runAsNonRoot", pod_non_root) is not True:
-            yield f"container {name}: runAsNonRoot is not true"
+            yield Finding("runAsNonRoot", name, None, f"container {name}: runAsNonRoot is not true")
         if ctx.get("runAsUser") == 0:
-            yield f"container {name} runs as user 0"
+            yield Finding("runAsUser", name, "0", f"container {name} runs as user 0")
         if "ALL" not in as_list(get(ctx, "capabilities.drop")):
-            yield f"container {name} does not drop ALL capabilities"
-        added = [a for a in as_list(get(ctx, "capabilities.add")) if a != "NET_BIND_SERVICE"]
-        if added:
-            yield f"container {name} adds capabilities {added}"
+            yield Finding("capabilities.drop", name, None, f"container {name} does not drop ALL capabilities")
+        for cap in as_list(get(ctx, "capabilities.add")):
+            if cap != "NET_BIND_SERVICE":
+                yield Finding("capabilities.add", name, str(cap), f"container {name} adds capability {cap}")
         if get(ctx, "seccompProfile.type", pod_seccomp) not in ("RuntimeDefault", "Localhost"):
-            yield f"container {name}: seccompProfile is not RuntimeDefault"
+            yield Finding("seccompProfile", name, None, f"container {name}: seccompProfile is not RuntimeDefault")
         for port in as_list(c.get("ports")):
             if isinstance(port, dict) and port.get("hostPort"):
-                yield f"container {name} binds hostPort {port.get('hostPort')}"
+                yield Finding("hostPort", name, str(port.get("hostPort")),
+                              f"container {name} binds hostPort {port.get('hostPort')}")
+
+
+def _restricted_problems(spec: dict[str, Any]) -> Iterator[str]:
+    for finding in restricted_findings(spec):
+        yield finding.message
+
+
+# Reviewed exceptions name exactly what is exempt: `NAMESPACE/WORKLOAD[/CONTAINER]: CONTROL[=VALUE]`.
+# The NVIDIA device plugin registers through the kubelet's socket directory and runs as root
+# (https://github.com/NVIDIA/k8s-device-plugin/blob/main/deployments/static/nvidia-device-plugin.yml);
+# nothing else of it, and nothing else in its namespace, is exempt (docs/security.md).
+EXCEPTIONS = Param("array", [
+    "nvidia-device-plugin/nvidia-device-plugin: hostPath=/var/lib/kubelet/device-plugins",
+    "nvidia-device-plugin/nvidia-device-plugin/nvidia-device-plugin-ctr: runAsNonRoot",
+], "scoped exceptions 'namespace/workload[/container]: control[=value]' (controls: hostNetwork, hostPID, "
+   "hostIPC, hostPath, runAsUser, privileged, allowPrivilegeEscalation, runAsNonRoot, capabilities.drop, "
+   "capabilities.add, seccompProfile, hostPort)")
+
+
+def _excepted(finding: Finding, namespace: Any, workload: Any, exceptions: list[str]) -> bool:
+    for entry in exceptions:
+        scope, _, control = str(entry).partition(":")
+        parts = [p.strip() for p in scope.split("/")]
+        control, _, value = control.strip().partition("=")
+        if len(parts) not in (2, 3) or parts[0] != namespace or parts[1] != workload:
+            continue
+        if len(parts) == 3 and parts[2] != finding.container:
+            continue
+        if control != finding.control or (value and value != finding.value):
+            continue
+        if not value and finding.control in ("hostPath", "capabilities.add", "hostPort"):
+            continue  # these name the path / capability / port
+        return True
+    return False
 
 
 @rule("k8s-pod-security-restricted",
       "Workloads (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, Pods) meet the Pod Security `restricted` "
       "profile: non-root, no privilege escalation, ALL capabilities dropped, RuntimeDefault seccomp, no host "
-      "namespaces, paths or ports. Only reviewed system namespaces are exempt.",
-      enforcement=MANDATORY, severity=HIGH, types=POD_OWNERS, params={"exemptNamespaces": EXEMPT})
+      "namespaces, paths or ports. An exception names one workload (and container), one control and its value "
+      "(a hostPath's path, a capability), never a whole namespace.",
+      enforcement=MANDATORY, severity=HIGH, types=POD_OWNERS, params={"exceptions": EXCEPTIONS})
 def pod_security_restricted(r: Resource, config) -> Iterator[str]:
-    if namespace_of(r) in config["exemptNamespaces"]:
-        return
-    yield from _restricted_problems(pod_spec(r))
+    namespace, workload = namespace_of(r), get(r.props, "metadata.name")
+    for finding in restricted_findings(pod_spec(r)):
+        if not _excepted(finding, namespace, workload, list(config["exceptions"])):
+            yield finding.message
 
 
 @rule("k8s-workload-hygiene",
@@ -166,9 +216,34 @@ def service_exposure(r: Resource, config) -> Iterator[str]:
     public = [p for p in ports if not is_unknown(p) and p not in config["publicPorts"]]
     if public:
         yield f"internet-facing LoadBalancer publishes ports {public}; only {list(config['publicPorts'])}"
+    plain = [p for p in as_list(spec.get("ports")) if isinstance(p, dict) and not _serves_tls(r.props, p)]
+    if plain:
+        yield (f"internet-facing LoadBalancer port(s) {[p.get('port') for p in plain]} carry no TLS: no certificate "
+               "annotation covers them and the backend protocol is not https/tls (a port number is not a protocol)")
     ranges = spec.get("loadBalancerSourceRanges")
     if ranges and not is_unknown(ranges) and covers_world(as_list(ranges)) and public:
         yield "loadBalancerSourceRanges admits the whole internet"
+
+
+# TLS on a Service is a listener property, not a port number: the AWS load balancer controller terminates TLS
+# on the ports in `aws-load-balancer-ssl-ports` (all ports when unset) when `aws-load-balancer-ssl-cert` is
+# set (https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/#ssl-cert);
+# otherwise the port passes through what the pods speak, declared by `appProtocol` (or a port named https/tls).
+SSL_CERT = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
+SSL_PORTS = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+TLS_APP_PROTOCOLS = ("https", "tls", "kubernetes.io/wss", "grpcs")
+
+
+def _serves_tls(props: Any, port: dict[str, Any]) -> bool:
+    annotations = get(props, "metadata.annotations", {})
+    if not isinstance(annotations, dict) or any(is_unknown(v) for v in port.values()):
+        return True  # unknown: decided at update time
+    if annotations.get(SSL_CERT):
+        listed = [x.strip() for x in str(annotations.get(SSL_PORTS, "*")).split(",")]
+        if "*" in listed or str(port.get("port")) in listed or str(port.get("name")) in listed:
+            return True
+    protocol = str(port.get("appProtocol") or port.get("name") or "").lower()
+    return protocol in TLS_APP_PROTOCOLS or protocol.startswith("https")
 
 
 TLS_ANNOTATIONS = ("alb.ingress.kubernetes.io/certificate-arn", "networking.gke.io/managed-certificates",
@@ -198,6 +273,25 @@ def _peer_blocks(peers: list[Any]) -> tuple[list[Any], list[Any]]:
     return cidrs, excepts
 
 
+def _selects_all(selector: Any) -> bool:
+    return isinstance(selector, dict) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
+def peer_scope(peer: Any) -> str:
+    """What a NetworkPolicy peer selects, read as the API defines it
+    (https://kubernetes.io/docs/concepts/services-networking/network-policies/#behavior-of-to-and-from-selectors):
+    namespaceSelector {} = every namespace; with podSelector {} (or none) = every pod of every namespace;
+    podSelector alone = pods of the policy's own namespace."""
+    if not isinstance(peer, dict) or is_unknown(peer):
+        return "unknown"
+    if peer.get("ipBlock") is not None:
+        return "ipBlock"
+    ns, pods = peer.get("namespaceSelector"), peer.get("podSelector")
+    if ns is not None and _selects_all(ns):
+        return "every pod of every namespace" if pods is None or _selects_all(pods) else "every namespace"
+    return "selected pods"
+
+
 METADATA_EGRESS_ANNOTATION = "global-ai-rollout/metadata-egress"
 
 
@@ -215,8 +309,11 @@ def network_policy_narrow(r: Resource, config) -> Iterator[str]:
             yield f"ingress[{i}] has no `from`: every source in and outside the cluster is admitted"
         elif covers_world(_peer_blocks(peers)[0]):
             yield f"ingress[{i}] admits the whole internet (ipBlock)"
-        elif any(isinstance(p, dict) and p.get("namespaceSelector") == {} and "podSelector" not in p for p in peers):
-            yield f"ingress[{i}] admits every namespace"
+        else:
+            for scope in (peer_scope(p) for p in peers):
+                if scope in ("every pod of every namespace", "every namespace"):
+                    yield f"ingress[{i}] admits {scope} (a selector that selects everything)"
+                    break
     metadata = r.props.get("metadata") if isinstance(r.props.get("metadata"), dict) else {}
     annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
     documented = bool(str(annotations.get(METADATA_EGRESS_ANNOTATION, "")).strip())
@@ -230,6 +327,8 @@ def network_policy_narrow(r: Resource, config) -> Iterator[str]:
                    f"policy annotated `{METADATA_EGRESS_ANNOTATION}` with the reason)")
         if not as_list(entry.get("to")) and not as_list(entry.get("ports")):
             yield f"egress[{i}] allows everything to everywhere"
+        elif not as_list(entry.get("ports")) and covers_world(cidrs):
+            yield f"egress[{i}] allows every port to the whole internet (ipBlock)"
 
 
 def _is_default_deny(policy: Resource) -> bool:
@@ -412,7 +511,75 @@ def no_secrets_in_configmaps(r: Resource, config) -> Iterator[str]:
             yield f"data.{key} looks like a credential"
 
 
-RULES = [no_secrets_in_configmaps, rbac_least_privilege, no_literal_secrets, ingress_tls_policy,
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) for every mapping entry of a nested Helm values tree."""
+    if is_unknown(value):
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            yield here, str(key), child
+            yield from _walk(child, here)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _walk(child, f"{path}[{i}]")
+
+
+def helm_value_findings(values: Any) -> Iterator[Finding]:
+    """The restricted profile's controls as chart values spell them (securityContext, podSecurityContext,
+    containerSecurityContext, hostNetwork, volumes with hostPath, capabilities)."""
+    for path, key, value in _walk(values):
+        if key in ("privileged", "hostNetwork", "hostPID", "hostIPC", "allowPrivilegeEscalation") and value is True:
+            yield Finding(key, None, None, f"values.{path} is true")
+        elif key == "runAsUser" and value == 0 and not isinstance(value, bool):
+            yield Finding("runAsUser", None, "0", f"values.{path} is 0 (root)")
+        elif key == "runAsNonRoot" and value is False:
+            yield Finding("runAsNonRoot", None, None, f"values.{path} is false")
+        elif key == "hostPath" and value:
+            host = value.get("path") if isinstance(value, dict) else value
+            yield Finding("hostPath", None, str(host), f"values.{path} mounts the node's {host}")
+        elif key == "add" and path.endswith("capabilities.add"):
+            for cap in as_list(value):
+                if cap != "NET_BIND_SERVICE" and not is_unknown(cap):
+                    yield Finding("capabilities.add", None, str(cap), f"values.{path} adds {cap}")
+
+
+@rule("helm-values-pod-security",
+      "Helm releases' values never ask for what the restricted profile forbids in this program's own workloads "
+      "(privileged, host namespaces, hostPath, root, added capabilities), except a scoped exception "
+      "'namespace/release: control[=value]'.",
+      enforcement=MANDATORY, severity=HIGH, types=HELM, params={"exceptions": EXCEPTIONS})
+def helm_values_pod_security(r: Resource, config) -> Iterator[str]:
+    namespace, release = r.props.get("namespace", "default"), r.props.get("name") or r.name
+    for finding in helm_value_findings(r.props.get("values")):
+        if not _excepted(finding, namespace, release, list(config["exceptions"])):
+            yield finding.message
+
+
+def helm_unpinned_images(values: Any) -> Iterator[str]:
+    for path, key, value in _walk(values):
+        if key != "image":
+            continue
+        if isinstance(value, dict) and ("repository" in value or "tag" in value):
+            tag, digest = value.get("tag"), value.get("digest")
+            if is_unknown(tag) or digest:
+                continue
+            if "tag" in value and str(tag).strip() in ("", "latest"):
+                yield f"values.{path}.tag is {tag!r}"
+        elif isinstance(value, str) and not is_unknown(value):
+            last = value.rsplit("/", 1)[-1]
+            if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+                yield f"values.{path} {value!r} is not pinned"
+
+
+@rule("helm-values-image-pinned", "Helm values that name an image pin it by tag or digest (never latest or empty).",
+      enforcement=ADVISORY, severity=MEDIUM, types=HELM)
+def helm_values_image_pinned(r: Resource, config) -> Iterator[str]:
+    yield from helm_unpinned_images(r.props.get("values"))
+
+
+RULES = [helm_values_pod_security, helm_values_image_pinned,
+         no_secrets_in_configmaps, rbac_least_privilege, no_literal_secrets, ingress_tls_policy,
          pod_security_restricted, workload_hygiene, statefulset_keeps_volumes, service_exposure, ingress_tls,
          network_policy_narrow, namespaces_default_deny, namespace_pod_security, helm_https, helm_provenance,
          hpa_bounded]

@@ -21,7 +21,7 @@ from .core import (
     is_unknown,
     rule,
 )
-from .iam import statements
+from .iam import open_to_anyone, statements
 from .netmath import covers_world, public_ranges
 
 PUBLIC_PORTS = Param("array", [443], "ports that may be open to 0.0.0.0/0 (the public serving listener)")
@@ -376,14 +376,56 @@ def iam_no_wildcard_admin(r: Resource, config) -> Iterator[str]:
       enforcement=MANDATORY, severity=HIGH, types=("aws:iam/role:Role",))
 def iam_trust_no_wildcard(r: Resource, config) -> Iterator[str]:
     for s in statements(r.props.get("assumeRolePolicy")):
-        principal = s.get("Principal")
-        values = [principal] if isinstance(principal, str) else \
-            [v for vs in (principal or {}).values() for v in as_list(vs)] if isinstance(principal, dict) else []
-        if s.get("Effect") == "Allow" and "*" in values and not s.get("Condition"):
-            yield "the trust policy allows Principal '*' without a Condition"
+        if open_to_anyone(s):  # a Condition counts only when it restricts who (policies/rules/iam.py)
+            yield "the trust policy allows Principal '*' without a condition that restricts who"
 
 
-RULES = [vpc_default_route, vpc_dns_enabled, no_open_ingress_aws, no_open_ingress_gcp, no_internet_admin_ports,
+def _wide(ranges: list[tuple[int, int]], max_span: int) -> list[str]:
+    return [f"{low}-{high}" for low, high in ranges if high - low + 1 > max_span]
+
+
+@rule("peer-ingress-ports-listed",
+      "Ingress from other regions and clouds (private ranges: peer VPCs, the supernet, VPN peers) names its ports: "
+      "no rule admits all protocols, all TCP/UDP ports or a range wider than maxPortSpan from a peer, so a "
+      "compromised region reaches only the services it uses (443, 27017, ...).",
+      enforcement=MANDATORY, severity=HIGH, types=(SECURITY_GROUP, SECURITY_GROUP_RULE, SG_INGRESS_RULE,
+                                                  GCP_FIREWALL),
+      params={"maxPortSpan": Param("integer", 16, "widest port range a peer ingress rule may open")})
+def peer_ingress_ports_listed(r: Resource, config) -> Iterator[str]:
+    span = int(config["maxPortSpan"])
+    if r.type == GCP_FIREWALL:
+        p = r.props
+        sources = [c for c in as_list(p.get("sourceRanges")) if not is_unknown(c)]
+        if not _gcp_ingress_allow(p) or not sources or public_ranges(sources):
+            return
+        for allow in as_list(p.get("allows")):
+            if not isinstance(allow, dict) or is_unknown(allow):
+                continue
+            protocol = str(allow.get("protocol", "")).lower()
+            if protocol in ("all", "-1"):
+                yield f"allows every protocol from peer ranges {sources}"
+            elif protocol in ("tcp", "udp", "sctp", "6", "17"):
+                wide = _wide(_port_ranges_gcp([{**allow, "protocol": "tcp"}]), span)
+                if wide:
+                    yield f"allows {protocol} {', '.join(wide)} from peer ranges {sources}; list the ports"
+        return
+    for protocol, from_port, to_port, cidrs in _sg_ingress_groups(r):
+        cidrs = [c for c in cidrs if isinstance(c, str) and not is_unknown(c)]
+        if not cidrs or public_ranges(cidrs):
+            continue
+        ranges = _port_ranges_aws(protocol, from_port, to_port)
+        if ranges is None:
+            continue
+        if str(protocol).lower() in ("-1", "all"):
+            yield f"allows every protocol from peer ranges {cidrs}"
+            continue
+        wide = _wide(ranges, span)
+        if wide:
+            yield f"allows {protocol} {', '.join(wide)} from peer ranges {cidrs}; list the ports"
+
+
+RULES = [peer_ingress_ports_listed,
+         vpc_default_route, vpc_dns_enabled, no_open_ingress_aws, no_open_ingress_gcp, no_internet_admin_ports,
          security_group_descriptions, security_group_egress_restricted, gcp_firewall_logging, gcp_firewall_targeted,
          gcp_network_custom_subnets, default_security_group_closed, subnet_no_public_ip, flow_log_all_traffic,
          gcp_subnetwork_flow_logs, gcp_private_google_access, gcp_nat_logging, log_retention_bounds,

@@ -21,7 +21,7 @@ from .core import (
     rule,
     stack_rule,
 )
-from .iam import principals, statements
+from .iam import open_to_anyone, statements
 
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -58,8 +58,8 @@ def s3_no_public(r: Resource, config) -> Iterator[str]:
         if isinstance(uri, str) and ("AllUsers" in uri or "AuthenticatedUsers" in uri):
             yield f"a grant to {uri}"
     for s in statements(r.props.get("policy")):
-        if s.get("Effect") == "Allow" and "*" in principals(s) and not s.get("Condition"):
-            yield "the bucket policy allows Principal '*' without a Condition"
+        if open_to_anyone(s):
+            yield "the bucket policy allows Principal '*' without a condition that restricts who"
 
 
 @rule("s3-bucket-policy-tls-only",

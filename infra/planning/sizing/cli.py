@@ -24,7 +24,15 @@ from rich.table import Table
 
 from infra.config import stack_file_path
 from infra.errors import ConfigError
-from infra.planning.sizing.lock import DiffRow, lock_of, lock_path, read_lock, sizing_diff, write_lock
+from infra.planning.sizing.lock import (
+    DiffRow,
+    lock_of,
+    lock_path,
+    lock_problems,
+    read_lock,
+    sizing_diff,
+    write_lock,
+)
 from infra.planning.sizing.plan import SizingPlan
 from infra.planning.sizing.problem import problem_from_config
 from infra.planning.sizing.solver import SolveOptions, plan_for_replicas
@@ -87,15 +95,21 @@ def render_routing_table(plan: SizingPlan, console: Console) -> None:
     console.print(routes)
 
 
+def _usd(value: float) -> float | None:
+    """A price for JSON: null when there is none today (a pinned type no longer offered), never NaN."""
+    return round(value, 4) if math.isfinite(value) else None
+
+
 def diff_document(rows: Sequence[DiffRow]) -> dict:
+    now = [r.pinned_usd_now for r in rows]
     return {
         "rows": [{"region": r.region, "instance_type": r.instance_type, "pinned_nodes": r.pinned_nodes,
-                  "resolved_nodes": r.resolved_nodes, "pinned_usd_per_hour_written": round(r.pinned_usd_written, 4),
-                  "pinned_usd_per_hour_now": round(r.pinned_usd_now, 4),
-                  "resolved_usd_per_hour": round(r.resolved_usd, 4), "changed": r.changed} for r in rows],
-        "pinned_usd_per_hour_written": round(sum(r.pinned_usd_written for r in rows), 4),
-        "pinned_usd_per_hour_now": round(sum(r.pinned_usd_now for r in rows), 4),
-        "resolved_usd_per_hour": round(sum(r.resolved_usd for r in rows), 4),
+                  "resolved_nodes": r.resolved_nodes, "pinned_usd_per_hour_written": _usd(r.pinned_usd_written),
+                  "pinned_usd_per_hour_now": _usd(r.pinned_usd_now),
+                  "resolved_usd_per_hour": _usd(r.resolved_usd), "changed": r.changed} for r in rows],
+        "pinned_usd_per_hour_written": _usd(sum(r.pinned_usd_written for r in rows)),
+        "pinned_usd_per_hour_now": _usd(sum(now)) if all(math.isfinite(v) for v in now) else None,
+        "resolved_usd_per_hour": _usd(sum(r.resolved_usd for r in rows)),
     }
 
 
@@ -106,7 +120,8 @@ def render_diff(rows: Sequence[DiffRow], console: Console, title: str) -> None:
         table.add_column(col, justify="left" if col in ("region", "instance type", "") else "right")
     for r in rows:
         nodes = str(r.pinned_nodes) if r.pinned_nodes == r.resolved_nodes else f"{r.pinned_nodes} -> {r.resolved_nodes}"
-        table.add_row(r.region, r.instance_type, nodes, f"{r.pinned_usd_written:,.4f}", f"{r.pinned_usd_now:,.4f}",
+        now = f"{r.pinned_usd_now:,.4f}" if math.isfinite(r.pinned_usd_now) else "n/a (not offered)"
+        table.add_row(r.region, r.instance_type, nodes, f"{r.pinned_usd_written:,.4f}", now,
                       f"{r.resolved_usd:,.4f}", "changed" if r.changed else "")
     table.add_row("[bold]total[/]", "", "", f"{sum(r.pinned_usd_written for r in rows):,.4f}",
                   f"{sum(r.pinned_usd_now for r in rows):,.4f}", f"{sum(r.resolved_usd for r in rows):,.4f}", "")
@@ -132,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # plan_sizing: the solve plus the preview's own DNS check (every plan printed or pinned previews)
         plan = plan_sizing(cfg, SolveOptions(time_limit_s=args.time_limit))
         lock = read_lock(lock_path(path)) if args.diff else None
+        wrong = lock_problems(problem, lock) if lock is not None else []
+        if wrong:
+            raise ConfigError(wrong, title="invalid sizing lock")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -167,14 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         rows = sizing_diff(problem, lock, plan)
         if args.json:
-            print(json.dumps(diff_document(rows), indent=2))
+            print(json.dumps(diff_document(rows), indent=2, allow_nan=False))
         else:
             changed = sum(r.changed for r in rows)
             render_diff(rows, Console(width=160), f"Sizing diff for {stack}: re-solve vs {lock.source} "
                         f"({changed} of {len(rows)} rows changed)")
         return 0
     if args.json:
-        print(json.dumps(plan.summary(), indent=2))
+        print(json.dumps(plan.summary(), indent=2, allow_nan=False))
     else:
         console = Console()
         render_sizing_table(plan, console)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,42 +93,158 @@ def write_lock(path: Path, lock: SizingLock, stack: str) -> None:
     path.write_text(json.dumps(lock_document(lock, stack), indent=2) + "\n")
 
 
-def _table(value: Any, where: str, leaf: type) -> dict[str, dict[str, Any]]:
-    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise ConfigError([f"{where}: expected a mapping of mappings"], title="invalid sizing lock")
+MAX_LOCK_BYTES = 5_000_000
+MAX_NODES = 1_000_000  # per region and instance type: the config's quota bound
+LOCK_KEYS = ("version", "stack", "comment", "hourly_cost", "replicas", "usd_per_hour", "routing", "failover",
+             "lower_bound", "inputs_sha256")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} is given twice")
+        seen[key] = value
+    return seen
+
+
+def _number(value: Any, where: str, problems: list[str], *, integer: bool = False) -> float | int | None:
+    """A finite, non-negative number (an integer for node counts), else a problem naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        problems.append(f"{where}: expected {'an integer' if integer else 'a number'}, got {_short(value)}")
+        return None
+    if not math.isfinite(value) or value < 0:
+        problems.append(f"{where}: {value!r} must be finite and >= 0")
+        return None
+    if integer and value > MAX_NODES:
+        problems.append(f"{where}: {value} nodes is more than {MAX_NODES:,}")
+        return None
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _table(value: Any, where: str, problems: list[str], *, integer: bool = False) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        problems.append(f"{where}: expected a mapping of mappings, got {_short(value)}")
+        return {}
     out: dict[str, dict[str, Any]] = {}
     for k, per in value.items():
+        if not isinstance(per, dict):
+            problems.append(f"{where}.{k}: expected a mapping, got {_short(per)}")
+            continue
+        row = {}
         for k2, v in per.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (leaf is int and not isinstance(v, int)):
-                kind = "an integer" if leaf is int else "a number"
-                raise ConfigError([f"{where}.{k}.{k2}: expected {kind}, got {v!r}"], title="invalid sizing lock")
-        out[str(k)] = {str(k2): leaf(v) for k2, v in per.items()}
+            number = _number(v, f"{where}.{k}.{k2}", problems, integer=integer)
+            if number is not None:
+                row[str(k2)] = int(number) if integer else float(number)
+        out[str(k)] = row
     return out
 
 
-def read_lock(path: Path) -> SizingLock | None:
-    """The lock beside a stack file, or None when the stack is not pinned."""
-    if not path.exists():
-        return None
+def read_lock(path: Path, stack: str | None = None) -> SizingLock | None:
+    """The lock beside a stack file, or None when the stack is not pinned. Validated like the stack file:
+    UTF-8 JSON of the lock's shape, finite non-negative numbers, whole node counts. It is bound to its
+    stack by content, not by file name (tests and reviews copy locks between files): `lock_problems`
+    refuses every region, instance type and geography the stack does not have, and the checker refuses a
+    pin that does not serve this stack's demand. Every problem comes in one ConfigError."""
+    stack = stack or path.name.removeprefix("Pulumi.").removesuffix(".sizing.json")
+    title = "invalid sizing lock"
     try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError([f"{path.name}: not valid JSON: {exc}"], title="invalid sizing lock") from None
-    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
-        raise ConfigError([f"{path.name}: version must be {LOCK_VERSION}"], title="invalid sizing lock")
-    failover = doc.get("failover", {})
-    if not isinstance(failover, dict):
-        raise ConfigError([f"{path.name}: failover must be a mapping"], title="invalid sizing lock")
-    return SizingLock(
-        replicas=_table(doc.get("replicas"), f"{path.name}: replicas", int),
-        routing=_table(doc.get("routing"), f"{path.name}: routing", float),
-        failover={lost: _table(t, f"{path.name}: failover.{lost}", float) for lost, t in failover.items()},
-        usd_per_hour=_table(doc.get("usd_per_hour", {}), f"{path.name}: usd_per_hour", float),
-        source=path.name,
-        lower_bound=bound if isinstance(bound := doc.get("lower_bound"), (int, float))
-        and not isinstance(bound, bool) else None,
-        inputs_sha256=digest if isinstance(digest := doc.get("inputs_sha256"), str) else None,
-    )
+        if not path.exists():
+            return None
+        if path.is_dir():
+            raise ConfigError([f"{path.name}: is a directory, not a sizing lock"], title=title)
+        if path.stat().st_size > MAX_LOCK_BYTES:
+            raise ConfigError([f"{path.name}: larger than {MAX_LOCK_BYTES} bytes; not a sizing lock"], title=title)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})"], title=title) from None
+    except OSError as exc:
+        raise ConfigError([f"{path.name}: cannot be read: {exc.strerror or exc}"], title=title) from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError([f"{path.name}: not valid JSON: {exc}"], title=title) from None
+    if not isinstance(doc, dict):
+        raise ConfigError([f"{path.name}: expected a JSON object, got {type(doc).__name__}"], title=title)
+    problems: list[str] = []
+    if doc.get("version") != LOCK_VERSION:
+        problems.append(f"{path.name}: version must be {LOCK_VERSION}, got {_short(doc.get('version'))}")
+    if not isinstance(doc.get("stack"), str) or not doc.get("stack"):
+        problems.append(f"{path.name}: stack: the name of the stack the lock was written for, got "
+                        f"{_short(doc.get('stack'))} (write it with `python -m infra.sizing --stack {stack} --write`)")
+    for key in doc:
+        if key not in LOCK_KEYS:
+            problems.append(f"{path.name}: {key}: unknown field; valid: {', '.join(LOCK_KEYS)}")
+    if "hourly_cost" in doc:
+        _number(doc["hourly_cost"], f"{path.name}: hourly_cost", problems)
+    for key in ("replicas", "routing"):
+        if key not in doc:
+            problems.append(f"{path.name}: {key}: required")
+    replicas = _table(doc.get("replicas", {}), f"{path.name}: replicas", problems, integer=True)
+    routing = _table(doc.get("routing", {}), f"{path.name}: routing", problems)
+    usd = _table(doc.get("usd_per_hour", {}), f"{path.name}: usd_per_hour", problems)
+    failover_doc = doc.get("failover", {})
+    failover: dict[str, dict[str, dict[str, Any]]] = {}
+    if not isinstance(failover_doc, dict):
+        problems.append(f"{path.name}: failover: expected a mapping, got {_short(failover_doc)}")
+    else:
+        failover = {str(lost): _table(t, f"{path.name}: failover.{lost}", problems)
+                    for lost, t in failover_doc.items()}
+    if problems:
+        raise ConfigError(problems, title=title)
+    bound, digest = doc.get("lower_bound"), doc.get("inputs_sha256")
+    if bound is not None:
+        _number(bound, f"{path.name}: lower_bound", problems)
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                   and all(c in "0123456789abcdef" for c in digest)):
+        problems.append(f"{path.name}: inputs_sha256: a SHA-256 hex digest, got {_short(digest)}")
+    if problems:
+        raise ConfigError(problems, title=title)
+    return SizingLock(replicas=replicas, routing=routing, failover=failover, usd_per_hour=usd, source=path.name,
+                      lower_bound=float(bound) if bound is not None else None, inputs_sha256=digest)
+
+
+def lock_problems(problem: SizingProblem, lock: SizingLock) -> list[str]:
+    """Names in the lock the stack does not have: regions, instance types (per cloud, in the catalog) and
+    geographies, in every table. Checked before the plan is priced or checked, so none can crash it."""
+    from infra.catalog import load_catalog
+
+    catalog = load_catalog()
+    regions = set(problem.regions)
+    cloud = {r: label.split()[0] for r, label in zip(problem.regions, problem.region_labels, strict=False)}
+    geos = {g.name for g in problem.geos}
+    out: list[str] = []
+    for r, per in lock.replicas.items():
+        if r not in regions:
+            out.append(f"{lock.source}: replicas.{r}: no such region in the stack ({', '.join(sorted(regions))})")
+            continue
+        for t in per:
+            known = any(c.instance_type == t for c in problem.candidates) or \
+                any(name == t and (r not in cloud or c == cloud[r]) for c, name in catalog.instance_types)
+            if not known:
+                out.append(f"{lock.source}: replicas.{r}.{t}: unknown instance type")
+    tables = [("routing", lock.routing)] + [(f"failover.{lost}", t) for lost, t in lock.failover.items()]
+    for lost in lock.failover:
+        if lost not in regions:
+            out.append(f"{lock.source}: failover.{lost}: no such region in the stack")
+    for name, table in tables:
+        for geo, per in table.items():
+            if geo not in geos:
+                out.append(f"{lock.source}: {name}.{geo}: no such geography in the stack's demand "
+                           f"({', '.join(sorted(geos))})")
+            for r in per:
+                if r not in regions:
+                    out.append(f"{lock.source}: {name}.{geo}.{r}: no such region in the stack")
+    return out
 
 
 def _headroom(
@@ -181,11 +298,11 @@ def pinned_plan(problem: SizingProblem, lock: SizingLock, options: SolveOptions 
     again for a bound. Raises ConfigError listing what the pin violates (demand, latency, N-1, quotas,
     candidates) and the re-solved plan to review.
     """
-    unknown = [f"{lock.source}: replicas.{r}.{t}: not a candidate now (no price, not offered, or filtered)"
-               for r, per in lock.replicas.items() for t, n in per.items()
-               if n > 0 and not any(c.region == r and c.instance_type == t for c in problem.candidates)]
-    unknown += [f"{lock.source}: replicas.{r}: no such region in the stack" for r in lock.replicas
-                if r not in problem.regions]
+    unknown = lock_problems(problem, lock)
+    unknown += [f"{lock.source}: replicas.{r}.{t}: not a candidate now (no price, not offered, or filtered)"
+                for r, per in lock.replicas.items() if r in problem.regions for t, n in per.items()
+                if n > 0 and not any(c.region == r and c.instance_type == t for c in problem.candidates)
+                and not any(f"replicas.{r}.{t}:" in u for u in unknown)]
     violations = list(unknown)
     if not unknown:
         violations += [f"{lock.source}: {v}" for v in check_plan(problem, plan_from_lock(problem, lock))]
@@ -217,7 +334,7 @@ class DiffRow:
 
     @property
     def changed(self) -> bool:
-        return (self.pinned_nodes != self.resolved_nodes
+        return (self.pinned_nodes != self.resolved_nodes or not math.isfinite(self.pinned_usd_now)
                 or abs(self.pinned_usd_written - self.pinned_usd_now) > 5e-5
                 or abs(self.pinned_usd_now - self.resolved_usd) > 5e-5)
 
