@@ -150,7 +150,7 @@ def plan_problems(cfg: RolloutConfig) -> list[str]:
     else:
         problems += diagnose(problem)
     # Route 53 geolocations (the traffic stage), so the sizing CLI refuses what the preview refuses.
-    problems += geolocation_problems({d.geography: d.coordinates for d in cfg.demand}, cfg.traffic.geolocations)
+    problems += geolocation_problems(cfg)
     for i, r in enumerate(cfg.regions):
         entry = catalog.region(r.cloud, r.location)
         zones = entry.zones[: r.zones]

@@ -195,11 +195,12 @@ def _locations(demand: Mapping[str, float], overrides: Mapping[str, list[str]], 
     return out, problems, refused
 
 
-def geolocation_problems(coordinates: Mapping[str, tuple[float, float]],
-                         overrides: Mapping[str, list[str]]) -> list[str]:
+def geolocation_problems(cfg: RolloutConfig) -> list[str]:
     """What `plan_traffic` refuses in the geolocations, from the config alone (checked with the config, so
     every command reports it at once with the other problems)."""
-    return _locations({geo: 1.0 for geo in coordinates}, coordinates, overrides)[1]
+    rest = cfg.rest_of_world
+    return _locations({d.geography: 1.0 for d in cfg.planned_demand}, cfg.traffic.geolocations,
+                      None if rest is None else "refused" if rest.refuse else "counted")[1]
 
 
 def traffic_from_config(cfg: RolloutConfig, sizing: SizingPlan, drained: frozenset[str] = frozenset()) -> TrafficPlan:
