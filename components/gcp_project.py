@@ -33,6 +33,8 @@ APIS = (
     "dns.googleapis.com",  # the database's Cloud DNS private zone
     "storage.googleapis.com",  # model-weight and backup buckets
     "binaryauthorization.googleapis.com",  # GKE Binary Authorization enforcement
+    "secretmanager.googleapis.com",  # the API key stores (components/serving/api_auth.py)
+    "logging.googleapis.com",  # the load balancers' regional log buckets and sinks
 )
 
 

@@ -110,7 +110,7 @@ def test_a_revoked_key_stops_at_the_next_refresh_without_a_restart(world):
 
 def test_a_guessed_or_mangled_key_is_refused(world):
     key = world["key"]
-    tier, key_id = api_keys.parse_key(key)
+    tier, _ = api_keys.parse_key(key)
     promoted = key.replace(f"_{tier}_", "_premium_", 1)  # a client rewriting its own tier
     for bad in (promoted, key[:-1] + ("A" if key[-1] != "A" else "B"), "sk-not-ours", key.upper()):
         assert call(world["app"], "/v1/models", f"Bearer {bad}")[:2] == (401, False), bad
@@ -118,7 +118,8 @@ def test_a_guessed_or_mangled_key_is_refused(world):
 
 
 def test_rotation_keeps_the_old_key_for_the_overlap_only(world):
-    doc, new = api_keys.rotate(world["doc"], "acme", NOW + 100, overlap_seconds=3600, token_bytes=deterministic_bytes(9))
+    doc, new = api_keys.rotate(world["doc"], "acme", NOW + 100, overlap_seconds=3600,
+                               token_bytes=deterministic_bytes(9))
     world["store"].text = doc.to_json()
     assert world["ks"].refresh()
     clock, app = world["clock"], world["app"]

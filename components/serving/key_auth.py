@@ -34,7 +34,8 @@ except ImportError:  # in the server pod: shipped beside this file
     import rollout_api_keys as api_keys  # type: ignore[no-redef]
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})
-STORE_ENV, REFRESH_ENV, STALE_ENV = "ROLLOUT_AUTH_STORE", "ROLLOUT_AUTH_REFRESH_SECONDS", "ROLLOUT_AUTH_MAX_STALE_SECONDS"
+STORE_ENV = "ROLLOUT_AUTH_STORE"
+REFRESH_ENV, STALE_ENV = "ROLLOUT_AUTH_REFRESH_SECONDS", "ROLLOUT_AUTH_MAX_STALE_SECONDS"
 DEFAULT_REFRESH_SECONDS, DEFAULT_MAX_STALE_SECONDS = 30, 300
 GCP_METADATA_TOKEN = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
 
@@ -116,7 +117,7 @@ class KeyStore:
         """One fetch; a failure keeps the last good document (until it is stale) and says why in the log."""
         try:
             index = api_keys.KeyIndex(api_keys.KeyDocument.from_json(self._fetch()))
-        except Exception as exc:  # noqa: BLE001 - any failure of the store means: keep the last good copy
+        except Exception as exc:
             log.warning("api key store unreadable: %s", type(exc).__name__)
             return False
         with self._lock:

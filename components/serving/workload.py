@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.serving import manifests
+from components.serving.api_auth import KeyAuthMount
 from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
 
@@ -52,6 +53,7 @@ class ServingWorkloadArgs:
     # Where the load balancer's connections and health checks come from (AWS: the VPC, where the ALB
     # lives; GCP: the proxy-only subnet and Google's health checkers).
     load_balancer_sources: tuple[str, ...] = ()
+    key_auth: KeyAuthMount | None = None  # the servers' API-key check (components/serving/api_auth.py)
 
 
 class ServingWorkload(pulumi.ComponentResource):
@@ -87,6 +89,11 @@ class ServingWorkload(pulumi.ComponentResource):
         for pool in plan.pools:
             body = manifests.deployment(pool, server, bucket_uri="s3://placeholder")
             body["spec"]["template"]["spec"]["containers"][0]["args"] = server_args(pool)
+            if args.key_auth is not None:
+                body = args.key_auth.apply(body)
+                extra = args.key_auth.args
+                body["spec"]["template"]["spec"]["containers"][0]["args"] = pulumi.Output.from_input(
+                    server_args(pool)).apply(lambda a, extra=extra: [*a, *extra])
             # KEDA's HPA owns `replicas` after creation: the plan sets the first value only.
             self.deployments[pool.pool] = k8s.apps.v1.Deployment(
                 f"{name}-{pool.name}", **_body(body),
