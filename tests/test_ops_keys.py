@@ -4,6 +4,8 @@ store; an unreadable store stops the command before it writes anything."""
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from infra.ops import keys
@@ -18,8 +20,8 @@ NOW = 1_800_000_000
 class FakeGcpStore:
     """In-memory Secret Manager secret: versions appended, latest read; can be made unreachable."""
 
-    secrets: dict[str, list[str]] = {}
-    down = False
+    secrets: typing.ClassVar[dict[str, list[str]]] = {}
+    down: typing.ClassVar[bool] = False
 
     def __init__(self, project: str, secret: str):
         self.project, self.secret = project, secret
@@ -91,7 +93,7 @@ def test_rotate_overlaps_then_the_old_key_expires(stores, capsys):
 
 
 def test_an_unknown_tier_or_client_is_refused_without_writing(stores, capsys):
-    run, aws_doc, _ = stores
+    run = stores[0]
     assert run("create", "--client", "acme", "--tier", "gold") == 2
     assert run("revoke", "--client", "nobody") == 2
     assert "gold" in capsys.readouterr().err
@@ -99,7 +101,7 @@ def test_an_unknown_tier_or_client_is_refused_without_writing(stores, capsys):
 
 
 def test_an_unreadable_store_stops_the_command_before_any_write(stores, capsys):
-    run, aws_doc, gcp_doc = stores
+    run, aws_doc, _ = stores
     run("create", "--client", "acme")
     capsys.readouterr()
     FakeGcpStore.down = True
@@ -109,7 +111,7 @@ def test_an_unreadable_store_stops_the_command_before_any_write(stores, capsys):
 
 
 def test_a_region_that_missed_a_write_catches_up_from_the_newest_document(stores, capsys):
-    run, aws_doc, gcp_doc = stores
+    run, _, gcp_doc = stores
     run("create", "--client", "acme")
     key = capsys.readouterr().out.strip()
     # The GCP store missed the revocation (say it was written before an outage): the AWS copy is newer.

@@ -93,7 +93,7 @@ class ServingWorkload(pulumi.ComponentResource):
                 body = args.key_auth.apply(body)
                 extra = args.key_auth.args
                 body["spec"]["template"]["spec"]["containers"][0]["args"] = pulumi.Output.from_input(
-                    server_args(pool)).apply(lambda a, extra=extra: [*a, *extra])
+                    server_args(pool)).apply(lambda a, extra=extra: [*extra, *a])
             # KEDA's HPA owns `replicas` after creation: the plan sets the first value only.
             self.deployments[pool.pool] = k8s.apps.v1.Deployment(
                 f"{name}-{pool.name}", **_body(body),

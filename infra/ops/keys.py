@@ -121,7 +121,7 @@ def read_newest(stores: Sequence[KeyStore]) -> tuple[KeyDocument, list[str]]:
     for store in stores:
         try:
             text = store.read()
-        except Exception as exc:  # noqa: BLE001 - any failure: name the store, refuse to write a stale base
+        except Exception as exc:  # any failure: name the store, refuse to write a stale base
             failed.append(f"{store.where}: {type(exc).__name__}: {exc}")
             continue
         if text is not None:
@@ -136,7 +136,7 @@ def write_all(stores: Sequence[KeyStore], doc: KeyDocument) -> list[str]:
     for store in stores:
         try:
             store.write(doc.to_json())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure: name the store
             failed.append(f"{store.where}: {type(exc).__name__}: {exc}")
     return failed
 
