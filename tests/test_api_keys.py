@@ -233,9 +233,45 @@ def test_aws_fetch_reads_the_regional_secret(aws):
 
 def test_the_shipped_modules_need_only_the_standard_library():
     """Both files run inside the vLLM image: nothing from this repository but each other."""
-    allowed = set(sys.stdlib_module_names) | {"infra", "rollout_api_keys", "boto3", "prometheus_client", "__future__"}
+    allowed = set(sys.stdlib_module_names) | {"infra", "rollout_client_keys", "boto3", "prometheus_client",
+                                              "__future__"}
     for path in (ROOT / "infra/planning/api_keys.py", ROOT / "components/serving/key_auth.py"):
         tree = ast.parse(path.read_text())
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert names <= allowed, (path.name, names - allowed)
+
+
+def test_the_configmap_files_work_alone_as_the_server_imports_them(tmp_path):
+    """What the pod gets: the two files on PYTHONPATH, no repository. A file store, one request each way."""
+    import subprocess
+
+    from components.serving.api_auth import MIDDLEWARE, middleware_files
+
+    for name, text in middleware_files().items():
+        (tmp_path / name).write_text(text)
+    doc, key = api_keys.create(KeyDocument(), "acme", "standard", NOW)
+    (tmp_path / "keys.json").write_text(doc.to_json())
+    module, cls = MIDDLEWARE.rsplit(".", 1)
+    script = f"""
+import asyncio, importlib, sys
+assert not any("infra" in m for m in sys.modules)
+KeyAuth = getattr(importlib.import_module("{module}"), "{cls}")
+assert "infra" not in sys.modules, "imported the repository"
+async def app(scope, receive, send):
+    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+    await send({{"type": "http.response.body", "body": b""}})
+auth = KeyAuth(app)
+for header in ("Bearer {key}", "Bearer nope"):
+    sent = []
+    async def send(m):
+        sent.append(m)
+    scope = {{"type": "http", "path": "/v1/models", "headers": [(b"authorization", header.encode())]}}
+    asyncio.run(auth(scope, None, send))
+    print(sent[0]["status"])
+"""
+    env = {"PYTHONPATH": str(tmp_path), "ROLLOUT_AUTH_STORE": f"file:{tmp_path / 'keys.json'}", "PATH": "/usr/bin"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["200", "401"]

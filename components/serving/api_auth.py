@@ -27,7 +27,7 @@ from infra.planning.serving import SERVING_NAMESPACE
 
 CONFIG_MAP = "rollout-key-auth"
 MOUNT = "/opt/rollout-auth"
-MODULE, SHARED_MODULE = "rollout_key_auth", "rollout_api_keys"
+MODULE, SHARED_MODULE = "rollout_key_auth", "rollout_client_keys"
 MIDDLEWARE = f"{MODULE}.KeyAuth"
 _ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ flight. It fails closed: no document yet, or none fetched for `ROLLOUT_AUTH_MAX_
 answers 503 to everything it guards.
 
 Runs inside the vLLM image: standard library only, plus boto3 on AWS (in the image with
-runai-model-streamer[s3]) and the GKE metadata server on GCP. Shipped with `rollout_api_keys.py`
+runai-model-streamer[s3]) and the GKE metadata server on GCP. Shipped with `rollout_client_keys.py`
 (infra/planning/api_keys.py) in a ConfigMap (components/serving/api_auth.py).
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 try:  # in the repository (tests, bench)
     from infra.planning import api_keys
 except ImportError:  # in the server pod: shipped beside this file
-    import rollout_api_keys as api_keys  # type: ignore[no-redef]
+    import rollout_client_keys as api_keys  # type: ignore[no-redef]
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})
 STORE_ENV = "ROLLOUT_AUTH_STORE"

@@ -1,7 +1,7 @@
 """Client API keys: format, hashing and the key document every region's model servers read.
 
 Pure and standard-library only: the same file is shipped into the server pods (beside
-`components/serving/key_auth.py`) as `rollout_api_keys.py`, so the CLI that issues keys and the
+`components/serving/key_auth.py`) as `rollout_client_keys.py`, so the CLI that issues keys and the
 servers that check them share one definition.
 
 A key is `rk_<tier>_<id>_<secret>`: `id` (8 hex) names the key in listings and logs, `secret` is
