@@ -29,7 +29,8 @@ NONE = [{"priority": 0, "type": "NONE"}]
 
 
 def _visibility(metric: str) -> dict[str, Any]:
-    return {"cloudwatch_metrics_enabled": True, "metric_name": metric, "sampled_requests_enabled": True}
+    """Metrics per rule; no sampled requests: a sample keeps every header, the client's key with them."""
+    return {"cloudwatch_metrics_enabled": True, "metric_name": metric, "sampled_requests_enabled": False}
 
 
 def _block(code: int) -> dict[str, Any]:
