@@ -42,6 +42,15 @@ class Clock:
         return self.t
 
 
+def run_async(coroutine) -> None:
+    """Run on a private loop: asyncio.run would unset the thread's loop for the Pulumi tests after these."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 def call(app, path: str, authorization: str | None = None) -> tuple[int, bool, dict]:
     """Run one HTTP request through the ASGI app; (status, reached the model server, body)."""
     reached: list[bool] = []
@@ -63,7 +72,7 @@ def call(app, path: str, authorization: str | None = None) -> tuple[int, bool, d
     headers = [(b"authorization", authorization.encode())] if authorization else []
     scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": headers,
              "client": ("203.0.113.9", 5555)}
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))
     body = json.loads(sent[1]["body"]) if len(sent) > 1 else {}
     return sent[0]["status"], bool(reached), body
 
