@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.serving.key_auth import KeyAuth, KeyStore  # noqa: E402
-from infra.planning import api_keys  # noqa: E402
-from infra.planning.api_keys import KeyDocument  # noqa: E402
+from components.serving.key_auth import KeyAuth, KeyStore
+from infra.planning import api_keys
+from infra.planning.api_keys import KeyDocument
 
 
 async def app(scope, receive, send):
