@@ -34,6 +34,8 @@ APIS = (
     "storage.googleapis.com",  # model-weight and backup buckets
     "binaryauthorization.googleapis.com",  # GKE Binary Authorization enforcement
     "monitoring.googleapis.com",  # alert policies and notification channels (components/monitoring)
+    "secretmanager.googleapis.com",  # the API key stores (components/serving/api_auth.py)
+    "logging.googleapis.com",  # the load balancers' regional log buckets and sinks
 )
 
 

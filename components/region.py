@@ -17,6 +17,7 @@ from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
 from components.network.gcp_network import GcpRegionalNetwork, GcpRegionalNetworkArgs
 from components.serving import RegionServingArgs, RegionServingStack
 from components.traffic.certificates import ServingTls
+from infra.planning.api_edge import RegionApiEdge
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.database import DatabasePlan
 from infra.planning.regions import RegionPlan
@@ -41,6 +42,7 @@ class RegionArgs:
     server: ServerSettings | None = None
     domain: str | None = None
     tls: ServingTls | None = None  # the regional HTTPS endpoint's certificate and TLS policy (traffic layer)
+    api_edge: RegionApiEdge | None = None  # client keys and edge limits of the serving endpoint
 
 
 class Region(pulumi.ComponentResource):
@@ -118,7 +120,8 @@ class Region(pulumi.ComponentResource):
         common = dict(region=plan, cluster=args.cluster, serving=args.serving, server=args.server, domain=args.domain,
                       tags=args.tags, k8s_provider=self.cluster.k8s_provider,
                       certificate=args.tls.certificate if args.tls else None,
-                      tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys)
+                      tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys,
+                      api_edge=args.api_edge)
         if isinstance(self.cluster.cluster, EksCluster):
             assert isinstance(self.network, AwsNetwork)
             serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,

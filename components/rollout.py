@@ -126,6 +126,7 @@ class GlobalRollout(pulumi.ComponentResource):
                 serving=plan.serving.get(r.name), domain=plan.domain,
                 server=plan.serving[r.name].server if r.name in plan.serving else None,
                 tls=self.certificates.by_region.get(r.name) if self.certificates else None,
+                api_edge=plan.api.get(r.name),
             ), opts=child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after

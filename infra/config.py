@@ -34,6 +34,7 @@ from infra.catalog import GEOGRAPHIES, load_catalog
 from infra.cron import cron_problem
 from infra.errors import ConfigError
 from infra.image_ref import image_problem
+from infra.planning.api_keys import TIER_PATTERN
 from infra.stack_yaml import StackFileError, load_stack_yaml
 from infra.tag_rules import tag_problems
 
@@ -399,6 +400,41 @@ class ServingConfig(_Model):
     runtime_overhead_gib: float = Field(default=6.0, ge=1.0, le=256.0,
                                         description="server process memory besides the loader buffer")
 
+class ApiTierConfig(_Model):
+    """One client tier: the most of one region's planned capacity a single key of the tier may use."""
+
+    share_of_region: float = Field(gt=0, le=1, description="requests a key may send = share x planned rps")
+
+
+def _default_tiers() -> dict[str, ApiTierConfig]:
+    return {"standard": ApiTierConfig(share_of_region=0.05), "partner": ApiTierConfig(share_of_region=0.25)}
+
+
+class ApiConfig(_Model):
+    """Client API keys and the edge's limits (infra/planning/api_edge.py, docs/security.md)."""
+
+    tiers: dict[str, ApiTierConfig] = Field(default_factory=_default_tiers,
+                                            description="tier name (in the key: rk_<tier>_...) -> its share")
+    address_share: float = Field(default=0.25, gt=0, le=1,
+                                 description="most of a region's planned capacity one client address may use")
+    rotation_overlap_hours: int = Field(default=24, ge=0, le=720, description="a rotated key keeps working so long")
+    refresh_seconds: int = Field(default=30, ge=5, le=300, description="servers re-read the key store this often")
+    max_stale_seconds: int = Field(default=300, ge=30, le=3600,
+                                   description="servers refuse every request once the key store is unread so long")
+    log_retention_days: int = Field(default=90, ge=1, le=3650, description="load balancer access logs")
+
+    @model_validator(mode="after")
+    def _tiers_and_freshness(self) -> ApiConfig:
+        bad = [t for t in self.tiers if not re.fullmatch(TIER_PATTERN, t)]
+        if bad:
+            raise ValueError(f"tier names {bad}: lowercase letters and digits, starting with a letter, at most 16")
+        if not self.tiers:
+            raise ValueError("at least one tier")
+        if self.max_stale_seconds <= 2 * self.refresh_seconds:
+            raise ValueError("maxStaleSeconds must exceed two refreshes (one failed fetch must not lock clients out)")
+        return self
+
+
 # Official image, pinned by tag. MongoDB 8.0.17 (2025-12-19) fixes CVE-2025-14847
 # (https://www.mongodb.com/docs/manual/release-notes/8.0/); tags: https://hub.docker.com/_/mongo
 MONGODB_IMAGE = "mongo:8.0.17"
@@ -635,6 +671,7 @@ class RolloutConfig(_Model):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     rest_of_world: RestOfWorldConfig | None = Field(
         default=None, description="users in no configured geography: counted (rps) or refused; required")
+    api: ApiConfig = Field(default_factory=ApiConfig)  # client keys and edge limits
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)

@@ -12,6 +12,7 @@ from policies.rules import ALL_RULES
 from policies.rules.core import UNKNOWN, Resource, Rule, StackRule, plain
 from tests.policy_cases import CASES as HARDENING_CASES
 from tests.policy_cases import NO_COMPLIANT_RESOURCE
+from tests.policy_cases_api import API_CASES
 from tests.policy_cases_reads import READ_CASES
 from tests.policy_cases_traffic import TRAFFIC_CASES
 
@@ -169,6 +170,7 @@ CASES: dict[str, tuple] = {
 CASES.update(HARDENING_CASES)
 CASES.update(TRAFFIC_CASES)
 CASES.update(READ_CASES)
+CASES.update(API_CASES)
 RESOURCE_RULES = {r.name: r for r in ALL_RULES if isinstance(r, Rule)}
 
 

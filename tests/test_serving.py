@@ -57,6 +57,11 @@ def served(run, typ):
     return found
 
 
+def weights(resources):
+    """The weights bucket's resources (the serving stack also has the access-log bucket)."""
+    return [r for r in resources if "-weights" in r.name]
+
+
 def region_of(run, resource) -> str:
     by_urn = {r.urn: r for r in run.resources}
     node = resource
@@ -212,11 +217,12 @@ def test_a_pulumi_secret_token_becomes_the_token_secret_the_stager_reads():
 
 def test_weights_buckets_are_encrypted_versioned_and_never_public():
     _, run = previewed("dev")
-    (sse,) = served(run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    sse_type = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    (sse,) = weights(served(run, sse_type))
     assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
-    (versioning,) = served(run, "aws:s3/bucketVersioning:BucketVersioning")
+    (versioning,) = weights(served(run, "aws:s3/bucketVersioning:BucketVersioning"))
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-    (block,) = served(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    (block,) = weights(served(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"))
     assert all(block.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                          "restrictPublicBuckets"))
     (gcs,) = served(run, "gcp:storage/bucket:Bucket")
@@ -226,7 +232,7 @@ def test_weights_buckets_are_encrypted_versioned_and_never_public():
 
 def test_prod_protects_the_weights_buckets():
     _, run = previewed("prod")
-    buckets = served(run, "aws:s3/bucket:Bucket") + served(run, "gcp:storage/bucket:Bucket")
+    buckets = weights(served(run, "aws:s3/bucket:Bucket")) + served(run, "gcp:storage/bucket:Bucket")
     assert len(buckets) == 5 and all(b.protect for b in buckets)
 
 

@@ -41,6 +41,8 @@ class AwsServingEntryArgs:
     tags: dict[str, str]
     ssl_policy: pulumi.Input[str] | None = None  # the traffic layer's choice; default SSL_POLICY
     protect_data: bool = False
+    access_logs_bucket: pulumi.Input[str] | None = None  # components/serving/access_logs.py (prefix "alb")
+    access_logs_ready: pulumi.Resource | None = None  # its bucket policy: the ALB checks it may write
 
 
 def weights_read_policy(bucket_arn: str) -> str:
@@ -113,7 +115,10 @@ class AwsServingEntry(pulumi.ComponentResource):
             elb_logical_name(name, "alb"), region=loc, load_balancer_type="application", internal=False,
             subnets=list(args.public_subnet_ids), security_groups=[sg.id], idle_timeout=IDLE_TIMEOUT_SECONDS,
             drop_invalid_header_fields=True, enable_deletion_protection=args.protect_data,
-            tags=tags("alb"), opts=child)
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=args.access_logs_bucket, prefix="alb", enabled=True)
+            if args.access_logs_bucket is not None else None,
+            tags=tags("alb"), opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.access_logs_ready] if args.access_logs_ready else []))
         self.target_group_arns = {}
         groups = []
         for pool in plan.pools:
@@ -140,6 +145,7 @@ class AwsServingEntry(pulumi.ComponentResource):
         self.bucket_arn = bucket.arn  # the weights stager's write grant (weights_staging.py)
         self.role_arn = role.arn
         self.dns_name = alb.dns_name
+        self.load_balancer_arn = alb.arn  # the WAF web ACL is associated with it
         self.zone_id = alb.zone_id
         self.security_group_id = sg.id
         self.register_outputs({"dnsName": alb.dns_name, "bucket": bucket.bucket, "roleArn": role.arn})

@@ -17,7 +17,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.network.gcp_network import GKE_NODE_TAG
+from components.serving.gcp_armor import armor_rules
 from components.tags import gcp_labels
+from infra.planning.api_edge import RegionApiEdge
 from infra.planning.serving import HEALTH_PATH, PORT, SERVICE_ACCOUNT, SERVING_NAMESPACE, RegionServing
 
 # Google's health checkers (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
@@ -46,6 +48,7 @@ class GcpServingEntryArgs:
     certificate_id: pulumi.Input[str]
     tags: dict[str, str]
     ssl_policy: pulumi.Input[str] | None = None  # the traffic layer's RegionSslPolicy; None: one made here
+    api_edge: RegionApiEdge | None = None  # keys and limits at the edge (components/serving/gcp_armor.py)
 
 
 def server_account_id(cluster_name: str) -> str:
@@ -144,7 +147,8 @@ class GcpServingEntry(pulumi.ComponentResource):
         armor = gcp.compute.RegionSecurityPolicy(
             f"{name}-armor", project=project, region=loc, type="CLOUD_ARMOR",
             description=f"{args.cluster_name}: per-client throttle on the model endpoint",
-            rules=[
+            # With the edge plan: public routes only, keys, per-key and per-address limits (gcp_armor.py).
+            rules=armor_rules(args.api_edge) if args.api_edge is not None else [
                 gcp.compute.RegionSecurityPolicyRuleArgs(
                     priority=1000, action="throttle", description="per-client request rate",
                     match=_match_all(),
@@ -160,7 +164,8 @@ class GcpServingEntry(pulumi.ComponentResource):
             protocol="HTTP", locality_lb_policy="LEAST_REQUEST", timeout_sec=BACKEND_TIMEOUT_SECONDS,
             security_policy=armor.self_link,
             health_checks=health.id, backends=backends,
-            log_config=gcp.compute.RegionBackendServiceLogConfigArgs(enable=True, sample_rate=0.1),
+            # Every request is logged: the audit trail (components/serving/access_logs.py keeps it).
+            log_config=gcp.compute.RegionBackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
             opts=pulumi.ResourceOptions(parent=self, depends_on=neg_dependencies or []))
         url_map = gcp.compute.RegionUrlMap(f"{name}-urls", project=project, region=loc, default_service=backend.id,
                                            opts=child)

@@ -12,7 +12,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoint import RegionalEndpoint
+from components.serving.access_logs import AlbAccessLogs, AlbAccessLogsArgs, gcp_lb_log_bucket
+from components.serving.api_auth import ApiKeyAuth, ApiKeyAuthArgs
 from components.serving.aws_entry import AwsServingEntry, AwsServingEntryArgs
+from components.serving.aws_waf import ApiWebAcl, ApiWebAclArgs
 from components.serving.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.serving.gcp_entry import (
     HEALTH_CHECK_RANGES,
@@ -24,6 +27,7 @@ from components.serving.gcp_entry import (
 from components.serving.manifests import neg_name
 from components.serving.weights_staging import WeightsStaging, WeightsStagingArgs
 from components.serving.workload import ServingWorkload, ServingWorkloadArgs
+from infra.planning.api_edge import RegionApiEdge
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.regions import RegionPlan, regional_hostname
 from infra.planning.serving import RegionServing, ServerSettings, proxy_only_range
@@ -49,6 +53,7 @@ class RegionServingArgs:
     # GCP
     project: str | None = None
     network_self_link: pulumi.Input[str] | None = None
+    api_edge: RegionApiEdge | None = None  # client keys and edge limits (None: no key check, no WAF)
 
 
 class RegionServingStack(pulumi.ComponentResource):
@@ -69,16 +74,29 @@ class RegionServingStack(pulumi.ComponentResource):
             if args.vpc_id is None or not args.public_subnet_ids or args.oidc_provider_arn is None \
                     or args.oidc_issuer is None:
                 raise ValueError(f"region {region.name}: AWS serving needs the VPC, public subnets and OIDC provider")
+            logs = AlbAccessLogs(f"{name}-access-logs", AlbAccessLogsArgs(
+                location=region.location, cluster_name=cluster.name, retention_days=args.api_edge.log_retention_days,
+                tags=args.tags, protect_data=args.protect_data), opts=child) if args.api_edge else None
             entry = AwsServingEntry(f"{name}-entry", AwsServingEntryArgs(
                 serving=plan, location=region.location, cluster_name=cluster.name, vpc_id=args.vpc_id,
                 vpc_cidr=region.addresses.network, public_subnet_ids=args.public_subnet_ids,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
                 certificate_arn=args.certificate, ssl_policy=args.tls_policy, tags=args.tags,
-                protect_data=args.protect_data), opts=child)
+                protect_data=args.protect_data, access_logs_bucket=logs.bucket if logs else None,
+                access_logs_ready=logs.ready if logs else None), opts=child)
             staged = self._stage(name, args, WeightsStagingArgs(
                 region=region.name, cloud="aws", cluster_name=cluster.name, server=args.server,
                 bucket_uri=entry.bucket_uri, tags=args.tags, bucket_arn=entry.bucket_arn,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer))
+            key_auth = None
+            if args.api_edge is not None:
+                ApiWebAcl(f"{name}-waf", ApiWebAclArgs(
+                    edge=args.api_edge, location=region.location, cluster_name=cluster.name,
+                    load_balancer_arn=entry.load_balancer_arn, tags=args.tags), opts=child)
+                key_auth = ApiKeyAuth(f"{name}-keys", ApiKeyAuthArgs(
+                    edge=args.api_edge, location=region.location, cluster_name=cluster.name, tags=args.tags,
+                    server_role_arn=entry.role_arn, protect_data=args.protect_data),
+                    opts=child, k8s_provider=args.k8s_provider).mount
             ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"eks.amazonaws.com/role-arn": entry.role_arn},
@@ -86,8 +104,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 alb_security_group_id=entry.security_group_id,
                 # The ALB's nodes sit in the public subnets: the VPC CNI gives pods VPC addresses, so the
                 # whole VPC would admit every pod of the cluster.
-                load_balancer_sources=tuple(z.public for z in region.addresses.zones), weights_ready=staged),
-            opts=in_cluster)
+                load_balancer_sources=tuple(z.public for z in region.addresses.zones), weights_ready=staged,
+                key_auth=key_auth), opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, tags=args.tags),
@@ -104,17 +122,26 @@ class RegionServingStack(pulumi.ComponentResource):
             staged = self._stage(name, args, WeightsStagingArgs(
                 region=region.name, cloud="gcp", cluster_name=cluster.name, server=args.server,
                 bucket_uri=access.bucket_uri, tags=args.tags, project=args.project, bucket_name=access.bucket_name))
+            key_auth = None
+            if args.api_edge is not None:
+                key_auth = ApiKeyAuth(f"{name}-keys", ApiKeyAuthArgs(
+                    edge=args.api_edge, location=region.location, cluster_name=cluster.name, tags=args.tags,
+                    project=args.project, server_account_email=access.service_account_email,
+                    protect_data=args.protect_data), opts=child, k8s_provider=args.k8s_provider).mount
+                gcp_lb_log_bucket(name, args.project, region.location, cluster.name,
+                                  args.api_edge.log_retention_days, child)
             workload = ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"iam.gke.io/gcp-service-account": access.service_account_email},
                 bucket_uri=access.bucket_uri,
                 load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES),
-                weights_ready=staged), opts=in_cluster)
+                weights_ready=staged, key_auth=key_auth), opts=in_cluster)
             entry = GcpServingEntry(f"{name}-entry", GcpServingEntryArgs(
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,
                 network_self_link=args.network_self_link, proxy_only_cidr=proxy_only_range(region.addresses.network),
                 neg_names={p.pool: neg_name(cluster.name, p) for p in plan.pools},
-                certificate_id=args.certificate, ssl_policy=args.tls_policy, tags=args.tags), opts=child,
+                certificate_id=args.certificate, ssl_policy=args.tls_policy, tags=args.tags,
+                api_edge=args.api_edge), opts=child,
                 neg_dependencies=list(workload.services.values()))
             self.endpoint = RegionalEndpoint(region=region.name, cloud="gcp", hostname=hostname,
                                              ip_address=entry.ip_address)

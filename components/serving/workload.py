@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.serving import manifests
+from components.serving.api_auth import KeyAuthMount
 from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
 
@@ -77,6 +78,7 @@ class ServingWorkloadArgs:
     load_balancer_sources: tuple[str, ...] = ()
     # What must exist before a server can load (the weights staged in the bucket).
     weights_ready: tuple[pulumi.Resource, ...] = ()
+    key_auth: KeyAuthMount | None = None  # the servers' API-key check (components/serving/api_auth.py)
 
 
 class ServingWorkload(pulumi.ComponentResource):
@@ -112,6 +114,11 @@ class ServingWorkload(pulumi.ComponentResource):
         for pool in plan.pools:
             body = manifests.deployment(pool, server, bucket_uri="s3://placeholder")
             body["spec"]["template"]["spec"]["containers"][0]["args"] = server_args(pool)
+            if args.key_auth is not None:
+                body = args.key_auth.apply(body)
+                extra = args.key_auth.args
+                body["spec"]["template"]["spec"]["containers"][0]["args"] = pulumi.Output.from_input(
+                    server_args(pool)).apply(lambda a, extra=extra: [*extra, *a])
             # KEDA's HPA owns `replicas` after creation: the plan sets the first value only.
             self.deployments[pool.pool] = k8s.apps.v1.Deployment(
                 f"{name}-{pool.name}", **_body(body),

@@ -13,6 +13,7 @@ from infra.catalog import CloudRegion, load_catalog
 from infra.config import RolloutConfig, config_from_stack_file
 from infra.errors import ConfigError
 from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresses
+from infra.planning.api_edge import RegionApiEdge, plan_api_edge
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
@@ -43,6 +44,7 @@ class RolloutPlan:
     traffic: TrafficPlan | None = None  # global routing: the Route 53 record tree
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
     monitoring: MonitoringPlan | None = None  # alert thresholds per region, from the sizing and serving plans
+    api: dict[str, RegionApiEdge] = field(default_factory=dict)  # region name -> its public edge and key store
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -228,8 +230,12 @@ def _build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None, *, stack: st
     database = None
     if cfg.mongodb is not None:
         database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
+    api = plan_api_edge(serving, {n: c.name for n, c in clusters.items()},
+                        {t: c.share_of_region for t, c in cfg.api.tiers.items()}, cfg.api.address_share,
+                        cfg.serving.max_model_len, cfg.api.refresh_seconds, cfg.api.max_stale_seconds,
+                        cfg.api.log_retention_days)
     plan = replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
-                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)))
+                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api)
     return replace(plan, monitoring=monitoring_plan(cfg, plan))
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from . import (
+    api_edge,
     certificates,
     cluster_hardening,
     clusters,
@@ -48,6 +49,7 @@ ALL_RULES: list[Rule | StackRule] = [
     *dns.RULES,
     *certificates.RULES,
     *edge.RULES,
+    *api_edge.RULES,
     *storage.RULES,
     *cost.RULES,
     *stack.RULES,
