@@ -88,15 +88,16 @@ class RegionServingStack(pulumi.ComponentResource):
                 region=region.name, cloud="aws", cluster_name=cluster.name, server=args.server,
                 bucket_uri=entry.bucket_uri, tags=args.tags, bucket_arn=entry.bucket_arn,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer))
-            key_auth = None
+            key_auth, key_ready = None, ()
             if args.api_edge is not None:
                 ApiWebAcl(f"{name}-waf", ApiWebAclArgs(
                     edge=args.api_edge, location=region.location, cluster_name=cluster.name,
                     load_balancer_arn=entry.load_balancer_arn, tags=args.tags), opts=child)
-                key_auth = ApiKeyAuth(f"{name}-keys", ApiKeyAuthArgs(
+                keys = ApiKeyAuth(f"{name}-keys", ApiKeyAuthArgs(
                     edge=args.api_edge, location=region.location, cluster_name=cluster.name, tags=args.tags,
                     server_role_arn=entry.role_arn, protect_data=args.protect_data),
-                    opts=child, k8s_provider=args.k8s_provider).mount
+                    opts=child, k8s_provider=args.k8s_provider)
+                key_auth, key_ready = keys.mount, (keys,)
             ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
                 serving=plan, server=args.server, cluster_name=cluster.name,
                 service_account_annotations={"eks.amazonaws.com/role-arn": entry.role_arn},
@@ -104,8 +105,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 alb_security_group_id=entry.security_group_id,
                 # The ALB's nodes sit in the public subnets: the VPC CNI gives pods VPC addresses, so the
                 # whole VPC would admit every pod of the cluster.
-                load_balancer_sources=tuple(z.public for z in region.addresses.zones), weights_ready=staged,
-                key_auth=key_auth), opts=in_cluster)
+                load_balancer_sources=tuple(z.public for z in region.addresses.zones),
+                weights_ready=(*staged, *key_ready), key_auth=key_auth), opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, tags=args.tags),
@@ -122,12 +123,13 @@ class RegionServingStack(pulumi.ComponentResource):
             staged = self._stage(name, args, WeightsStagingArgs(
                 region=region.name, cloud="gcp", cluster_name=cluster.name, server=args.server,
                 bucket_uri=access.bucket_uri, tags=args.tags, project=args.project, bucket_name=access.bucket_name))
-            key_auth = None
+            key_auth, key_ready = None, ()
             if args.api_edge is not None:
-                key_auth = ApiKeyAuth(f"{name}-keys", ApiKeyAuthArgs(
+                keys = ApiKeyAuth(f"{name}-keys", ApiKeyAuthArgs(
                     edge=args.api_edge, location=region.location, cluster_name=cluster.name, tags=args.tags,
                     project=args.project, server_account_email=access.service_account_email,
-                    protect_data=args.protect_data), opts=child, k8s_provider=args.k8s_provider).mount
+                    protect_data=args.protect_data), opts=child, k8s_provider=args.k8s_provider)
+                key_auth, key_ready = keys.mount, (keys,)
                 gcp_lb_log_bucket(name, args.project, region.location, cluster.name,
                                   args.api_edge.log_retention_days, child)
             workload = ServingWorkload(f"{name}-servers", ServingWorkloadArgs(
@@ -135,7 +137,7 @@ class RegionServingStack(pulumi.ComponentResource):
                 service_account_annotations={"iam.gke.io/gcp-service-account": access.service_account_email},
                 bucket_uri=access.bucket_uri,
                 load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES),
-                weights_ready=staged, key_auth=key_auth), opts=in_cluster)
+                weights_ready=(*staged, *key_ready), key_auth=key_auth), opts=in_cluster)
             entry = GcpServingEntry(f"{name}-entry", GcpServingEntryArgs(
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,
                 network_self_link=args.network_self_link, proxy_only_cidr=proxy_only_range(region.addresses.network),

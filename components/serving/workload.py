@@ -76,7 +76,7 @@ class ServingWorkloadArgs:
     # Where the load balancer's connections and health checks come from (AWS: the VPC, where the ALB
     # lives; GCP: the proxy-only subnet and Google's health checkers).
     load_balancer_sources: tuple[str, ...] = ()
-    # What must exist before a server can load (the weights staged in the bucket).
+    # What must exist before a server can load (the weights staged in the bucket, the key-check ConfigMap).
     weights_ready: tuple[pulumi.Resource, ...] = ()
     key_auth: KeyAuthMount | None = None  # the servers' API-key check (components/serving/api_auth.py)
 

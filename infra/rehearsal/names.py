@@ -82,6 +82,21 @@ NAME_RULES: Mapping[str, NameRule] = {
     "aws:eks/addon:Addon": NameRule(
         "addonName", 100, r"^[0-9A-Za-z][A-Za-z0-9-]*$",
         "https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAddon.html", suffix=0),
+    "aws:secretsmanager/secret:Secret": NameRule(
+        "name", 512, r"^[A-Za-z0-9/_+=.@-]+$", "https://docs.aws.amazon.com/secretsmanager/latest/apireference/"
+        "API_CreateSecret.html (Name: 1-512 of A-Za-z0-9/_+=.@-)", prefix_prop="namePrefix", prefix_max=480),
+    "aws:wafv2/webAcl:WebAcl": NameRule(
+        "name", 128, r"^[\w-]+$", "https://docs.aws.amazon.com/waf/latest/APIReference/API_CreateWebACL.html "
+        "(Name: 1-128 of \\w and -)", prefix_prop="namePrefix", prefix_max=102),
+    "gcp:secretmanager/secret:Secret": NameRule(
+        "secretId", 255, r"^[A-Za-z0-9_-]+$", "https://cloud.google.com/secret-manager/docs/reference/rest/v1/"
+        "projects.secrets/create (secretId: up to 255 letters, digits, _ and -)", suffix=0),
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": NameRule(
+        "bucketId", 100, r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "https://cloud.google.com/logging/docs/reference/v2/rest/"
+        "v2/projects.locations.buckets/create (bucketId: up to 100, alphanumeric first)", suffix=0),
+    "gcp:logging/projectSink:ProjectSink": NameRule(
+        "name", 100, r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "https://cloud.google.com/logging/docs/reference/v2/rest/v2/"
+        "projects.sinks (sink id: up to 100, alphanumeric first)"),
     "aws:sns/topic:Topic": NameRule(
         "name", 256, r"^[A-Za-z0-9_-]+$", "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html "
         "(up to 256 alphanumerics, hyphens, underscores)", prefix_prop="namePrefix", prefix_max=230),
@@ -186,6 +201,7 @@ NAME_RULES: Mapping[str, NameRule] = {
 # Types with no user-chosen physical name (ids, ARNs and names are the cloud's), or not a cloud object.
 UNNAMED: frozenset[str] = frozenset({
     "aws:sns/topicSubscription:TopicSubscription", "gcp:monitoring/alertPolicy:AlertPolicy",
+    "aws:wafv2/webAclAssociation:WebAclAssociation", "gcp:secretmanager/secretIamMember:SecretIamMember",
     "gcp:monitoring/notificationChannel:NotificationChannel",  # server-assigned names; display names are free
     "aws:acm/certificateValidation:CertificateValidation", "aws:ec2/customerGateway:CustomerGateway",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/eip:Eip", "aws:ec2/flowLog:FlowLog",
