@@ -43,6 +43,7 @@ class RegionArgs:
     domain: str | None = None
     tls: ServingTls | None = None  # the regional HTTPS endpoint's certificate and TLS policy (traffic layer)
     api_edge: RegionApiEdge | None = None  # client keys and edge limits of the serving endpoint
+    alert_rules: dict | None = None  # the region's Prometheus rule file (infra/planning/monitoring.py)
 
 
 class Region(pulumi.ComponentResource):
@@ -121,7 +122,7 @@ class Region(pulumi.ComponentResource):
                       tags=args.tags, k8s_provider=self.cluster.k8s_provider,
                       certificate=args.tls.certificate if args.tls else None,
                       tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys,
-                      api_edge=args.api_edge)
+                      api_edge=args.api_edge, alert_rules=args.alert_rules)
         if isinstance(self.cluster.cluster, EksCluster):
             assert isinstance(self.network, AwsNetwork)
             serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,

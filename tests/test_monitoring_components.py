@@ -72,3 +72,20 @@ def test_no_alarms_without_anything_to_watch():
     captured = run()
     assert not captured.of_type(ALARM) and not captured.of_type("aws:sns/topic:Topic")
     assert not captured.of_type(POLICY)
+
+
+def test_each_region_prometheus_evaluates_its_plan_rules(prod_run):
+    """The prod preview hands every region's Prometheus release the rule file planned for that region."""
+    from infra.planning.plan import plan_for_stack_file
+    from tests.factories import ROOT
+
+    plan = plan_for_stack_file(ROOT / "Pulumi.prod.yaml")
+    releases = [r for r in prod_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "prometheus"]
+    assert len(releases) == len(plan.regions)
+    for release in releases:
+        region = release.name.split("-", 1)[0]
+        rules = release.inputs["values"]["serverFiles"]["alerting_rules.yml"]
+        assert rules == plan.monitoring.rule_groups(region, kube_state_metrics=False)
+        alerts = {r.get("alert") for g in rules["groups"] for r in g["rules"]}
+        assert "NodeNotReady" not in alerts, "kube-state-metrics is not installed: no alert on its series"
+        assert {"Watchdog", "ServersBelowPlan", "SloAvailabilityBurn1h"} <= alerts

@@ -54,6 +54,7 @@ class RegionServingArgs:
     project: str | None = None
     network_self_link: pulumi.Input[str] | None = None
     api_edge: RegionApiEdge | None = None  # client keys and edge limits (None: no key check, no WAF)
+    alert_rules: dict | None = None  # the region's Prometheus rule file (evaluated by its Prometheus)
 
 
 class RegionServingStack(pulumi.ComponentResource):
@@ -106,7 +107,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 # The ALB's nodes sit in the public subnets: the VPC CNI gives pods VPC addresses, so the
                 # whole VPC would admit every pod of the cluster.
                 load_balancer_sources=tuple(z.public for z in region.addresses.zones),
-                weights_ready=(*staged, *key_ready), key_auth=key_auth), opts=in_cluster)
+                weights_ready=(*staged, *key_ready), key_auth=key_auth, alert_rules=args.alert_rules),
+                opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, tags=args.tags),
@@ -137,7 +139,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 service_account_annotations={"iam.gke.io/gcp-service-account": access.service_account_email},
                 bucket_uri=access.bucket_uri,
                 load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES),
-                weights_ready=(*staged, *key_ready), key_auth=key_auth), opts=in_cluster)
+                weights_ready=(*staged, *key_ready), key_auth=key_auth, alert_rules=args.alert_rules),
+                opts=in_cluster)
             entry = GcpServingEntry(f"{name}-entry", GcpServingEntryArgs(
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,
                 network_self_link=args.network_self_link, proxy_only_cidr=proxy_only_range(region.addresses.network),

@@ -30,9 +30,10 @@ RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"dro
 PROMETHEUS_USER = 65534  # the chart's default server user (nobody)
 
 
-def prometheus_values() -> dict[str, Any]:
-    """Only the server: the chart's default `kubernetes-pods` job scrapes the servers' annotations."""
-    return {
+def prometheus_values(alert_rules: dict | None = None) -> dict[str, Any]:
+    """Only the server: the chart's default `kubernetes-pods` job scrapes the servers' annotations, and it
+    evaluates the region's rule file (the chart loads `serverFiles."alerting_rules.yml"`)."""
+    values: dict[str, Any] = {
         "alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False},
         "prometheus-node-exporter": {"enabled": False}, "kube-state-metrics": {"enabled": False},
         "server": {"retention": "2d", "persistentVolume": {"enabled": False},
@@ -42,6 +43,9 @@ def prometheus_values() -> dict[str, Any]:
                    "containerSecurityContext": RESTRICTED_CONTAINER},
         "configmapReload": {"prometheus": {"containerSecurityContext": RESTRICTED_CONTAINER}},
     }
+    if alert_rules:
+        values["serverFiles"] = {"alerting_rules.yml": alert_rules}
+    return values
 
 
 def keda_values() -> dict[str, Any]:
@@ -78,6 +82,7 @@ class ServingWorkloadArgs:
     load_balancer_sources: tuple[str, ...] = ()
     # What must exist before a server can load (the weights staged in the bucket, the key-check ConfigMap).
     weights_ready: tuple[pulumi.Resource, ...] = ()
+    alert_rules: dict | None = None  # the region's Prometheus rule file (infra/planning/monitoring.py)
     key_auth: KeyAuthMount | None = None  # the servers' API-key check (components/serving/api_auth.py)
 
 
@@ -93,7 +98,7 @@ class ServingWorkload(pulumi.ComponentResource):
         # Fixed object names: a replacement must delete the old object first (the API refuses a duplicate).
         child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         plan, server, gke = args.serving, args.server, args.serving.cloud == "gcp"
-        prometheus = _release(f"{name}-prometheus", PROMETHEUS, prometheus_values(), child)
+        prometheus = _release(f"{name}-prometheus", PROMETHEUS, prometheus_values(args.alert_rules), child)
         keda = _release(f"{name}-keda", KEDA, keda_values(), child)
         sa = manifests.service_account(dict(args.service_account_annotations))
         account = k8s.core.v1.ServiceAccount(
