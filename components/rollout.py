@@ -58,7 +58,8 @@ def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsA
     checks = {r: hc.id for r, hc in rollout.records.health_checks.items()} if rollout.records else {}
     emails = plan.monitoring.emails if plan.monitoring else ()
     return CloudAlarmsArgs(tags=plan.tags, emails=emails, vpn_connection_ids=vpns, alb_arn_suffixes=albs,
-                           certificate_arns=certificates, health_check_ids=checks, gcp=bool(plan.gcp_regions))
+                           certificate_arns=certificates, health_check_ids=checks, gcp=bool(plan.gcp_regions),
+                           protect=plan.stack_environment == "prod")
 
 
 @dataclass(frozen=True)

@@ -410,6 +410,9 @@ def full_base() -> dict[str, Any]:
     dumped["serving"]["weights"]["huggingFaceModel"] = "meta-llama/Llama-3.1-8B-Instruct"
     dumped["regions"].append({"name": "euc1", "cloud": "aws", "location": "eu-central-1", "zones": 3})
     dumped["mongodb"]["tieBreakerRegion"] = "euc1"
+    dumped["mongodb"]["primaryRegion"] = "use1"
+    dumped["residency"] = {"zones": {"us": ["use1"], "eu": ["euw4", "euc1"]},
+                           "geographies": {"us-east": "us", "central-europe": "eu"}}
     return dumped
 
 

@@ -286,8 +286,12 @@ def test_every_workload_namespace_is_default_deny_with_only_the_needed_allows():
             assert policies[(region, ns, "default-deny")] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
             assert policies[(region, ns, "allow-dns")]["egress"][0]["ports"][0] == {"protocol": "UDP", "port": 53}
     serving = policies[("use1", "rollout-serving", "allow-model-traffic")]
-    assert serving["ingress"] == [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}],
+    # EKS: only the public subnets, where the ALB's nodes are (the VPC CNI gives every pod a VPC address,
+    # so the VPC range would admit every pod of the cluster)
+    public = [z.public for z in plan().region("use1").addresses.zones]
+    assert serving["ingress"] == [{"from": [{"ipBlock": {"cidr": c}} for c in public],
                                    "ports": [{"protocol": "TCP", "port": 8000}]}]
+    assert "10.0.0.0/16" not in {b["ipBlock"]["cidr"] for b in serving["ingress"][0]["from"]}
     assert [e["ports"] for e in serving["egress"]] == [[{"protocol": "TCP", "port": 27017}],
                                                        [{"protocol": "TCP", "port": 443}]]
     assert "169.254.0.0/16" in serving["egress"][1]["to"][0]["ipBlock"]["except"]  # never the metadata service

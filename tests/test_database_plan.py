@@ -347,9 +347,15 @@ def traffic_shifts(draw):
 @given(traffic_shifts())
 def test_backup_regions_stay_put_when_traffic_moves_or_a_region_is_appended(case):
     """A backup region that moved would delete its protected bucket (the `up` stops): demand and price
-    edits move priorities, never the backups; nor does a region appended to the stack file."""
+    edits move priorities, never the backups; nor does a region appended to the stack file (which only
+    adds a backup region when it brings a cloud the set had no member in: one backup per cloud)."""
     before, shifted, grown = case
     assert shifted.backup_regions() == before.backup_regions()
-    assert grown.backup_regions() == before.backup_regions()
-    clouds = {m.cloud for m in before.members}
-    assert len(before.backup_regions()) == len(clouds)
+    cloud_of = {m.region: m.cloud for m in grown.members}
+    assert set(before.backup_regions()) <= set(grown.backup_regions())
+    added = set(grown.backup_regions()) - set(before.backup_regions())
+    assert all(cloud_of[r] not in {m.cloud for m in before.members} for r in added)
+    for plan in (before, grown):
+        clouds = {m.cloud for m in plan.members}
+        assert len(plan.backup_regions()) == len(clouds)
+        assert {cloud_of[r] for r in plan.backup_regions()} == clouds

@@ -87,9 +87,9 @@ def command(argv: list[str], keep_args: bool = True) -> Callable[[dict], None]:
     return mutate
 
 
-def script_replace(old: str, new: str) -> Callable[[dict], None]:
+def script_replace(old: str, new: str, index: int = 0) -> Callable[[dict], None]:
     def mutate(p: dict) -> None:
-        c = container(p)
+        c = container(p, index)
         assert old in c["command"][2], old
         c["command"][2] = c["command"][2].replace(old, new, 1)
     return mutate
@@ -130,6 +130,7 @@ def ingress_peer(peer: dict) -> Callable[[dict], None]:
 
 MONGOD, VLLM = "use1-mongodb-mongodb-use1-0", "use1-serving-servers-vllm-p4d-24xlarge"
 BACKUP, RECONCILE, PLUGIN = "use1-mongodb-backup-job", "rollout-mongodb-reconcile", "use1-k8s-nvidia-device-plugin"
+UPLOAD = 1  # the backup's second container streams the dump's FIFO to the bucket (`aws s3 cp - ...`)
 LBC_RELEASE, CONFIG = "use1-k8s-lb-controller-chart", "rollout-mongodb-reconcile-config"
 NODE_ROLE, WEIGHTS_POLICY, WEIGHTS_BUCKET = ("use1-k8s-node-role", "use1-serving-entry-server-weights",
                                              "use1-serving-entry-weights")
@@ -174,7 +175,7 @@ WEAKNESSES: list[tuple[str, Callable[[dict], None], str, str]] = [
      "vLLM as a Python module with remote code", "k8s-vllm-safe-flags"),
     (VLLM, command(["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--api-key", "sk-1"], keep_args=False),
      "vllm serve with a literal key", "k8s-vllm-safe-flags"),
-    (BACKUP, script_replace("aws s3 cp", "aws s3 cp --no-verify-ssl"), "backup upload without TLS checks",
+    (BACKUP, script_replace("aws s3 cp - ", "aws s3 cp --no-verify-ssl - ", UPLOAD), "backup upload without TLS checks",
      "k8s-no-insecure-flags"),
     (RECONCILE, script_replace("mongosh --quiet --tls", "mongosh --quiet --tls --tlsAllowInvalidCertificates"),
      "reconcile trusts any certificate", "k8s-no-insecure-flags"),
@@ -196,7 +197,7 @@ WEAKNESSES: list[tuple[str, Callable[[dict], None], str, str]] = [
     (VLLM, env("OPAQUE", ENTROPIC), "high-entropy literal in env", "no-secret-shaped-literals"),
     (VLLM, set_path("spec.template.metadata.annotations", {"example.com/seed": ENTROPIC}),
      "high-entropy pod annotation", "no-secret-shaped-literals"),
-    (BACKUP, script_replace("aws s3 cp", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE aws s3 cp"),
+    (BACKUP, script_replace("aws s3 cp - ", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE aws s3 cp - ", UPLOAD),
      "access key inside a backup script", "no-secret-shaped-literals"),
     (CONFIG, set_path("data.notes", PEM), "PEM private key under an innocent ConfigMap key",
      "no-secret-shaped-literals"),

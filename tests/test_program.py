@@ -88,12 +88,15 @@ def test_json_form_uses_engine_keys_and_hides_secrets(previewed):
 
 def test_the_sizing_summary_is_a_stack_output_and_matches_the_plan(previewed):
     from infra.planning.plan import plan_for_stack_file
+    from infra.planning.sizing import plan_sizing
 
     cfg, run = previewed
     sizing = run.outputs["sizing"]
     assert sizing["replicas"] == plan_for_stack_file(ROOT / f"Pulumi.{run.stack}.yaml").sizing.replicas
     assert set(sizing["replicas"]) == {r.name for r in cfg.regions}  # every region serves
-    assert sizing["lower_bound"] <= sizing["hourly_cost"] and 0 <= sizing["gap"] <= 0.005
+    assert sizing["lower_bound"] <= sizing["hourly_cost"] and sizing["gap"] >= 0
+    # The pin is the warm start's: within the default 1% cost tolerance of today's realisable optimum.
+    assert sizing["hourly_cost"] <= plan_sizing(cfg).hourly_cost * 1.01 + 1e-6
     assert "solve_seconds" not in sizing  # would change on every run and show as a diff
 
 
@@ -125,8 +128,10 @@ def test_gpu_pools_in_every_region_are_sized_by_the_plan(previewed):
         if group.inputs.get("taints"):
             (instance_type,) = group.inputs["instanceTypes"]
             region = group.inputs["region"]
+            # EKS GPU groups carry the plan as their ceiling (plan + burst); their floor is the servers'
+            # replicas (created at 1 node, min 0: infra/planning/cluster_plan.py eks_scaling)
             sized[next(r.name for r in cfg.regions if r.location == region)][instance_type] = \
-                group.inputs["scalingConfig"]["desiredSize"]
+                group.inputs["scalingConfig"]["maxSize"] - cfg.sizing.burst_replicas
     for pool in run.of_type("gcp:container/nodePool:NodePool"):
         if pool.inputs["nodeConfig"].get("guestAccelerators"):
             region = pool.inputs["location"]

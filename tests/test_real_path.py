@@ -215,7 +215,7 @@ def test_without_gcp_project_the_real_path_stops_and_only_the_mocks_fall_back(mo
     monkeypatch.setattr("components.deploy_context.offline", lambda: False)
     with pytest.raises(Exception, match="gcp:project: not set"):
         run_program(raw, roles)
-    assert run_program(raw, {**roles, "gcp:project": "p-123"}).of_type(SERVICE)
+    assert run_program(raw, {**roles, "gcp:project": "p-123456"}).of_type(SERVICE)
 
 
 # --- 6. the APIs are enabled before anything uses them ---------------------------------------------------
@@ -349,7 +349,7 @@ def test_a_provider_role_that_is_not_a_role_arn_is_a_config_error():
 def test_the_real_path_refuses_a_stack_with_no_eks_admin(monkeypatch):
     monkeypatch.setattr("components.deploy_context.offline", lambda: False)
     with pytest.raises(Exception, match=r"cluster\.adminRoleArns: no EKS cluster admin"):
-        run_program(raw_config(), {"gcp:project": "p-123"})
+        run_program(raw_config(), {"gcp:project": "p-123456"})
 
 
 # --- 10. every AWS region reaches two GCP regions -------------------------------------------------------

@@ -4,13 +4,18 @@ keeps mixed-GPU regions' queueing delay low where round robin overloads the smal
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra.catalog import load_catalog
 from infra.planning.routing_sim import POLICIES, Replica, compare, percentile, replicas_of, simulate
 from infra.routing_sim import main
 
+ROOT = Path(__file__).resolve().parent.parent
 MIXED = replicas_of([("big", 1, 40.0, 8), ("small", 6, 1.5, 1)], slots_per_gpu=8)
 
 
@@ -59,8 +64,13 @@ def test_bad_inputs_are_refused():
 def test_the_cli_prints_every_policy_for_the_mixed_prod_regions_with_one_server_per_gpu(capsys):
     assert main(["--stack", "prod", "--requests", "2000"]) == 0
     out = capsys.readouterr().out
-    # use1 mixes p4d (eight 1-GPU servers per node), g5 and g6: 33 servers, not 8 + 7 + 18 nodes' worth.
-    assert "| use1 planned load | 33 |" in out and all(p in out for p in POLICIES)
+    # use1 mixes p4d (eight 1-GPU servers per node), g5 and g6: one server per GPU of the pinned plan's
+    # nodes, not one per node.
+    lock = json.loads((ROOT / "Pulumi.prod.sizing.json").read_text())["replicas"]["use1"]
+    catalog = load_catalog()
+    servers = sum(n * catalog.instance_type("aws", t).gpu_count for t, n in lock.items())
+    assert servers > sum(lock.values()) and len(lock) > 1
+    assert f"| use1 planned load | {servers} |" in out and all(p in out for p in POLICIES)
     assert "euw4" not in out and "ane1" not in out  # one GPU model: every server alike
 
 

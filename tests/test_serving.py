@@ -446,8 +446,9 @@ def test_the_servers_network_policy_admits_the_load_balancer_and_the_scraper_onl
         (scraper,) = [b for rule in spec["ingress"] for b in rule["from"] if "namespaceSelector" in b]
         assert scraper["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus",
                                                           "app.kubernetes.io/component": "server"}}
-        if plan.region(region).cloud == "aws":
-            assert sources == {plan.region(region).addresses.network}
+        if plan.region(region).cloud == "aws":  # the ALB's public subnets, never the whole VPC (VPC CNI pods)
+            assert sources == {z.public for z in plan.region(region).addresses.zones}
+            assert plan.region(region).addresses.network not in sources
         else:
             assert "35.191.0.0/16" in sources and len(sources) == 3
             assert {"cidr": "169.254.169.252/32"} in [t["ipBlock"] for rule in spec["egress"] for t in rule["to"]

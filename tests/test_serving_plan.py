@@ -239,7 +239,9 @@ def test_an_unpinned_server_image_names_the_field(image):
 
 def test_an_unknown_serving_option_names_the_field():
     raw = raw_config(serving={"maxModelLength": 4096})
-    assert problems_of(raw) == ["serving.maxModelLength: unknown field (check the spelling; keys are camelCase)"]
+    (problem,) = problems_of(raw)
+    assert problem.startswith("serving.maxModelLength: unknown field; did you mean 'maxModelLen'?"), problem
+    assert "valid keys: " in problem and "maxModelLen" in problem.partition("valid keys: ")[2], problem
 
 
 def test_an_instance_type_whose_gpu_has_no_throughput_names_both():

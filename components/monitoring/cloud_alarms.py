@@ -52,6 +52,7 @@ class CloudAlarmsArgs:
     gcp: bool = False  # the stack has GCP regions: VPN, BGP and load-balancer policies in its project
     lb_error_ratio: float = 0.05  # 5xx share of requests that alerts
     certificate_days: int = 30  # alert this many days before a public certificate expires
+    protect: bool = False  # prod: the topics' keys carry `protect`, like every key of the stack
 
 
 class CloudAlarms(pulumi.ComponentResource):
@@ -115,7 +116,8 @@ class CloudAlarms(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         key = aws.kms.Key(f"{name}-{loc}-alerts-key", region=loc, description="SNS alert topic (CloudWatch alarms)",
                           enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(sns_key_policy),
-                          tags=aws_tags(dict(args.tags), f"{loc}-alerts-key"), opts=child)
+                          tags=aws_tags(dict(args.tags), f"{loc}-alerts-key"),
+                          opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         topic = aws.sns.Topic(f"{name}-{loc}-alerts", region=loc, kms_master_key_id=key.arn,
                               tags=aws_tags(dict(args.tags), f"{loc}-alerts"), opts=child)
         for i, email in enumerate(args.emails):

@@ -51,7 +51,8 @@ def next_kubernetes_minor() -> Iterator[str]:
     current = cluster_versions.DEFAULT_KUBERNETES_VERSION
     major, minor = current.split(".")
     nxt = f"{major}.{int(minor) + 1}"
-    tables = (cluster_versions.SUPPORTED, cluster_versions.SUPPORT_WINDOWS, serving_versions.CLUSTER_AUTOSCALER_IMAGE)
+    tables = (cluster_versions.SUPPORTED, cluster_versions.SUPPORT_WINDOWS, serving_versions.CLUSTER_AUTOSCALER_IMAGE,
+              serving_versions.CLUSTER_AUTOSCALER_CHARTS)
     added = [t for t in tables if nxt not in t]
     for table in added:
         table[nxt] = table[current]

@@ -90,6 +90,17 @@ def _strip_wrappers(argv: list[str]) -> list[str]:
     return argv
 
 
+# Reserved words that may start a simple command in a script (`until curl ...; do ...`, `if mongod ...`).
+SHELL_KEYWORDS = ("if", "then", "else", "elif", "while", "until", "do", "!", "{", "time")
+
+
+def _strip_keywords(argv: list[str]) -> list[str]:
+    """`until curl -k ...`, `if ! mongodump ...` -> the program the keyword runs first."""
+    while argv and argv[0] in SHELL_KEYWORDS:
+        argv = argv[1:]
+    return argv
+
+
 def invocations(c: dict[str, Any]) -> list[Invocation]:
     """Every simple command a container runs, as its program would receive it."""
     name = str(c.get("name"))
@@ -107,7 +118,7 @@ def invocations(c: dict[str, Any]) -> list[Invocation]:
         script = argv[argv.index("-c") + 1] if argv.index("-c") + 1 < len(argv) else ""
         out = []
         for simple in _split_script(script):
-            simple = _strip_wrappers(simple)
+            simple = _strip_wrappers(_strip_keywords(simple))
             if simple:
                 out.append(Invocation(posixpath.basename(simple[0]), tuple(simple[1:]), name))
         return out

@@ -44,6 +44,12 @@ def _with_stand_in_locations(cfg: RolloutConfig, sizing: SizingPlan):
 
     countries = sorted(COUNTRIES)
     geos = [d.geography for d in cfg.demand]
+    # The stand-ins judge the weights only: the countries they leave uncovered go to the counted rest of
+    # the world when the config counts it, and are otherwise refused (a missing restOfWorld is one of the
+    # config's own problems, named with the others by the preview, not in place of them).
+    rest = cfg.rest_of_world
+    counted = rest is not None and not rest.refuse and rest.rps is not None
     return plan_traffic(sizing, domain=cfg.domain, ceiling=cfg.utilization.failover_ceiling,
-                        coordinates={d.geography: d.coordinates for d in cfg.demand},
-                        overrides={g: [countries[i % len(countries)]] for i, g in enumerate(geos)})
+                        coordinates={d.geography: d.coordinates for d in cfg.planned_demand},
+                        overrides={g: [countries[i % len(countries)]] for i, g in enumerate(geos)},
+                        rest_of_world="counted" if counted else "refused")
