@@ -37,6 +37,7 @@ class Edit:
     price_factor: float = 1.0  # re-solve with the cheapest candidate's price times this factor
     removing: tuple[str, ...] = ()  # regions the edit removes on purpose
     deployed: Callable[[Doc], Doc] | None = None  # the deployed side, when it is not the file as is
+    deployed_resolve: bool = False  # re-pin the deployed side too (it differs in sizing inputs)
     context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # around both previews
 
 
@@ -140,13 +141,18 @@ def model_image(doc: Doc) -> Doc:
 
 def edits_for(doc: Doc) -> list[Edit]:
     gone = removable_region(doc)
+    added_aws = add_region("aws")(copy.deepcopy(doc))["config"][NS + "regions"][-1]["name"]
     return [
         Edit("demand +3 rps", demand(+3), resolve=True),
         Edit("demand -3 rps", demand(-3), resolve=True),
         Edit("price x1.5 on the most used GPU type", lambda d: d, resolve=True, price_factor=1.5),
         Edit("add an AWS region", add_region("aws"), resolve=True),
         Edit("add a GCP region", add_region("gcp"), resolve=True),
-        *([Edit(f"remove region {gone}", remove_region(gone), resolve=True, removing=(gone,))] if gone else []),
+        # Removing a region: one of the stack's own when the rest can still serve every user; otherwise
+        # (prod: no region can go within the latency budgets) the AWS region added above, removed again.
+        Edit(f"remove region {gone}", remove_region(gone), resolve=True, removing=(gone,)) if gone else
+        Edit(f"remove region {added_aws} (after adding it)", lambda d: d, resolve=False, removing=(added_aws,),
+             deployed=add_region("aws"), deployed_resolve=True),
         Edit("Kubernetes minor upgrade", kubernetes_minor(+1), context=next_kubernetes_minor),
         Edit("model image change", model_image),
     ]
@@ -197,7 +203,8 @@ def sides(edit: Edit, stack_file: Path, workdir: Path) -> tuple[Path, Path]:
     base = yaml.safe_load(stack_file.read_text())
     deployed = stack_file
     if edit.deployed is not None:
-        deployed = write_side(edit.deployed(copy.deepcopy(base)), stack_file, workdir / "deployed", resolve=False)
+        deployed = write_side(edit.deployed(copy.deepcopy(base)), stack_file, workdir / "deployed",
+                              resolve=edit.deployed_resolve)
     edited = write_side(edit.apply(copy.deepcopy(base)), stack_file, workdir / "edited", resolve=edit.resolve,
                         price_factor=edit.price_factor)
     return deployed, edited

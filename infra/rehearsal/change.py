@@ -229,14 +229,34 @@ def redundant_repairings(deployed: RunView, edited: RunView, links: tuple[Any, A
     return out
 
 
+def _owned_by(run: RunView, resource: Resource, names: frozenset[str], locations: frozenset[str]) -> str | None:
+    """The removed region a resource exists for: its Region component, or a stack-wide resource named for
+    it (a link `...-vpn-<aws>-<gcp>-...`, a per-location alarm `...-<location>-...`)."""
+    region = run.region_of(resource)
+    if region in names:
+        return region
+    for node in (resource, *run.ancestors(resource)):
+        tokens = f"-{node.name}-"
+        for key in (*names, *locations):
+            if f"-{key}-" in tokens:
+                return key
+    return None
+
+
 def rehearse_change(deployed_document: Mapping[str, Any] | RunView, edited_document: Mapping[str, Any] | RunView,
-                    *, removing: Iterable[str] = (), links: tuple[Any, Any] | None = None) -> ChangeReport:
+                    *, removing: Iterable[str] = (), links: tuple[Any, Any] | None = None,
+                    removing_locations: Iterable[str] = ()) -> ChangeReport:
     """Classify every resource and judge the change. `removing` names regions whose removal is
     intended: their resources may be deleted (protected ones become manual steps, not violations).
     `links` (deployed and edited `Topology.vpns`) lets a redundant VPN re-pairing through."""
     deployed = _view(deployed_document)
     edited = _view(edited_document)
     removing = frozenset(removing)
+    # The removed regions' provider locations, from the deployed run's `regions` output when not given.
+    regions_out = deployed.outputs.get("regions") or {}
+    locations = frozenset(removing_locations) | frozenset(
+        regions_out[r]["location"] for r in removing if isinstance(regions_out.get(r), dict)
+        and regions_out[r].get("location"))
     changes = classify(deployed, edited)
     violations: list[Violation] = []
     steps: list[str] = []
@@ -259,8 +279,9 @@ def rehearse_change(deployed_document: Mapping[str, Any] | RunView, edited_docum
                                             f"{c.type} {name} would be replaced ({why})", SOURCE_ENGINE))
         elif c.action == "delete":
             assert old is not None
-            region = deployed.region_of(old)
-            intended = region in removing or any(a.urn in repaired for a in deployed.ancestors(old))
+            region = _owned_by(deployed, old, removing, locations) if removing else deployed.region_of(old)
+            intended = (region is not None and region in removing | locations) \
+                or any(a.urn in repaired for a in deployed.ancestors(old))
             if old.protect:
                 if intended:
                     steps.append(f"pulumi state unprotect '{c.urn}'  # {c.type} of removed region {region}")
