@@ -242,3 +242,19 @@ def test_a_vpn_is_re_paired_only_while_its_region_keeps_another():
     assert rules(rehearse_change(before, after)) == ["change/stateful-delete"]
     both_moved = doc(*vpn(new.id))
     assert rules(rehearse_change(before, both_moved, links=((near, far), (new,)))) == ["change/stateful-delete"]
+
+
+def test_a_removed_regions_links_and_per_location_resources_are_its_own():
+    """Removing a region on purpose: its links (named for it, outside its Region component) and its
+    per-location resources (named for its location) may go; another region's may not."""
+    comp = res("rollout-links-vpn-aws1-ane1", "rollout:links:HaVpn", {})
+    tunnel = res("rollout-links-vpn-aws1-ane1-tunnel-0", "gcp:compute/vPNTunnel:VPNTunnel", {"peerIp": "x"},
+                 parent=comp["urn"])
+    key = res("rollout-alarms-us-east-2-alerts-key", "aws:kms/key:Key", {"keyUsage": "ENCRYPT_DECRYPT"},
+              protect=True)
+    other = res("rollout-links-vpn-use1-ane1-tunnel-0", "gcp:compute/vPNTunnel:VPNTunnel", {"peerIp": "y"})
+    before = doc(comp, tunnel, key, other)
+    before["outputs"] = {"regions": {"aws1": {"location": "us-east-2"}, "use1": {"location": "us-east-1"}}}
+    report = rehearse_change(before, doc(other), removing=["aws1"])
+    assert report.ok and any(key["urn"] in s for s in report.steps)
+    assert rules(rehearse_change(before, doc(comp, tunnel, key), removing=["aws1"])) == ["change/stateful-delete"]
