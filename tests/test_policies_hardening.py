@@ -20,6 +20,7 @@ from policies.rules.edge import public_lb_https_only
 from policies.rules.k8s_security import namespaces_default_deny
 from policies.rules.netmath import covers_world, public_ranges, reaches_metadata
 from policies.rules.storage import s3_buckets_hardened
+from tests.mutations import set_path as _set
 from tests.previews import stack_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,19 +148,6 @@ def rendered() -> dict[str, Resource]:
             found.setdefault(r.type, resource)
             found.setdefault(f"{r.type}#{r.name}", resource)
     return found
-
-
-def _set(path: str, value) -> Callable[[dict], None]:
-    def mutate(props: dict) -> None:
-        node = props
-        *steps, last = path.split(".")
-        for step in steps:
-            node = node[int(step)] if isinstance(node, list) else node.setdefault(step, {})
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
-    return mutate
 
 
 def _label(key: str, value: str) -> Callable[[dict], None]:

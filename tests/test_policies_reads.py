@@ -25,6 +25,7 @@ from policies.rules.cmdline import invocations, options
 from policies.rules.core import MANDATORY, Resource, Rule, StackRule
 from policies.rules.iam import allows_action, on_resource, restricting_keys, wildcard_match
 from policies.rules.secret_values import secret_shapes
+from tests.mutations import set_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW_RULES = [*cmdline.RULES, *secret_values.RULES, *iam.RULES, *k8s_security.RULES, *edge.RULES, *network.RULES]
@@ -98,19 +99,6 @@ def script_replace(old: str, new: str, index: int = 0) -> Callable[[dict], None]
 def env(name: str, value: str) -> Callable[[dict], None]:
     def mutate(p: dict) -> None:
         container(p).setdefault("env", []).append({"name": name, "value": value})
-    return mutate
-
-
-def set_path(path: str, value) -> Callable[[dict], None]:
-    def mutate(p: dict) -> None:
-        node = p
-        *steps, last = path.split(".")
-        for step in steps:
-            node = node[int(step)] if isinstance(node, list) else node.setdefault(step, {})
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
     return mutate
 
 
