@@ -23,7 +23,8 @@ from typing import Any
 
 PROVIDERS = ("pulumi_aws", "pulumi_gcp", "pulumi_kubernetes", "pulumi_tls", "pulumi_random")
 _SHARED = ("_inputs", "outputs", "_enums")  # where nested input/output types and enums live
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# word boundaries of a class name, acronyms kept whole: VPNTunnel -> vpn_tunnel, SSLCertificate -> ssl_certificate
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def _snake(name: str) -> str:
@@ -47,7 +48,8 @@ class LightPackage(types.ModuleType):
             raise AttributeError(attr)
         base = Path(self.__path__[0])
         stem = attr[:-4] if attr.endswith("Args") else attr
-        for module in dict.fromkeys((attr, stem, _snake(attr), _snake(stem), *_SHARED)):
+        invoke = attr.removesuffix("_output")  # `get_project_output` lives beside `get_project` in get_project.py
+        for module in dict.fromkeys((attr, stem, invoke, _snake(attr), _snake(stem), *_SHARED)):
             if (base / module / "__init__.py").is_file():
                 value = light(f"{self.__name__}.{module}")
             elif (base / f"{module}.py").is_file():

@@ -78,3 +78,11 @@ def test_a_directory_that_is_not_a_pack_is_named_before_any_work(tmp_path):
     assert pack_problem(PACK) is None
     with pytest.raises(PolicyPackError, match=r"PulumiPolicy\.yaml is missing"):
         InProcessPolicyPack(tmp_path, project="p", stack="s").start()
+
+
+def test_the_policy_check_cli_refuses_a_missing_pack_with_exit_2_before_any_preview(tmp_path):
+    from infra.offline.policy_check import main
+    from tests.previews import run_cli
+
+    done = run_cli(main, "Pulumi.dev.yaml", "--policy-pack", str(tmp_path / "nope"))
+    assert done.returncode == 2 and "no such directory" in done.stderr and not done.stdout

@@ -72,7 +72,7 @@ def test_the_policy_verdict_joins_the_json_and_sets_the_exit_code():
 
 def test_a_missing_policy_pack_is_a_clear_error(tmp_path):
     done = preview_process("--stack", "dev", "--policy-pack", str(tmp_path / "nope"))  # the module, run as a user does
-    assert done.returncode == 1 and "error:" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
     assert "no such directory" in done.stderr and "previewing" not in done.stderr  # before any preview work
 
 

@@ -20,6 +20,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.offline.gc_policy import quiet_collector
 from infra.offline.mockcloud import MockCloud
 
 SECRET = "[secret]"
@@ -169,7 +170,8 @@ def run_mocked(program: Callable[[], Any], *, stack: str = "test", project: str 
             plain = await out.future(with_unknowns=True)
             resolved[key] = SECRET if await out.is_secret() else _plain(plain)
 
-    _sync_await(run_pulumi_func(body))
+    with quiet_collector():
+        _sync_await(run_pulumi_func(body))
     return CapturedRun(project=project, stack=stack, resources=tuple(monitor.captured), outputs=resolved)
 
 

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,6 +253,7 @@ class ServedPolicyPack:
             self.stop()
             raise PolicyPackError(f"policy pack {self.pack_dir} printed port {port} but does not answer") from None
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        self._by_type: dict[str, list[Any]] = {}
         self._call("ConfigureStack", analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=self.stack, project=self.project, organization=self.organization, dry_run=True,
             config=self.config))
@@ -382,16 +383,21 @@ class _SharedConversion:
 
     def __init__(self) -> None:
         self._dicts: dict[bytes, dict[str, Any]] = {}
+        self._messages: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._deserialized: dict[int, tuple[dict[str, Any], Any]] = {}
         self._proxies: dict[int, tuple[Any, Any]] = {}
 
     def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:  # json_format's name
         if args or kwargs:
             return json_format.MessageToDict(message, *args, **kwargs)
+        seen = self._messages.get(id(message))
+        if seen is not None and seen[0] is message:  # the same message object asked again by the next policy
+            return seen[1]
         key = message.SerializeToString(deterministic=True)
         found = self._dicts.get(key)
         if found is None:
             found = self._dicts[key] = json_format.MessageToDict(message)
+        self._messages[id(message)] = (message, found)
         return found
 
     def deserialize(self, value: dict[str, Any], *args: Any) -> Any:
@@ -417,17 +423,38 @@ class _SharedConversion:
         return getattr(json_format, name)
 
 
+def _per_message(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`method(message)` computed once per message object within one call (the servicer asks again for
+    every policy: resource options and provider of the same request, read-only for the policies)."""
+    done: dict[int, tuple[Any, Any]] = {}
+
+    def once(message: Any) -> Any:
+        hit = done.get(id(message))
+        if hit is None or hit[0] is not message:
+            hit = done[id(message)] = (message, method(message))
+        return hit[1]
+
+    return once
+
+
 @contextmanager
-def _shared_conversion():
+def _shared_conversion(servicer: Any = None):
     from pulumi_policy import policy as sdk
 
     shared = _SharedConversion()
     saved = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy
     sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = shared, shared.deserialize, shared.proxy
+    per_message = ("_get_resource_options", "_get_provider_resource")
+    if servicer is not None:
+        for name in per_message:
+            setattr(servicer, name, _per_message(getattr(servicer, name)))
     try:
         yield
     finally:
         sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = saved
+        if servicer is not None:
+            for name in per_message:
+                vars(servicer).pop(name, None)
 
 
 class _Declared:
@@ -471,6 +498,7 @@ class InProcessPolicyPack(ServedPolicyPack):
         self.servicer = _PolicyAnalyzerServicer(
             declared["name"], "0.0.1", declared["policies"],
             declared["enforcement_level"] or EnforcementLevel.ADVISORY, declared["initial_config"])
+        self._by_type: dict[str, list[Any]] = {}
         self._call("ConfigureStack", analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=self.stack, project=self.project, organization=self.organization, dry_run=True,
             config=self.config))
@@ -479,13 +507,34 @@ class InProcessPolicyPack(ServedPolicyPack):
     def stop(self) -> None:
         self.servicer = None
 
+    @contextmanager
+    def _policies_for(self, request: Any):
+        """For one resource's Analyze, only the policies that can read its type (in pack order): a rule
+        that declares `resource_types` returns at once on any other type, reporting nothing, so leaving it
+        out changes no verdict and saves the servicer's per-policy set-up (options, provider, config) for
+        ~160 policies per resource. Policies that declare no types always run."""
+        if request is None:
+            yield
+            return
+        mangled = "_PolicyAnalyzerServicer__policies"
+        every = getattr(self.servicer, mangled)
+        subset = self._by_type.get(request.type)
+        if subset is None:
+            subset = self._by_type[request.type] = [
+                p for p in every if getattr(p, "resource_types", None) is None or request.type in p.resource_types]
+        setattr(self.servicer, mangled, subset)
+        try:
+            yield
+        finally:
+            setattr(self.servicer, mangled, every)
+
     def _call(self, method: str, request: Any) -> Any:
         servicer = getattr(self, "servicer", None)
         assert servicer is not None, "the pack is not loaded"
         # The request as the served pack receives it: serialised and parsed, as gRPC does (map order included).
         request = type(request).FromString(request.SerializeToString())
         try:
-            with _shared_conversion():
+            with _shared_conversion(servicer), self._policies_for(request if method == "Analyze" else None):
                 return getattr(servicer, method)(request, None)
         except Exception as exc:  # the served pack answers such a failure as a gRPC error
             raise PolicyPackError(f"policy pack {self.pack_dir}: {method} failed: {type(exc).__name__}: {exc}") \
@@ -515,14 +564,16 @@ def check_policies(run: CapturedRun, pack_dir: Path, *,
                    policy_config: Mapping[str, Mapping[str, Any]] | None = None, served: bool = False) -> PolicyReport:
     """Analyze every resource of `run` and the whole stack with the pack in `pack_dir`: in this process
     (the default: the same servicer, each resource converted once), or `served` as the engine runs it."""
+    from infra.offline.gc_policy import quiet_collector
+
     kind = ServedPolicyPack if served else InProcessPolicyPack
-    with kind(pack_dir, project=run.project, stack=run.stack) as pack:
+    with quiet_collector(), kind(pack_dir, project=run.project, stack=run.stack) as pack:
         return pack.check(run, policy_config)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m infra.policy_check Pulumi.dev.yaml Pulumi.prod.yaml`: preview each stack file under mocks,
-    run the pack on it, print the report; exit 1 if any stack has a mandatory violation, 2 on bad config."""
+    run the pack on it, print the report; exit 1 if any stack has a mandatory violation, 2 on bad config or a missing pack."""
     import argparse
 
     from rich.console import Console
@@ -538,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (problem := pack_problem(args.policy_pack)) is not None:  # before any planning or preview
         print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return 2  # a bad argument, like a bad stack file: nothing ran
     console, worst, results = Console(), 0, {}
     # Every file is validated (the same validation as the preview and the sizing) before anything
     # runs or prints, so one bad file among several leaves no partial report on stdout.

@@ -7,7 +7,7 @@
     python -m infra.preview --stack prod --lose use1             # where traffic goes while use1 is lost
 
 Exit codes: 0 ok, 1 program error, a rehearsal violation or a mandatory policy violation,
-2 bad configuration (one message listing every problem).
+2 bad configuration or a bad argument such as a missing policy pack (one message listing every problem).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if (problem := pack_problem(args.policy_pack)) is not None:
             print(f"error: {problem}", file=sys.stderr)
-            return 1
+            return 2  # a bad argument, like a bad stack file: nothing ran
 
     from rich.console import Console
 

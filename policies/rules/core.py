@@ -16,6 +16,7 @@ secrets check where the value comes from instead (see rules/secrets.py).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,14 +210,16 @@ class Rule(_RuleBase):
         def validate(args, report_violation) -> None:
             if args.resource_type not in self.resource_types:
                 return
-            resource = Resource(type=args.resource_type, props=plain(args.props), urn=args.urn, name=args.name,
+            resource = Resource(type=args.resource_type, props=plain_props(args.props), urn=args.urn, name=args.name,
                                 protect=bool(args.opts.protect))
             for message in self.evaluate(resource, args.get_config()):
                 report_violation(message, None)
 
-        return ResourceValidationPolicy(name=self.name, description=self.description, validate=validate,
-                                        enforcement_level=self.enforcement, severity=self.severity,
-                                        config_schema=self._schema())
+        policy = ResourceValidationPolicy(name=self.name, description=self.description, validate=validate,
+                                          enforcement_level=self.enforcement, severity=self.severity,
+                                          config_schema=self._schema())
+        policy.resource_types = self.resource_types  # what it reads: lets an offline runner skip the rest
+        return policy
 
 
 @dataclass(frozen=True)
@@ -245,11 +248,32 @@ class StackRule(_RuleBase):
                                      config_schema=self._schema())
 
 
+_PLAIN_KEEP = 50_000  # converted property sets kept: a whole large stack, for every stack policy
+_plain_props: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+
+
+def plain_props(props: Any) -> Any:
+    """`plain(props)`, converted once per props object: every stack policy of one analysis reads the
+    same resources (the offline runner hands each policy the same property proxies; the engine's own
+    analyzer builds new ones per policy, and then this is plain `plain`). The policies only read what
+    they get. The entry keeps `props` alive, so its id cannot be reused while cached."""
+    key = id(props)
+    hit = _plain_props.get(key)
+    if hit is not None and hit[0] is props:
+        _plain_props.move_to_end(key)
+        return hit[1]
+    converted = plain(props)
+    _plain_props[key] = (props, converted)
+    if len(_plain_props) > _PLAIN_KEEP:
+        _plain_props.popitem(last=False)
+    return converted
+
+
 def stack_resources(policy_resources: Sequence[Any]) -> list[Resource]:
     """pulumi_policy PolicyResource graph -> Resource graph (parents, dependencies kept as objects)."""
     by_id: dict[int, Resource] = {}
     for pr in policy_resources:
-        by_id[id(pr)] = Resource(type=pr.resource_type, props=plain(pr.props), urn=pr.urn, name=pr.name,
+        by_id[id(pr)] = Resource(type=pr.resource_type, props=plain_props(pr.props), urn=pr.urn, name=pr.name,
                                  protect=bool(pr.opts.protect))
     for pr in policy_resources:
         r = by_id[id(pr)]
