@@ -573,7 +573,8 @@ def check_policies(run: CapturedRun, pack_dir: Path, *,
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m infra.policy_check Pulumi.dev.yaml Pulumi.prod.yaml`: preview each stack file under mocks,
-    run the pack on it, print the report; exit 1 if any stack has a mandatory violation, 2 on bad config or a missing pack."""
+    run the pack on it, print the report; exit 1 if any stack has a mandatory violation, 2 on bad config
+    or a missing pack."""
     import argparse
 
     from rich.console import Console
