@@ -9,12 +9,18 @@ the module after the class: `Network` in `network.py`, `Namespace` in `Namespace
 beside it, nested input types in `_inputs.py`). Anything else falls back to running the sub-package's
 own `__init__` into it, so every name the SDK exports stays reachable; classes are the SDK's own
 (a submodule is imported once), so nothing else changes: `gcp.compute.Network(...)` reads the same.
+The nested input types of each service (`_inputs.py`) load with postponed annotations
+(LazyAnnotationsLoader), which the SDK resolves on use exactly as it resolves eager ones.
 """
 
 from __future__ import annotations
 
+import __future__
 import importlib
+import importlib.machinery
 import importlib.util
+import marshal
+import os
 import re
 import sys
 import types
@@ -89,8 +95,60 @@ def light(fullname: str) -> types.ModuleType:
     return package
 
 
+class LazyAnnotationsLoader(importlib.machinery.SourceFileLoader):
+    """Loads a generated `_inputs.py` as if it began with `from __future__ import annotations`.
+
+    Those modules define every nested input type of a service (wafv2: ~1,000 classes) with annotations
+    such as `pulumi.Input[Optional[Sequence[pulumi.Input['RuleGroupRuleArgs']]]]`, which Python 3.11
+    evaluates eagerly: building the typing objects is most of the module's run time (measured: the
+    wafv2 module runs 3x faster with postponed annotations). Postponed annotations are how the SDK
+    already resolves its types: pulumi._types reads them with `typing.get_type_hints` and the class's
+    module globals (PEP 563), so serialization and type translation are unchanged (the suite's wire
+    form assertions run through it). The code is cached beside the SDK's own, under its own tag."""
+
+    FLAGS = __future__.annotations.compiler_flag
+    TAG = "postponed"
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        source_path = self.get_filename(fullname)
+        cached = importlib.util.cache_from_source(source_path, optimization=self.TAG)
+        stat = Path(source_path).stat()
+        stamp = f"{stat.st_mtime_ns}:{stat.st_size}".encode()
+        try:
+            data = Path(cached).read_bytes()
+            head, _, body = data.partition(b"\n")
+            if head == stamp:
+                return marshal.loads(body)
+        except (OSError, ValueError, EOFError):
+            pass
+        code = compile(self.get_data(source_path), source_path, "exec", flags=self.FLAGS, dont_inherit=True)
+        try:
+            Path(cached).parent.mkdir(parents=True, exist_ok=True)
+            temp = Path(f"{cached}.{os.getpid()}")
+            temp.write_bytes(stamp + b"\n" + marshal.dumps(code))
+            temp.replace(cached)  # atomic: a parallel process reads the old file or the new one
+        except OSError:
+            pass  # a read-only site-packages: compile each time
+        return code
+
+
+class LazyAnnotationsFinder:
+    """Routes the providers' `_inputs` modules to LazyAnnotationsLoader; everything else is untouched."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if not (name.endswith("._inputs") and name.split(".", 1)[0] in PROVIDERS):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            spec.loader = LazyAnnotationsLoader(name, spec.origin)
+        return spec
+
+
 def install(providers: tuple[str, ...] = PROVIDERS) -> None:
     """Import the provider SDKs' top packages and make their unloaded sub-packages light (idempotent)."""
+    if LazyAnnotationsFinder not in sys.meta_path:
+        sys.meta_path.insert(0, LazyAnnotationsFinder)
     for provider in providers:
         top = importlib.import_module(provider)
         for name, value in list(vars(top).items()):

@@ -7,6 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The collected test modules (and the SDKs they import) are frozen out of garbage collection and
+    young collections run rarer, as in an offline preview (infra/offline/gc_policy.py explains why)."""
+    import gc
+
+    from infra.offline.gc_policy import YOUNG_THRESHOLD
+
+    gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator:
     """moto for every AWS call, fake credentials, and no network at all (the ops tests)."""
