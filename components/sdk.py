@@ -14,8 +14,8 @@ The nested input types of each service (`_inputs.py`) load with postponed annota
 """
 
 from __future__ import annotations
-
 import __future__
+
 import importlib
 import importlib.machinery
 import importlib.util
