@@ -61,10 +61,10 @@ def test_every_cloudwatch_body_follows_the_documented_structure(stack):
     assert set(bodies) == {"global", *(r.region for r in d.aws)}
     for scope, body in bodies.items():
         assert dash.cloudwatch_body_problems(body) == [], scope
-        assert CW_NAME_OK(d.cloudwatch_name(scope))
+        assert cw_name_ok(d.cloudwatch_name(scope))
 
 
-def CW_NAME_OK(name: str) -> bool:  # noqa: N802 - reads as the rule it applies
+def cw_name_ok(name: str) -> bool:
     return dash.CLOUDWATCH_NAME.match(name) is not None and not name_problems(NAME_RULES[CW], name, 0)
 
 

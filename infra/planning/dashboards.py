@@ -254,8 +254,9 @@ def cloudwatch_body_problems(body: Mapping[str, Any]) -> list[str]:
     widgets = body.get("widgets")
     if not isinstance(widgets, list) or not widgets:
         return ["body: `widgets` must be a non-empty array"]
-    if set(body) - {"widgets", "start", "end", "periodOverride", "variables"}:
-        problems.append(f"body: unknown keys {sorted(set(body) - {'widgets', 'start', 'end', 'periodOverride', 'variables'})}")
+    unknown = set(body) - {"widgets", "start", "end", "periodOverride", "variables"}
+    if unknown:
+        problems.append(f"body: unknown keys {sorted(unknown)}")
     for i, w in enumerate(widgets):
         where = f"widget {i}"
         if w.get("type") not in _WIDGET_TYPES:
@@ -412,7 +413,7 @@ def gcp_dashboard_problems(dashboard: Mapping[str, Any]) -> list[str]:
     columns = layout.get("columns", 0)
     tiles = layout.get("tiles") or []
     if not 1 <= columns <= GCP_COLUMNS or not tiles:
-        return problems + ["mosaicLayout needs 1-48 columns and tiles"]
+        return [*problems, "mosaicLayout needs 1-48 columns and tiles"]
     for i, t in enumerate(tiles):
         if t["xPos"] < 0 or t["yPos"] < 0 or t["width"] < 1 or t["height"] < 1 or t["xPos"] + t["width"] > columns:
             problems.append(f"tile {i}: outside the {columns} columns")
