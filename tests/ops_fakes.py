@@ -153,7 +153,7 @@ class FakeCluster:
     Prometheus answers (a value, None for an empty result, or an exception to raise)."""
 
     ready: dict[tuple[str, str], int] = field(default_factory=dict)  # (namespace, deployment) -> ready pods
-    rps: float | None | Exception = None
+    rps: float | Exception | None = None
     queries: list[str] = field(default_factory=list)
 
     def ready_replicas(self, namespace: str, deployment: str) -> int | None:
