@@ -217,3 +217,15 @@ def test_every_aws_serving_region_has_its_load_balancer_5xx_alarm(stack, request
     for loc, alarm in alarms.items():
         dims = {q["metric"]["dimensions"]["LoadBalancer"] for q in alarm["metricQueries"] if q.get("metric")}
         assert len(dims) == 1 and next(iter(dims)).startswith("app/"), loc
+
+
+def test_the_grafana_model_of_a_region_prints_from_the_stack_file():
+    from infra.planning.dashboards_cli import main
+    from tests.previews import run_cli
+
+    done = run_cli(main, "--stack", "prod", "--region", "euw4")
+    assert done.returncode == 0, done.stderr
+    model = json.loads(done.stdout)
+    assert model["uid"] == "rollout-prod-euw4" and model["templating"]["list"][0]["type"] == "datasource"
+    wrong = run_cli(main, "--stack", "prod", "--region", "mars1")
+    assert wrong.returncode == 2 and "use1" in wrong.stderr
