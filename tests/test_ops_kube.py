@@ -127,3 +127,21 @@ def test_the_connector_finds_each_cluster_through_its_cloud(aws):
     assert google.server == "https://34.1.2.3" and google._token() == "ya29.fake-token"
     with pytest.raises(LookupError, match="no GKE cluster"):
         connect(replace(gke, name="gone"))
+
+
+def test_the_google_api_gives_a_gke_cluster_and_a_token_of_its_credentials():
+    from infra.ops.clouds import CONTAINER, GoogleRestApi
+
+    class Credentials:
+        valid, token = True, "ya29.live"
+
+    plan = ops_plan()
+    gke = plan.clusters["euw4"]
+    url = f"{CONTAINER}/projects/p/locations/{gke.location}/clusters/{gke.name}"
+    session = Session({urllib.parse.urlparse(url).path: Answer(200, {"endpoint": "34.1.2.3"})})
+    session.credentials = Credentials()  # type: ignore[attr-defined]
+    google = GoogleRestApi("p", session=session)
+    assert google.cluster(gke.location, gke.name) == {"endpoint": "34.1.2.3"}
+    assert session.calls[0]["url"] == url
+    assert google.cluster(gke.location, "gone") is None
+    assert google.access_token() == "ya29.live"

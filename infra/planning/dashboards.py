@@ -167,7 +167,8 @@ def _cw_metric(region: str, title: str, metrics: list[list[Any]], *, stat: str =
 
 
 def _search(expression: str, stat: str, period: int, label: str, mid: str) -> list[Any]:
-    return [{"expression": f"SEARCH('{expression}', '{stat}', {period})", "label": label, "id": mid}]
+    entry = {"expression": f"SEARCH('{expression}', '{stat}', {period})", "id": mid}
+    return [{**entry, "label": label} if label else entry]
 
 
 def cloudwatch_region_body(d: DashboardPlan, r: DashboardRegion, load_balancer: str) -> dict[str, Any]:
