@@ -13,7 +13,7 @@ from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.gcp_project import GcpProject, GcpProjectArgs
 from components.links import PrivateLinks, PrivateLinksArgs
-from components.monitoring import CloudAlarms, CloudAlarmsArgs
+from components.monitoring import CloudAlarms, CloudAlarmsArgs, Dashboards, DashboardsArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
 from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
@@ -27,6 +27,7 @@ from components.traffic import (
     RegionalCertificates,
     RegionalCertificatesArgs,
 )
+from infra.planning.dashboards import dashboard_plan
 from infra.planning.database import NAMESPACE
 from infra.planning.plan import RolloutPlan
 from infra.planning.topology import router_advertised_ranges
@@ -42,6 +43,12 @@ def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:
     return router_advertised_ranges(plan.topology, plan.addresses.supernet) + masters
 
 
+def alb_arn_suffixes(rollout: GlobalRollout) -> dict[str, pulumi.Output[str]]:
+    """Region name -> its serving ALB's ARN suffix (AWS regions with a serving endpoint)."""
+    return {n: r.serving.alb_arn_suffix for n, r in rollout.regions.items()
+            if r.serving is not None and r.serving.alb_arn_suffix is not None}
+
+
 def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsArgs:
     """What the clouds' alarms watch: every AWS VPN connection, public certificate, load balancer and
     health check this stack declares (docs/monitoring.md)."""
@@ -53,8 +60,7 @@ def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsA
     certificates = {location[r]: tls.certificate for r, tls in (rollout.certificates.by_region.items()
                                                                 if rollout.certificates else ())
                     if plan.region(r).cloud == "aws"}
-    albs = {location[n]: r.alb_arn_suffix for n, r in rollout.regions.items()
-            if getattr(r, "alb_arn_suffix", None) is not None}
+    albs = {location[n]: suffix for n, suffix in alb_arn_suffixes(rollout).items()}
     checks = {r: hc.id for r, hc in rollout.records.health_checks.items()} if rollout.records else {}
     emails = plan.monitoring.emails if plan.monitoring else ()
     return CloudAlarmsArgs(tags=plan.tags, emails=emails, vpn_connection_ids=vpns, alb_arn_suffixes=albs,
@@ -81,6 +87,7 @@ class GlobalRollout(pulumi.ComponentResource):
     certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
     records: GlobalRecords | None  # once every region has a public endpoint
     alarms: CloudAlarms  # the clouds' alarms on links, edge health, load balancers and certificates
+    dashboards: Dashboards | None  # global and per-region views of the plan against what runs
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -159,4 +166,7 @@ class GlobalRollout(pulumi.ComponentResource):
             self.records = GlobalRecords(f"{name}-dns", GlobalRecordsArgs(
                 plan=plan.traffic, zone_id=self.zone.zone_id, endpoints=endpoints, tags=plan.tags), opts=child)
         self.alarms = CloudAlarms(f"{name}-alarms", cloud_alarms_args(plan, self), opts=child)
+        views = dashboard_plan(plan, pulumi.get_stack())
+        self.dashboards = Dashboards(f"{name}-dashboards", DashboardsArgs(views, alb_arn_suffixes(self)),
+                                     opts=child) if views else None
         self.register_outputs({"caCertificate": self.ca.cert_pem})

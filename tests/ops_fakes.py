@@ -110,6 +110,7 @@ class FakeGcp:
     keys: dict[str, str] = field(default_factory=dict)
     subnets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> subnetworks
     pools: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (location, cluster) -> pools
+    clusters: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (location, name) -> cluster
     calls: list[str] = field(default_factory=list)
 
     def accelerator_types(self, zone: str) -> set[str]:
@@ -138,3 +139,28 @@ class FakeGcp:
 
     def node_pools(self, location: str, cluster: str) -> list[dict[str, Any]] | None:
         return self.pools.get((location, cluster))
+
+    def cluster(self, location: str, name: str) -> dict[str, Any] | None:
+        return self.clusters.get((location, name))
+
+    def access_token(self) -> str:
+        return "ya29.fake-token"
+
+
+@dataclass
+class FakeCluster:
+    """`ClusterApi` of one cluster with state set by the test: ready servers per Deployment and what its
+    Prometheus answers (a value, None for an empty result, or an exception to raise)."""
+
+    ready: dict[tuple[str, str], int] = field(default_factory=dict)  # (namespace, deployment) -> ready pods
+    rps: float | Exception | None = None
+    queries: list[str] = field(default_factory=list)
+
+    def ready_replicas(self, namespace: str, deployment: str) -> int | None:
+        return self.ready.get((namespace, deployment))
+
+    def prometheus_scalar(self, query: str) -> float | None:
+        self.queries.append(query)
+        if isinstance(self.rps, Exception):
+            raise self.rps
+        return self.rps

@@ -12,10 +12,14 @@ import pytest
 
 from infra.ops import verify
 from infra.ops.clouds import AwsClients
+from infra.ops.kube import PrometheusUnreachable
 from infra.ops.verify import ExpectedRecord, check_dns
 from infra.planning.cluster_plan import POOL_LABEL
+from infra.planning.monitoring import recording_rules
 from infra.planning.plan import RolloutPlan
+from infra.planning.serving import SERVING_NAMESPACE
 from tests.ops_fakes import (
+    FakeCluster,
     FakeGcp,
     set_tunnel_telemetry,
 )
@@ -45,6 +49,7 @@ class World:
     vpn_connections: dict[str, str] = field(default_factory=dict)  # tag Name -> VPN connection id
     telemetry: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # connection id -> tunnels
     nodegroups: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, pool) -> nodegroup name
+    clusters: dict[str, FakeCluster] = field(default_factory=dict)  # region -> its cluster's API
 
     def ec2(self, region: str) -> Any:
         return self.aws.client("ec2", self.plan.region(region).location)
@@ -120,7 +125,14 @@ def deploy(plan: RolloutPlan, aws: AwsClients) -> World:
              "autoscaling": {"totalMinNodeCount": pool.min_nodes, "totalMaxNodeCount": pool.max_nodes}}
             for pool in cluster.pools]
     publish_records(plan, aws)
+    for name, serving in plan.serving.items():  # the servers at their floor, the load as planned
+        world.clusters[name] = FakeCluster(ready={(SERVING_NAMESPACE, p.name): p.floor for p in serving.pools},
+                                           rps=plan.monitoring.regions[name].planned_rps)
     return world
+
+
+def connect(world: World):
+    return lambda cluster: world.clusters[cluster.region]
 
 
 def record_change(rec: Any, zone_id: str) -> dict[str, Any]:
@@ -154,10 +166,11 @@ def world(aws: AwsClients) -> World:
     return deploy(ops_plan(), aws)
 
 
-def run(tmp_path: Path, world: World, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
+def run(tmp_path: Path, world: World, capsys: pytest.CaptureFixture[str], *extra: str
+        ) -> tuple[int, list[dict[str, Any]]]:
     path = write_ops_stack(tmp_path, STACK)
-    code = verify.main(["--stack-file", str(path), "--json"], aws=world.aws, gcp_factory=lambda _: world.gcp,
-                       env={})
+    code = verify.main(["--stack-file", str(path), "--json", *extra], aws=world.aws,
+                       gcp_factory=lambda _: world.gcp, env={}, clusters=connect(world))
     report = json.loads(capsys.readouterr().out)
     assert report["command"] == "verify" and report["ok"] == (code == 0)
     return code, report["checks"]
@@ -184,12 +197,16 @@ def test_a_stack_deployed_as_planned_has_no_drift(tmp_path, world, capsys):
         "euw4/gpu-g2-standard-4"}
     assert find(checks, "subnetwork", "pass")
     assert len(find(checks, "dns-records", "pass")) == len(world.plan.traffic.records) > 0
+    assert {c["scope"] for c in find(checks, "live-replicas", "pass")} == {
+        "use1/gpu-g5-xlarge", "usw2/gpu-g5-xlarge", "euw4/gpu-g2-standard-4"}
+    assert {c["scope"] for c in find(checks, "live-load", "pass")} == {"use1", "usw2", "euw4"}
 
 
 def test_the_table_prints_the_drift(tmp_path, world, capsys):
     world.telemetry[world.vpn_connections["vpn-use1-euw4-connection-1"]][0]["Status"] = "DOWN"
     path = write_ops_stack(tmp_path, STACK)
-    code = verify.main(["--stack-file", str(path)], aws=world.aws, gcp_factory=lambda _: world.gcp, env={})
+    code = verify.main(["--stack-file", str(path)], aws=world.aws, gcp_factory=lambda _: world.gcp, env={},
+                       clusters=connect(world))
     out = capsys.readouterr().out
     assert code == 1
     assert "Drift (1):" in out and "vpn-tunnels vpn-use1-euw4-connection-1" in out
@@ -415,3 +432,89 @@ def test_a_missing_endpoint_record_is_drift_and_no_traffic_plan_skips(tmp_path, 
     code, checks = run(tmp_path, world, capsys)
     assert code == 1 and drift(checks) == [("dns-records", f"{rec.name} A")]
     assert check_dns(route53, "example.org", [])[0].status == "skip"
+
+
+# ---- live capacity ---------------------------------------------------------------------------------------------
+
+def pool_of(world: World, region: str):
+    return world.plan.serving[region].pools[0]
+
+
+def test_the_load_query_is_the_rule_the_alerts_read(world):
+    rule = next(r for r in recording_rules(world.plan.monitoring.slo) if r["record"] == "rollout:requests:rate5m")
+    assert rule["expr"] == verify.LOAD_QUERY
+
+
+def test_servers_under_the_floor_are_drift(tmp_path, world, capsys):
+    pool = pool_of(world, "use1")
+    world.clusters["use1"].ready[(SERVING_NAMESPACE, pool.name)] = pool.floor - 1
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 1 and drift(checks) == [("live-replicas", "use1/gpu-g5-xlarge")]
+    detail = find(checks, "live-replicas", "fail")[0]["detail"]
+    assert f"{pool.floor - 1} servers ready, under the plan's floor of {pool.floor}" in detail
+
+
+def test_a_missing_deployment_is_drift(tmp_path, world, capsys):
+    world.clusters["euw4"].ready.clear()
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 1 and drift(checks) == [("live-replicas", "euw4/gpu-g2-standard-4")]
+    assert "no Deployment rollout-serving/" in find(checks, "live-replicas", "fail")[0]["detail"]
+
+
+def test_servers_above_the_floor_are_not_drift(tmp_path, world, capsys):
+    pool = pool_of(world, "usw2")
+    world.clusters["usw2"].ready[(SERVING_NAMESPACE, pool.name)] = pool.ceiling
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 0, drift(checks)
+
+
+def test_load_above_the_planned_share_beyond_the_tolerance_is_drift(tmp_path, world, capsys):
+    planned = world.plan.monitoring.regions["usw2"].planned_rps
+    world.clusters["usw2"].rps = planned * 1.2  # tolerance 10%
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 1 and drift(checks) == [("live-load", "usw2")]
+    assert "by more than 10%" in find(checks, "live-load", "fail")[0]["detail"]
+
+
+def test_load_within_the_tolerance_is_not_drift(tmp_path, world, capsys):
+    planned = world.plan.monitoring.regions["usw2"].planned_rps
+    world.clusters["usw2"].rps = planned * 1.09
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 0, drift(checks)
+    assert "of the fleet" in next(c for c in find(checks, "live-load") if c["scope"] == "usw2")["detail"]
+
+
+def test_prometheus_unreachable_is_a_clear_failure(tmp_path, world, capsys):
+    world.clusters["euw4"].rps = PrometheusUnreachable("HTTP 503 from the service proxy: no endpoints available")
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 1 and drift(checks) == [("live-load", "euw4")]
+    failure = find(checks, "live-load", "fail")[0]
+    assert "Prometheus of euw4 unreachable" in failure["detail"] and "no endpoints available" in failure["detail"]
+    assert "rollout-system" in failure["fix"]
+
+
+def test_no_request_series_is_a_warning_not_drift(tmp_path, world, capsys):
+    world.clusters["use1"].rps = None
+    code, checks = run(tmp_path, world, capsys)
+    assert code == 0
+    assert [c["scope"] for c in find(checks, "live-load", "warn")] == ["use1"]
+
+
+def test_an_unreachable_cluster_api_is_a_named_failure(tmp_path, world, capsys):
+    def refuse(cluster):
+        raise ConnectionError(f"cannot reach the API server of {cluster.name}")
+
+    path = write_ops_stack(tmp_path, STACK)
+    code = verify.main(["--stack-file", str(path), "--json"], aws=world.aws, gcp_factory=lambda _: world.gcp,
+                       env={}, clusters=refuse)
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert code == 1
+    assert {(c["check"], c["scope"]) for c in checks if c["status"] == "fail"} == {
+        ("cloud-api", "use1"), ("cloud-api", "usw2"), ("cloud-api", "euw4")}
+    assert any("cannot reach the API server" in c["detail"] for c in checks)
+
+
+def test_no_live_skips_the_live_checks(tmp_path, world, capsys):
+    world.clusters["use1"].rps = PrometheusUnreachable("would fail")
+    code, checks = run(tmp_path, world, capsys, "--no-live")
+    assert code == 0 and not find(checks, "live-replicas") and not find(checks, "live-load")

@@ -146,6 +146,7 @@ class AwsServingEntry(pulumi.ComponentResource):
         self.role_arn = role.arn
         self.dns_name = alb.dns_name
         self.load_balancer_arn = alb.arn  # the WAF web ACL is associated with it
+        self.load_balancer_arn_suffix = alb.arn_suffix  # the `LoadBalancer` dimension of its CloudWatch metrics
         self.zone_id = alb.zone_id
         self.security_group_id = sg.id
         self.register_outputs({"dnsName": alb.dns_name, "bucket": bucket.bucket, "roleArn": role.arn})

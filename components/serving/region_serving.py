@@ -62,6 +62,7 @@ class RegionServingStack(pulumi.ComponentResource):
 
     endpoint: RegionalEndpoint
     summary: dict[str, object]
+    alb_arn_suffix: pulumi.Output[str] | None  # AWS: the ALB's metrics dimension (alarms, dashboards)
 
     def __init__(self, name: str, args: RegionServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:serving:RegionServingStack", name, None, opts)
@@ -70,6 +71,7 @@ class RegionServingStack(pulumi.ComponentResource):
             raise ValueError(f"region {region.name}: the HTTPS endpoint needs a certificate (no plain-HTTP listener)")
         child = pulumi.ResourceOptions(parent=self)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        self.alb_arn_suffix = None
         hostname = regional_hostname(region.name, args.domain)
         if region.cloud == "aws":
             if args.vpc_id is None or not args.public_subnet_ids or args.oidc_provider_arn is None \
@@ -115,6 +117,7 @@ class RegionServingStack(pulumi.ComponentResource):
                 opts=child, k8s_provider=args.k8s_provider)
             self.endpoint = RegionalEndpoint(region=region.name, cloud="aws", hostname=hostname,
                                              dns_name=entry.dns_name, zone_id=entry.zone_id)
+            self.alb_arn_suffix = entry.load_balancer_arn_suffix
             address: pulumi.Input[str] = entry.dns_name
         else:
             if args.project is None or args.network_self_link is None:

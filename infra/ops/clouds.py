@@ -15,6 +15,7 @@ Endpoints used (all GET, read-only):
   https://cloud.google.com/compute/docs/reference/rest/v1
 - GKE: `projects/{p}/locations/{l}/clusters/{c}/nodePools`
   https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters.nodePools
+  and `projects/{p}/locations/{l}/clusters/{c}` (endpoint and CA, for verify's live-capacity check)
 - Cloud Storage: `b/{bucket}` https://cloud.google.com/storage/docs/json_api/v1/buckets/get
 - Cloud KMS: `{cryptoKey name}` (primary version state)
   https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/get
@@ -95,6 +96,16 @@ class GcpApi(Protocol):
         """A GKE cluster's node pools as the GKE API returns them, each with an added `nodeCount` (the
         sum of its instance groups' target sizes: what the autoscaler asked for) and `runningCount`
         (managed instances RUNNING with no pending action: what actually runs); None if no such cluster."""
+        ...
+
+
+    def cluster(self, location: str, name: str) -> dict[str, Any] | None:
+        """A GKE cluster as the GKE API returns it (endpoint, masterAuth.clusterCaCertificate); None if
+        no such cluster."""
+        ...
+
+    def access_token(self) -> str:
+        """An OAuth access token of the same credentials (a GKE API server accepts it as a bearer token)."""
         ...
 
 
@@ -186,3 +197,14 @@ class GoogleRestApi:
             pool["nodeCount"] = int(sum((self._get(m) or {}).get("targetSize", 0) for m in managers))
             pool["runningCount"] = sum(self._running(m) for m in managers)
         return pools
+
+    def cluster(self, location: str, name: str) -> dict[str, Any] | None:
+        return self._get(f"{CONTAINER}/projects/{self.project}/locations/{location}/clusters/{name}")
+
+    def access_token(self) -> str:
+        credentials = self._session.credentials
+        if not credentials.valid:
+            from google.auth.transport.requests import Request
+
+            credentials.refresh(Request())
+        return str(credentials.token)

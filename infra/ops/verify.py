@@ -5,7 +5,11 @@ Transit Gateway peerings (accepted), the HA VPN connections (every tunnel UP wit
 the EKS node groups (limits, instance type, status, and the nodes actually running: EC2 instances of the
 group in state `running`, not the desired size); per GCP region the subnetwork's ranges and the GKE
 node pools (the managed instances RUNNING, not the target size); the public DNS records against the
-traffic plan's records (`expected_dns_records`). Every listing is read page by page.
+traffic plan's records (`expected_dns_records`); and live capacity per serving region, through the
+cluster's API server (infra/ops/kube.py): each GPU pool's Deployment has at least the plan's floor of
+servers ready, and the load the region's Prometheus measures (requests/s over 5 minutes) is within its
+planned share by the monitoring tolerance (`--no-live` skips it, e.g. off the clusters' networks).
+Every listing is read page by page.
 Resources are found the way the program names and tags them: AWS `Name` and `stack` tags,
 EKS/GKE cluster names from the cluster plan, node pools by their `rollout.dev/pool` label.
 
@@ -25,12 +29,16 @@ from rich.console import Console
 
 from infra.errors import ConfigError
 from infra.ops.clouds import AwsClients, GcpApi, GoogleRestApi, page_all
+from infra.ops.kube import PROMETHEUS_SERVICE, ClusterApi, PrometheusUnreachable, cluster_connector
 from infra.ops.preflight import cloud_error, lazy_gcp
 from infra.ops.report import Check, Step, exit_code, failed, passed, render_table, run_steps, to_json
 from infra.ops.stack import StackTarget, add_stack_arguments, load_target
 from infra.planning.cluster_plan import POOL_LABEL, ClusterPlan
+from infra.planning.monitoring import MODEL_ROUTES
 from infra.planning.plan import RolloutPlan
 from infra.planning.regions import RegionPlan
+from infra.planning.serving import SERVING_NAMESPACE, RegionServing
+from infra.planning.serving_versions import PROMETHEUS
 from infra.planning.topology import TgwPeering, VpnLink
 
 GONE = ("deleting", "deleted", "failed", "rejected", "rejecting")
@@ -301,10 +309,78 @@ def check_gke_pools(gcp: GcpApi, cluster: ClusterPlan) -> list[Check]:
     return out
 
 
+# ---- live capacity ------------------------------------------------------------------------------------------
+
+# The region's model request rate: the expression of the `rollout:requests:rate5m` recording rule
+# (infra/planning/monitoring.py), evaluated directly so the check holds before the rules are loaded.
+LOAD_QUERY = f"sum(rate(http_requests_total{{{MODEL_ROUTES}}}[5m]))"
+
+
+def check_live_capacity(api: ClusterApi, serving: RegionServing, planned_rps: float | None, fleet_rps: float,
+                        tolerance: float) -> list[Check]:
+    """Servers ready per GPU pool against the plan's floor; measured load against the region's planned
+    load (`planned_rps`, its share of the fleet's `fleet_rps`) plus `tolerance`."""
+    region, out = serving.region, []
+    for pool in serving.pools:
+        scope = f"{region}/{pool.pool}"
+        ready = api.ready_replicas(SERVING_NAMESPACE, pool.name)
+        if ready is None:
+            out.append(failed("live-replicas", scope, f"no Deployment {SERVING_NAMESPACE}/{pool.name}",
+                              "run `pulumi up`"))
+        elif ready < pool.floor:
+            out.append(failed("live-replicas", scope, f"{ready} servers ready, under the plan's floor of "
+                              f"{pool.floor} (ceiling {pool.ceiling})",
+                              f"`kubectl -n {SERVING_NAMESPACE} describe deployment {pool.name}`: pods pending for "
+                              "GPUs (run preflight: capacity, quota) or failing their probes (server logs)"))
+        else:
+            out.append(passed("live-replicas", scope, f"{ready} servers ready (floor {pool.floor}, ceiling "
+                              f"{pool.ceiling})"))
+    if planned_rps is None:
+        return [*out, Check("live-load", region, "skip", "no monitoring plan for this region")]
+    try:
+        rps = api.prometheus_scalar(LOAD_QUERY)
+    except PrometheusUnreachable as error:
+        return [*out, failed(
+            "live-load", region, f"Prometheus of {region} unreachable ({PROMETHEUS.namespace}/{PROMETHEUS_SERVICE} "
+            f"through the API server's service proxy): {error}",
+            f"`kubectl -n {PROMETHEUS.namespace} get pods,svc`: the Prometheus release must run; the identity "
+            "running verify needs `get` on services/proxy in that namespace")]
+    if rps is None:
+        return [*out, Check("live-load", region, "warn", "no request series in Prometheus (no model request "
+                            "in 5 minutes, or the servers are not scraped)", "")]
+    share = f"{planned_rps / fleet_rps:.0%} of the fleet" if fleet_rps > 0 else "no planned fleet load"
+    limit = planned_rps * (1 + tolerance)
+    if rps > limit:
+        return [*out, failed("live-load", region, f"{rps:.4g} requests/s, above the planned {planned_rps:.4g} "
+                             f"({share}) by more than {tolerance:.0%}",
+                             "re-size (`python -m infra.sizing --diff`) or check the traffic weights: the "
+                             "region carries more than its share")]
+    return [*out, passed("live-load", region, f"{rps:.4g} requests/s of the planned {planned_rps:.4g} ({share}), "
+                         f"limit {limit:.4g}")]
+
+
+def live_capacity_steps(plan: RolloutPlan, clusters: Callable[[ClusterPlan], ClusterApi]) -> list[Step]:
+    monitoring = plan.monitoring
+    targets = monitoring.regions if monitoring else {}
+    fleet = sum(t.planned_rps for t in targets.values())
+    tolerance = monitoring.load_tolerance if monitoring else 0.0
+    steps = []
+    for r in plan.regions:
+        serving = plan.serving.get(r.name)
+        if serving is None or not serving.pools or r.name not in plan.clusters:
+            continue
+        planned = targets[r.name].planned_rps if r.name in targets else None
+        steps.append(Step(f"{r.name}: live capacity", lambda r=r, s=serving, p=planned: check_live_capacity(
+            clusters(plan.clusters[r.name]), s, p, fleet, tolerance)))
+    return steps
+
+
 # ---- the command -------------------------------------------------------------------------------------------
 
 def verify_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi],
-                 records: Callable[[RolloutPlan], Sequence[ExpectedRecord]] = expected_dns_records) -> list[Step]:
+                 records: Callable[[RolloutPlan], Sequence[ExpectedRecord]] = expected_dns_records,
+                 clusters: Callable[[ClusterPlan], ClusterApi] | None = None) -> list[Step]:
+    """Every check of the stack; the live-capacity ones when `clusters` connects to the clusters."""
     plan, stack = target.plan, target.name
     steps: list[Step] = []
     for r in plan.aws_regions:
@@ -325,14 +401,19 @@ def verify_steps(target: StackTarget, aws: AwsClients, gcp: Callable[[], GcpApi]
             steps.append(Step(f"{r.name}: node pools", lambda r=r: check_gke_pools(gcp(), plan.clusters[r.name])))
     steps.append(Step("DNS records", lambda: check_dns(aws.client("route53", "us-east-1"), dns_zone_name(plan),
                                                        records(plan))))
+    if clusters is not None:
+        steps += live_capacity_steps(plan, clusters)
     return steps
 
 
 def main(argv: Sequence[str] | None = None, *, aws: AwsClients | None = None,
          gcp_factory: Callable[[str], GcpApi] = GoogleRestApi, env: Mapping[str, str] | None = None,
-         records: Callable[[RolloutPlan], Sequence[ExpectedRecord]] = expected_dns_records) -> int:
+         records: Callable[[RolloutPlan], Sequence[ExpectedRecord]] = expected_dns_records,
+         clusters: Callable[[ClusterPlan], ClusterApi] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.ops.verify", description=__doc__.splitlines()[0])
     add_stack_arguments(parser)
+    parser.add_argument("--no-live", action="store_true",
+                        help="skip the live-capacity checks (they need the clusters' API servers)")
     args = parser.parse_args(argv)
     try:
         target = load_target(args, os.environ if env is None else env)
@@ -342,7 +423,10 @@ def main(argv: Sequence[str] | None = None, *, aws: AwsClients | None = None,
     except Exception as exc:  # a defect, not bad input: say what, without a traceback
         print(f"error: loading the stack failed: {type(exc).__name__}: {str(exc).strip()}", file=sys.stderr)
         return 1
-    steps = verify_steps(target, aws or AwsClients(), lazy_gcp(target.gcp_project, gcp_factory), records)
+    aws = aws or AwsClients()
+    gcp = lazy_gcp(target.gcp_project, gcp_factory)
+    live = None if args.no_live else (clusters or cluster_connector(aws, gcp))
+    steps = verify_steps(target, aws, gcp, records, live)
     checks = run_steps(steps, on_error=cloud_error)
     if args.json:
         print(to_json("verify", target.name, checks))

@@ -167,6 +167,7 @@ FORCE_NEW: dict[str, ForceNew] = {
     "aws:sns/topicSubscription:TopicSubscription": _fn(TF_AWS + "sns/topic_subscription.go", "topicArn",
                                                        "protocol", "endpoint", "region"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _fn(TF_AWS + "cloudwatch/metric_alarm.go", "name", "region"),
+    "aws:cloudwatch/dashboard:Dashboard": _fn(TF_AWS + "cloudwatch/dashboard.go", "dashboardName", "region"),
     # --- GCP ---------------------------------------------------------------------------------------
     "gcp:certificatemanager/certificate:Certificate": _fn(
         TF_GOOGLE + "certificatemanager/resource_certificate_manager_certificate.go", "name", "location",
@@ -266,6 +267,8 @@ FORCE_NEW: dict[str, ForceNew] = {
         TF_GOOGLE + "logging/resource_logging_project_bucket_config.go", "bucketId", "location", "project"),
     "gcp:logging/projectSink:ProjectSink": _fn(TF_GOOGLE + "logging/resource_logging_project_sink.go", "name",
                                                "project"),
+    # dashboard_json is updated in place (PATCH); only the project replaces it.
+    "gcp:monitoring/dashboard:Dashboard": _fn(TF_GOOGLE + "monitoring/resource_monitoring_dashboard.go", "project"),
     "gcp:monitoring/alertPolicy:AlertPolicy": _fn(TF_GOOGLE + "monitoring/resource_monitoring_alert_policy.go",
                                                   "project"),
     "gcp:monitoring/notificationChannel:NotificationChannel": _fn(

@@ -103,6 +103,9 @@ NAME_RULES: Mapping[str, NameRule] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule(
         "name", 255, r"^[^\x00-\x1f]+$", "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/"
         "API_PutMetricAlarm.html (AlarmName: 1-255 characters)"),
+    "aws:cloudwatch/dashboard:Dashboard": NameRule(
+        "dashboardName", 255, r"^[A-Za-z0-9_-]+$", "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/"
+        "API_PutDashboard.html (DashboardName: up to 255 characters; A-Z, a-z, 0-9, - and _)", suffix=0),
     "aws:cloudwatch/logGroup:LogGroup": NameRule(
         "name", 512, r"^[.\-_/#A-Za-z0-9]+$",
         "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
@@ -203,6 +206,7 @@ UNNAMED: frozenset[str] = frozenset({
     "aws:sns/topicSubscription:TopicSubscription", "gcp:monitoring/alertPolicy:AlertPolicy",
     "aws:wafv2/webAclAssociation:WebAclAssociation", "gcp:secretmanager/secretIamMember:SecretIamMember",
     "gcp:monitoring/notificationChannel:NotificationChannel",  # server-assigned names; display names are free
+    "gcp:monitoring/dashboard:Dashboard",  # server-assigned id (projects/p/dashboards/<id>); displayName is free
     "aws:acm/certificateValidation:CertificateValidation", "aws:ec2/customerGateway:CustomerGateway",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/eip:Eip", "aws:ec2/flowLog:FlowLog",
     "aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route",
