@@ -139,7 +139,7 @@ def every_command(monkeypatch) -> dict[str, Callable[[Path], int]]:
     }
 
 
-SECONDS_PER_COMMAND = 5.0
+SECONDS_PER_COMMAND = 5.0  # CPU seconds of this process: the work done before refusing, whatever else runs
 
 
 def refused_everywhere(path: Path, names: list[str], commands, capsys) -> None:
