@@ -144,9 +144,9 @@ SECONDS_PER_COMMAND = 5.0  # CPU seconds of this process: the work done before r
 
 def refused_everywhere(path: Path, names: list[str], commands, capsys) -> None:
     for name, command in commands.items():
-        started = time.perf_counter()
+        started = time.process_time()
         code = command(path)
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         out, err = capsys.readouterr()
         assert code == 2, (name, err[-2000:])
         assert out == "", name
