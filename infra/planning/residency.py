@@ -1,6 +1,7 @@
 """User data residency: a zone-sharded MongoDB cluster, one shard per residency zone.
 
-Pure (no pulumi import); the program does not deploy this plan yet (docs/residency.md). The layout
+Pure (no pulumi import); the program deploys it beside the `mongodb` replica set, which keeps the
+global data (components/database/sharded.py, docs/residency.md). The layout
 rules, on top of infra/planning/database.py's (whose helpers decide votes and order):
 - shards: one replica set `shard-<zone>` per residency zone; every member (voting or not) runs in
   one of the zone's regions, so the zone's documents never leave them. Votes and priorities come from
@@ -246,11 +247,13 @@ def _replica_set(name: str, members: tuple[Member, ...], regions: Sequence[Regio
                  db: MongoDbConfig, domain: str, survive: bool) -> DatabasePlan:
     used = {m.region for m in members}
     ranges = tuple(dict.fromkeys(c for r in regions if r.name in used for c in member_ranges(r)))
+    by_region = tuple((r.name, member_ranges(r)) for r in regions if r.name in used)
     return DatabasePlan(
         replica_set=name, image=db.image, members=members, dns_zone=f"internal.{domain}",
         survive_region_loss=survive, tie_breaker_region=None, storage_gib=db.storage_gib,
         backup_retention_days=db.backup_retention_days, backup_schedule=db.backup_schedule,
-        member_ranges=ranges, primary_region=order[0], memory_gib=db.memory_gib)
+        member_ranges=ranges, primary_region=order[0], memory_gib=db.memory_gib, ranges_by_region=by_region,
+        region_order=tuple(r.name for r in regions if r.name in used))
 
 
 def plan_shard(zone: str, zone_regions: Sequence[str], regions: Sequence[RegionPlan], traffic: Mapping[str, float],
