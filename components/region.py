@@ -48,6 +48,7 @@ class RegionArgs:
     alert_rules: dict | None = None  # the region's Prometheus rule file (infra/planning/monitoring.py)
     residency: ResidencyPlan | None = None  # the zone-sharded cluster: this region's members and routers
     member_ranges: dict[str, tuple[str, ...]] | None = None  # residency: every region's member ranges
+    shards_after: pulumi.Resource | None = None  # residency: the sharded member rolled just before this region's
 
 
 class Region(pulumi.ComponentResource):
@@ -132,7 +133,7 @@ class Region(pulumi.ComponentResource):
             oidc_provider_arn=eks.oidc_provider_arn if eks else None, oidc_issuer=eks.oidc_issuer if eks else None,
             gcp_project=gcp_project() if plan.cloud == "gcp" else None,
             storage=self.database.storage if self.database is not None else None,
-            reserved_zone_indexes=tuple(sorted({m.zone_index for m in own}))),
+            reserved_zone_indexes=tuple(sorted({m.zone_index for m in own})), after=args.shards_after),
             self.cluster.k8s_provider,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, *([self.database] if self.database else [])]))
 

@@ -121,7 +121,7 @@ class GlobalRollout(pulumi.ComponentResource):
                                                     opts=child).result
                         for user in DATABASE_USERS} if db else None
         self.regions = {}
-        db_after = None  # member StatefulSets roll one at a time, across regions in the plan's order
+        db_after = shards_after = None  # member StatefulSets roll one at a time, across regions in the plan's order
         for r in plan.regions:
             self.regions[r.name] = Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
@@ -142,9 +142,12 @@ class GlobalRollout(pulumi.ComponentResource):
                 if plan.monitoring and r.name in plan.monitoring.regions else None,
                 residency=plan.residency if db else None,
                 member_ranges={x.name: member_ranges(x) for x in plan.regions} if plan.residency else None,
+                shards_after=shards_after,
             ), opts=child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after
+            if self.regions[r.name].shards is not None:  # sharded members also roll one at a time
+                shards_after = self.regions[r.name].shards.last_member or shards_after
         aws_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, AwsNetwork)}
         gcp_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, GcpRegionalNetwork)}
         self.links = PrivateLinks(f"{name}-links", PrivateLinksArgs(

@@ -210,3 +210,14 @@ def test_no_sharded_member_takes_an_address_of_the_replica_set(prod):
     used = {m.address for m in plan.database.members}
     sharded = [m.address for rs in plan.residency.sets() for m in rs.members]
     assert not used & set(sharded) and len(sharded) == len(set(sharded))
+
+
+def test_sharded_members_roll_one_at_a_time_in_one_chain_across_regions(prod):
+    run, _ = prod
+    members = [r for r in run.of_type("kubernetes:apps/v1:StatefulSet") if SET_LABEL in labels_of(r)]
+    urns = {r.urn for r in members}
+    before = {r.urn: [d for d in r.dependencies if d in urns] for r in members}
+    assert sorted(len(v) for v in before.values()) == [0] + [1] * (len(members) - 1)
+    followers = [v[0] for v in before.values() if v]
+    assert len(set(followers)) == len(followers)  # a chain, not a tree
+    assert all(r.custom_timeouts for r in members)
