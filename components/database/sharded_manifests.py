@@ -174,7 +174,8 @@ def router_deployment_spec(plan: ResidencyPlan, router: RouterPlan, image: str) 
                     "name": "mongos", "image": image, "command": ["mongos"], "args": mongos_args(plan),
                     "ports": [{"name": "mongodb", "containerPort": PORT}],
                     "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
-                    "securityContext": restricted_container_security(),
+                    # mongos keeps no data: only /tmp (an emptyDir) is writable.
+                    "securityContext": {**restricted_container_security(), "readOnlyRootFilesystem": True},
                     "readinessProbe": {"exec": {"command": ping}, "periodSeconds": 10, "timeoutSeconds": 8,
                                        "failureThreshold": 3},
                     "livenessProbe": {"exec": {"command": ping}, "initialDelaySeconds": 30, "periodSeconds": 20,
