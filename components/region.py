@@ -135,7 +135,8 @@ class Region(pulumi.ComponentResource):
             storage=self.database.storage if self.database is not None else None,
             reserved_zone_indexes=tuple(sorted({m.zone_index for m in own})), after=args.shards_after),
             self.cluster.k8s_provider,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, *([self.database] if self.database else [])]))
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[self.cluster, *([self.database] if self.database else [])]))
 
     def _serving(self, plan: RegionPlan, args: RegionArgs) -> RegionServingStack:
         from components.cluster.eks_cluster import EksCluster

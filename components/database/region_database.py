@@ -118,7 +118,6 @@ class RegionDatabase(pulumi.ComponentResource):
         plan, region = args.plan, args.region
         members = plan.in_region(region.name)
         protect = args.environment == "prod"
-        child = pulumi.ResourceOptions(parent=self)
         kube = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
         ns = NAMESPACE
 

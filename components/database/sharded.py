@@ -308,12 +308,14 @@ class ShardedCluster(pulumi.ComponentResource):
         config = k8s.core.v1.ConfigMap(
             f"{name}-reconcile-config", metadata={"name": "mongodb-sharded-reconcile", "namespace": NAMESPACE,
                                                   "labels": labels(args.region)}, data=data, opts=kube)
-        job_labels = {**labels(args.region), "app.kubernetes.io/name": "mongodb-sharded-reconcile", CLIENT_LABEL: "true"}
+        job_labels = {**labels(args.region), "app.kubernetes.io/name": "mongodb-sharded-reconcile",
+                      CLIENT_LABEL: "true"}
         budget = sum(rs.reconcile_wait_seconds() for rs in plan.sets())
         env = [{"name": "TIMEOUT_SECONDS", "value": str(budget)},
                {"name": "MAX_LAG_SECONDS", "value": str(MAX_LAG_SECONDS)},
                {"name": "APP_DATABASE", "value": APP_DATABASE},
-               *({"name": f"{user.upper()}_PASSWORD", "valueFrom": {"secretKeyRef": {"name": USERS_SECRET, "key": user}}}
+               *({"name": f"{user.upper()}_PASSWORD",
+                  "valueFrom": {"secretKeyRef": {"name": USERS_SECRET, "key": user}}}
                  for user in sorted(args.users))]
         k8s.batch.v1.Job(
             f"{name}-reconcile", metadata={"name": job_name(plan), "namespace": NAMESPACE, "labels": job_labels},

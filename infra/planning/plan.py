@@ -16,9 +16,9 @@ from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresse
 from infra.planning.api_edge import RegionApiEdge, plan_api_edge
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
-from infra.planning.residency import ResidencyPlan, plan_residency
 from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
 from infra.planning.regions import RegionPlan
+from infra.planning.residency import ResidencyPlan, plan_residency
 from infra.planning.resolver import check_traffic
 from infra.planning.serving import RegionServing, ServerSettings, ServingBudgets, plan_serving
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
