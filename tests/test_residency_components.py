@@ -221,3 +221,16 @@ def test_sharded_members_roll_one_at_a_time_in_one_chain_across_regions(prod):
     followers = [v[0] for v in before.values() if v]
     assert len(set(followers)) == len(followers)  # a chain, not a tree
     assert all(r.custom_timeouts for r in members)
+
+
+def test_every_region_s_routers_may_reach_every_sharded_member_s_load_balancer(prod):
+    """mongos runs in every region and dials each shard member and config server at its load balancer:
+    the load balancer admits every region's member ranges (the NetworkPolicy then narrows by pod)."""
+    from infra.planning.database import member_ranges
+
+    run, plan = prod
+    everyone = {c for r in plan.regions for c in member_ranges(r)}
+    names = {f"{m.name}-lb" for rs in plan.residency.sets() for m in rs.members}
+    services = [s for s in run.of_type("kubernetes:core/v1:Service") if s.inputs["metadata"]["name"] in names]
+    assert len(services) == len(names)
+    assert all(set(s.inputs["spec"]["loadBalancerSourceRanges"]) == everyone for s in services)

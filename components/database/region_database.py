@@ -228,6 +228,7 @@ class MemberArgs:
     extra_labels: dict[str, str] = field(default_factory=dict)  # replica set, residency zone
     headless: str = HEADLESS
     scripts_config: str = SCRIPTS_CONFIG
+    source_ranges: tuple[str, ...] | None = None  # who may reach its load balancer (default: the set's ranges)
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,8 @@ def declare_member(owner: pulumi.Resource, name: str, args: MemberArgs, depends_
               # it is SECONDARY, which is when the reconcile Job grants its vote.
               "publishNotReadyAddresses": True,
               "ports": [{"name": "mongodb", "port": PORT, "targetPort": PORT, "protocol": "TCP"}],
-              "loadBalancerSourceRanges": list(plan.member_ranges),
+              "loadBalancerSourceRanges": list(plan.member_ranges if args.source_ranges is None
+                                               else args.source_ranges),
               **({"loadBalancerIP": m.address} if m.cloud == "gcp" else {})},
         opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, depends_on=reservations))
     return DeclaredMember(tls_secret, stateful_set, service)

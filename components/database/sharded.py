@@ -177,7 +177,9 @@ class RegionShards(pulumi.ComponentResource):
                     plan=rs, member=m, region=region, ca_cert_pem=args.ca_cert_pem,
                     ca_private_key_pem=args.ca_private_key_pem, reconcile_subject=args.reconcile_subject,
                     subnet_id=subnet_of_zone.get(m.zone_index), role=set_role(set_name), app=app,
-                    extra_labels=extra, headless=headless_name(set_name), scripts_config=scripts_name(set_name)),
+                    extra_labels=extra, headless=headless_name(set_name), scripts_config=scripts_name(set_name),
+                    # Routers in every region dial every shard and config server through its load balancer.
+                    source_ranges=tuple(dict.fromkeys(c for cidrs in args.ranges.values() for c in cidrs))),
                     [*needs, *([previous] if previous else [])], reservations, k8s_provider)
                 tls_of.setdefault(set_name, member.tls_secret)
                 self.stateful_sets[m.name] = member.stateful_set
