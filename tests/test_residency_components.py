@@ -234,3 +234,26 @@ def test_every_region_s_routers_may_reach_every_sharded_member_s_load_balancer(p
     services = [s for s in run.of_type("kubernetes:core/v1:Service") if s.inputs["metadata"]["name"] in names]
     assert len(services) == len(names)
     assert all(set(s.inputs["spec"]["loadBalancerSourceRanges"]) == everyone for s in services)
+
+
+def test_the_change_battery_grows_prod_s_zones_into_valid_stacks(tmp_path):
+    """The battery's residency edits (rehearsed end to end by `python -m infra.change --battery --stack
+    prod`) produce stack files that validate, with the new region in a new zone or in the smallest one."""
+    import yaml
+
+    from infra.config import PROJECT
+    from infra.offline.change_battery import edits_for
+    from infra.planning.plan import validated_config
+
+    doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    edits = {e.name: e for e in edits_for(doc)}
+    for name, check in (("add a residency zone", lambda z, new: z["extra"] == [new]),
+                        ("add a region to a residency zone", lambda z, new: z["apac"] == ["ane1", new])):
+        edit = edits[name]
+        edited = edit.apply(yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text()))
+        deployed = edit.deployed(yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text()))
+        new = edited["config"][f"{PROJECT}:regions"][-1]["name"]
+        assert deployed["config"][f"{PROJECT}:regions"][-1]["name"] == new  # only the zones differ
+        path = tmp_path / f"{name.replace(' ', '-')}.yaml"
+        path.write_text(yaml.safe_dump(edited, sort_keys=False))
+        assert check(validated_config(path).residency.zones, new), name
