@@ -11,6 +11,7 @@ from components.cluster.eks_cluster import EksCluster
 from components.cluster.region_cluster import RegionCluster, RegionClusterArgs
 from components.database.region_database import RegionDatabase, RegionDatabaseArgs
 from components.database.replica_set import RECONCILE_SUBJECT
+from components.database.sharded import RegionShards, RegionShardsArgs
 from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.network.aws_vpc import AwsNetwork, AwsNetworkArgs
@@ -21,6 +22,7 @@ from infra.planning.api_edge import RegionApiEdge
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.database import DatabasePlan
 from infra.planning.regions import RegionPlan
+from infra.planning.residency import ResidencyPlan
 from infra.planning.serving import RegionServing, ServerSettings
 
 
@@ -44,6 +46,9 @@ class RegionArgs:
     tls: ServingTls | None = None  # the regional HTTPS endpoint's certificate and TLS policy (traffic layer)
     api_edge: RegionApiEdge | None = None  # client keys and edge limits of the serving endpoint
     alert_rules: dict | None = None  # the region's Prometheus rule file (infra/planning/monitoring.py)
+    residency: ResidencyPlan | None = None  # the zone-sharded cluster: this region's members and routers
+    member_ranges: dict[str, tuple[str, ...]] | None = None  # residency: every region's member ranges
+    shards_after: pulumi.Resource | None = None  # residency: the sharded member rolled just before this region's
 
 
 class Region(pulumi.ComponentResource):
@@ -54,6 +59,7 @@ class Region(pulumi.ComponentResource):
     serving: RegionServingStack | None
     endpoint: RegionalEndpoint | None  # the public HTTPS endpoint global traffic points at (None: not serving)
     database: RegionDatabase | None
+    shards: RegionShards | None  # the zone-sharded cluster's members, routers and backups here
     summary: dict[str, pulumi.Output[str]]  # ids worth a stack output
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -108,8 +114,29 @@ class Region(pulumi.ComponentResource):
                 gcp_project=gcp_project() if plan.cloud == "gcp" else None,
                 run_backup=run_backup),
                 self.cluster.k8s_provider, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]))
+        self.shards = self._shards(plan, args) if args.residency is not None and self.cluster is not None else None
         self.summary = outputs
         self.register_outputs(outputs)
+
+    def _shards(self, plan: RegionPlan, args: RegionArgs) -> RegionShards:
+        assert self.cluster is not None and args.residency is not None
+        if args.ca_cert_pem is None or args.ca_private_key_pem is None or not args.db_passwords:
+            raise ValueError(f"region {plan.name}: the sharded cluster needs the CA and the users' passwords")
+        eks = self.cluster.cluster if isinstance(self.cluster.cluster, EksCluster) else None
+        own = args.database.in_region(plan.name) if args.database is not None else ()
+        return RegionShards(f"{plan.name}-sharded", RegionShardsArgs(
+            plan=args.residency, region=plan, ranges=args.member_ranges or {}, tags=args.tags,
+            environment=args.environment, ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
+            reconcile_subject=RECONCILE_SUBJECT, backup_password=args.db_passwords["backup"],
+            private_subnet_ids=self.network.private_subnet_ids if plan.cloud == "aws" else (),
+            subnetwork_self_link=None if plan.cloud == "aws" else self.network.subnetwork_self_link,
+            oidc_provider_arn=eks.oidc_provider_arn if eks else None, oidc_issuer=eks.oidc_issuer if eks else None,
+            gcp_project=gcp_project() if plan.cloud == "gcp" else None,
+            storage=self.database.storage if self.database is not None else None,
+            reserved_zone_indexes=tuple(sorted({m.zone_index for m in own})), after=args.shards_after),
+            self.cluster.k8s_provider,
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[self.cluster, *([self.database] if self.database else [])]))
 
     def _serving(self, plan: RegionPlan, args: RegionArgs) -> RegionServingStack:
         from components.cluster.eks_cluster import EksCluster

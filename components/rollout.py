@@ -9,6 +9,7 @@ import pulumi
 import pulumi_random as random
 
 from components.database.replica_set import ReplicaSet, ReplicaSetArgs
+from components.database.sharded import ShardedCluster, ShardedClusterArgs
 from components.deploy_context import gcp_project
 from components.endpoint import RegionalEndpoint
 from components.gcp_project import GcpProject, GcpProjectArgs
@@ -28,7 +29,7 @@ from components.traffic import (
     RegionalCertificatesArgs,
 )
 from infra.planning.dashboards import dashboard_plan
-from infra.planning.database import NAMESPACE
+from infra.planning.database import NAMESPACE, member_ranges
 from infra.planning.plan import RolloutPlan
 from infra.planning.topology import router_advertised_ranges
 
@@ -82,6 +83,7 @@ class GlobalRollout(pulumi.ComponentResource):
     links: PrivateLinks
     ca: RootCa
     database: ReplicaSet | None
+    sharded: ShardedCluster | None  # the zone-sharded cluster's reconcile Job (stack's `residency` section)
     gcp: GcpProject | None  # the project's provider and enabled APIs, when the stack has GCP regions
     zone: PublicZone | None
     certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
@@ -119,7 +121,7 @@ class GlobalRollout(pulumi.ComponentResource):
                                                     opts=child).result
                         for user in DATABASE_USERS} if db else None
         self.regions = {}
-        db_after = None  # member StatefulSets roll one at a time, across regions in the plan's order
+        db_after = shards_after = None  # member StatefulSets roll one at a time, across regions in the plan's order
         for r in plan.regions:
             self.regions[r.name] = Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
@@ -138,15 +140,20 @@ class GlobalRollout(pulumi.ComponentResource):
                 # kube-state-metrics is not installed: node and pod alerts are left out (docs/monitoring.md)
                 alert_rules=plan.monitoring.rule_groups(r.name, kube_state_metrics=False)
                 if plan.monitoring and r.name in plan.monitoring.regions else None,
+                residency=plan.residency if db else None,
+                member_ranges={x.name: member_ranges(x) for x in plan.regions} if plan.residency else None,
+                shards_after=shards_after,
             ), opts=child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after
+            if self.regions[r.name].shards is not None:  # sharded members also roll one at a time
+                shards_after = self.regions[r.name].shards.last_member or shards_after
         aws_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, AwsNetwork)}
         gcp_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, GcpRegionalNetwork)}
         self.links = PrivateLinks(f"{name}-links", PrivateLinksArgs(
             plan=plan, topology=plan.topology, aws_networks=aws_networks, gcp_network=gcp_network,
             gcp_regions=gcp_networks or None), opts=child)
-        self.database = None
+        self.database = self.sharded = None
         primary = self.regions[db.primary_region] if db else None
         if db and primary is not None and primary.cluster is not None:
             members = [r.database for r in self.regions.values() if r.database is not None]
@@ -156,9 +163,16 @@ class GlobalRollout(pulumi.ComponentResource):
                 gcp_network_self_link=gcp_network.self_link if gcp_network else None,
                 gcp_project=gcp_project() if gcp_network else None,
                 ca_cert_pem=self.ca.cert_pem, ca_private_key_pem=self.ca.private_key_pem,
-                passwords=db_passwords or {}, namespace=primary.cluster.base.namespaces.get(NAMESPACE)),
+                passwords=db_passwords or {}, namespace=primary.cluster.base.namespaces.get(NAMESPACE),
+                named_members=tuple(m for rs in plan.residency.sets() for m in rs.members) if plan.residency else ()),
                 primary.cluster.k8s_provider, members,
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.links])))
+        if plan.residency is not None and self.database is not None and primary is not None:
+            self.sharded = ShardedCluster(f"{name}-sharded", ShardedClusterArgs(
+                plan=plan.residency, region=db.primary_region, ca_cert_pem=self.ca.cert_pem,
+                ca_private_key_pem=self.ca.private_key_pem, users=DATABASE_USERS), primary.cluster.k8s_provider,
+                after=[*self.database.records, self.database.users,
+                       *(r.shards for r in self.regions.values() if r.shards is not None)], opts=child)
         # Global traffic, part 2: health checks and records, pointed at the regions' public endpoints.
         endpoints = {n: r.endpoint for n, r in self.regions.items() if getattr(r, "endpoint", None) is not None}
         endpoints.update(args.endpoints or {})

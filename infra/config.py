@@ -582,8 +582,8 @@ class ResidencyConfig(_Model):
     """Where user data may live (docs/residency.md): residency zones, each a set of regions that may
     hold its users' documents, backups and logs, and the zone of every demand geography.
 
-    Absent: one replica set (the `mongodb` section) holds every document. The Pulumi program does not
-    read this section yet; `infra/planning/residency.py` plans the zone-sharded cluster from it.
+    Absent: one replica set (the `mongodb` section) holds every document. Present (with a `mongodb`
+    section): `infra/planning/residency.py` plans the zone-sharded cluster the program deploys.
     Majority rule (checked with the regions): a zone's shard votes only inside the zone, so it must keep
     a majority when any one availability zone is lost: a one-region zone needs a region with at least 3
     zones (three voting members, one per zone), a two-region zone at least one region with 2 or more

@@ -117,8 +117,29 @@ def main() -> None:
         pulumi.export("traffic", traffic_output(plan, rollout))
     if plan.database is not None:
         pulumi.export("mongodb", plan.database.output(plan.stack_environment))  # no credentials
+    if plan.residency is not None and rollout.sharded is not None:
+        pulumi.export("residency", residency_output(plan, rollout))
 
 
 def serving_output(rollout: GlobalRollout) -> dict[str, Any]:
     """Each serving region's public endpoint (hostname, load balancer address) and its pools."""
     return {name: r.serving.summary for name, r in rollout.regions.items() if r.serving is not None}
+
+
+def residency_output(plan: RolloutPlan, rollout: GlobalRollout) -> dict[str, Any]:
+    """Per zone: its shard, regions, voting layout and backup buckets (docs/residency.md); `zones` is what
+    the policy residency-in-zone reads."""
+    assert plan.residency is not None
+    out = plan.residency.output()
+    buckets: dict[str, list[Any]] = {}
+    for r in rollout.regions.values():
+        for shard, bucket in (r.shards.backup_buckets.items() if r.shards is not None else ()):
+            buckets.setdefault(shard, []).append(bucket)
+    out["byZone"] = {s.zone: {"shard": s.name, "regions": list(s.regions),
+                              "votes": {m.name: m.votes for m in s.replica_set.members},
+                              "primaryRegion": s.replica_set.primary_region,
+                              "survivesRegionLoss": s.survives_region_loss, "regionLoss": s.region_loss(),
+                              "backupRegions": list(s.backup_regions()),
+                              "backupBuckets": buckets.get(s.name, [])}
+                     for s in plan.residency.shards}
+    return out

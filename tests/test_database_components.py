@@ -113,13 +113,14 @@ def test_load_balancers_sit_at_the_planned_addresses_and_admit_only_member_range
 
 
 def test_both_private_zones_hold_the_same_records_and_every_aws_vpc_is_associated():
-    run, _, db = prod()
+    run, plan, db = prod()
     (zone,) = ours(run.of_type("aws:route53/zone:Zone"))
     assert len(zone.inputs["vpcs"]) == sum(1 for r in ("use1", "usw2", "euc1"))
     r53 = {(r.inputs["name"], tuple(r.inputs["records"])) for r in ours(run.of_type("aws:route53/record:Record"))}
     cdns = {(r.inputs["name"].rstrip("."), tuple(r.inputs["rrdatas"]))
             for r in ours(run.of_type("gcp:dns/recordSet:RecordSet"))}
-    assert r53 == cdns == {(h, (a,)) for h, a in db.dns_records()}
+    sharded = {(m.host, (m.address,)) for rs in plan.residency.sets() for m in rs.members}
+    assert r53 == cdns == {(h, (a,)) for h, a in db.dns_records()} | sharded
     (managed,) = ours(run.of_type("gcp:dns/managedZone:ManagedZone"))
     assert managed.inputs["visibility"] == "private"
 
@@ -147,7 +148,7 @@ def test_stack_output_lists_members_and_the_connection_string():
 
 
 def test_reconcile_job_runs_in_the_primary_region_after_every_member_as_a_client_not_a_member():
-    run, _, db = prod()
+    run, plan, db = prod()
     (job,) = ours(run.of_type("kubernetes:batch/v1:Job"))
     assert db.primary_region in job.provider
     services = ours(run.of_type("kubernetes:core/v1:Service"))
@@ -155,7 +156,8 @@ def test_reconcile_job_runs_in_the_primary_region_after_every_member_as_a_client
     members = {s.urn for s in ours(run.of_type("kubernetes:apps/v1:StatefulSet"))}
     records = {r.urn for r in ours(run.of_type("aws:route53/record:Record"))
                + ours(run.of_type("gcp:dns/recordSet:RecordSet"))}
-    assert len(lb_urns) == len(members) == len(db.members) and len(records) == 2 * len(db.members)
+    assert len(lb_urns) == len(members) == len(db.members) and len(records) == 2 * (
+        len(db.members) + sum(len(rs.members) for rs in plan.residency.sets()))
     assert lb_urns | members | records <= set(job.dependencies)
     subjects = {r.name: r.inputs["subject"] for r in ours(run.of_type("tls:index/certRequest:CertRequest"))}
     (client,) = [v for k, v in subjects.items() if "reconcile" in k]

@@ -126,6 +126,9 @@ def test_adding_a_region_to_a_zone_never_moves_a_member_of_another_shard(case, d
     for shard in before.shards:
         if shard.zone != grown_zone:
             assert after.shard(shard.zone).replica_set.members == shard.replica_set.members
+        else:  # the grown shard keeps every member (protected StatefulSets), at the same address
+            kept = {(m.name, m.address) for m in after.shard(shard.zone).replica_set.members}
+            assert {(m.name, m.address) for m in shard.replica_set.members} <= kept
 
 
 @FEW

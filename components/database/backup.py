@@ -90,6 +90,8 @@ class BackupArgs:
     oidc_provider_arn: pulumi.Input[str] | None = None  # AWS
     oidc_issuer: pulumi.Input[str] | None = None
     gcp_project: str | None = None
+    suffix: str = ""  # appended to every physical name: a shard's backup beside the replica set's
+    zone: str | None = None  # a shard's residency zone: tagged on the bucket (policy residency-in-zone)
 
 
 def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_provider: k8s.Provider,
@@ -97,7 +99,10 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_prov
     """Bucket, identity, flows and the CronJob of one backup region, as children of `owner` (the
     region's RegionDatabase) named `<name>-backup-*`, as they always were. Returns the bucket name."""
     name = f"{name}-backup"
-    plan, region = args.plan, args.region
+    plan, region, sfx = args.plan, args.region, args.suffix
+    backup_sa, user_secret, job = f"{BACKUP_SA}{sfx}", f"{BACKUP_USER_SECRET}{sfx}", f"mongodb-backup{sfx}"
+    zone_tag = {"residency-zone": args.zone} if args.zone else {}
+    bucket_tags = {**args.tags, **zone_tag}
     child = pulumi.ResourceOptions(parent=owner)
     keep = pulumi.ResourceOptions(parent=owner, protect=args.protect)
     kube = pulumi.ResourceOptions(parent=owner, provider=k8s_provider)
@@ -107,7 +112,7 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_prov
                           deletion_window_in_days=30, description=f"MongoDB backups {region.name}",
                           tags=aws_tags(args.tags, f"{region.name}-mongodb-backup"), opts=keep)
         bucket = aws.s3.Bucket(name, region=region.location, force_destroy=False,
-                               tags=aws_tags(args.tags, f"{region.name}-mongodb-backup"), opts=keep)
+                               tags=aws_tags(bucket_tags, f"{region.name}-mongodb-backup{sfx}"), opts=keep)
         aws.s3.BucketPublicAccessBlock(f"{name}-private", region=region.location, bucket=bucket.id,
                                        block_public_acls=True, block_public_policy=True,
                                        ignore_public_acls=True, restrict_public_buckets=True, opts=child)
@@ -126,7 +131,7 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_prov
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 2}}],
             opts=child)
         role = irsa_role(f"{name}-role", args.oidc_provider_arn, args.oidc_issuer,
-                         f"system:serviceaccount:{NAMESPACE}:{BACKUP_SA}",
+                         f"system:serviceaccount:{NAMESPACE}:{backup_sa}",
                          tags=aws_tags(args.tags, f"{region.name}-mongodb-backup"), opts=child)
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps({
             "Version": "2012-10-17", "Statement": [
@@ -141,41 +146,41 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_prov
     else:
         project = args.gcp_project
         gcs = gcp.storage.Bucket(
-            name, name=f"{project}-mongodb-{region.name}"[:63], project=project,
+            name, name=f"{project}-mongodb-{region.name}{sfx}"[:63], project=project,
             location=region.location.upper(), storage_class="STANDARD", uniform_bucket_level_access=True,
             public_access_prevention="enforced", versioning={"enabled": True}, force_destroy=False,
             lifecycle_rules=[
                 {"action": {"type": "Delete"}, "condition": {"age": plan.backup_retention_days}},
                 {"action": {"type": "Delete"},
                  "condition": {"days_since_noncurrent_time": plan.backup_retention_days}}],
-            labels=gcp_labels(args.tags), opts=keep)
+            labels=gcp_labels(bucket_tags), opts=keep)
         number = gcp.organizations.get_project_output(project_id=project).number
         gcp.storage.BucketIAMMember(
             f"{name}-writer", bucket=gcs.name, role="roles/storage.objectCreator",
             member=pulumi.Output.concat("principal://iam.googleapis.com/projects/", number,
                                         f"/locations/global/workloadIdentityPools/{project}.svc.id.goog"
-                                        f"/subject/ns/{NAMESPACE}/sa/{BACKUP_SA}"), opts=child)
+                                        f"/subject/ns/{NAMESPACE}/sa/{backup_sa}"), opts=child)
         bucket_name = gcs.name
         image = GCLOUD_IMAGE
 
     account = k8s.core.v1.ServiceAccount(
-        f"{name}-sa", metadata={"name": BACKUP_SA, "namespace": NAMESPACE,
+        f"{name}-sa", metadata={"name": backup_sa, "namespace": NAMESPACE,
                                 "labels": labels(region.name), "annotations": sa_annotations},
         automount_service_account_token=True, opts=kube)
     user = k8s.core.v1.Secret(
-        f"{name}-user", metadata={"name": BACKUP_USER_SECRET, "namespace": NAMESPACE,
+        f"{name}-user", metadata={"name": user_secret, "namespace": NAMESPACE,
                                   "labels": labels(region.name)},
         type="Opaque", string_data={"mongodump.yaml": dump_config(plan, args.backup_password)}, opts=kube)
     policy, annotations = backup_policy(region.cloud)
     flows = k8s.networking.v1.NetworkPolicy(
-        f"{name}-netpol", metadata={"name": "mongodb-backup", "namespace": NAMESPACE,
+        f"{name}-netpol", metadata={"name": job, "namespace": NAMESPACE,
                                     "labels": labels(region.name), "annotations": annotations},
         spec=policy, opts=kube)
     tls_name = f"{plan.in_region(region.name)[0].name}-tls"  # `tls_secret`: the CA it mounts
     job_labels = {**labels(region.name), "app.kubernetes.io/name": "mongodb-backup", CLIENT_LABEL: "true"}
     max_bytes = plan.storage_gib * 1024 ** 3  # a gzip dump is never larger than the volume
     k8s.batch.v1.CronJob(
-        f"{name}-job", metadata={"name": "mongodb-backup", "namespace": NAMESPACE, "labels": job_labels},
+        f"{name}-job", metadata={"name": job, "namespace": NAMESPACE, "labels": job_labels},
         spec={"schedule": plan.backup_schedule, "timeZone": "Etc/UTC", "concurrencyPolicy": "Forbid",
               "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
               "jobTemplate": {"spec": {
@@ -183,7 +188,7 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_prov
                   "template": {
                       "metadata": {"labels": job_labels},
                       "spec": {
-                          "serviceAccountName": BACKUP_SA, "restartPolicy": "Never",
+                          "serviceAccountName": backup_sa, "restartPolicy": "Never",
                           "securityContext": pod_security(),
                           "initContainers": [{
                               "name": "fifo", "image": plan.image, "command": ["mkfifo", FIFO],
@@ -212,7 +217,7 @@ def declare_backup(owner: pulumi.Resource, name: str, args: BackupArgs, k8s_prov
                               {"name": "stream", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
                               {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
                               secret_volume("tls", tls_name, items=["ca.pem"]),
-                              secret_volume("user", BACKUP_USER_SECRET)],
+                              secret_volume("user", user_secret)],
                       }}}}},
         opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, depends_on=[account, user, flows, tls_secret]))
     return bucket_name

@@ -36,11 +36,16 @@ METADATA_REASON = "GKE metadata server (GKE_METADATA mode): Workload Identity to
 TLS_HASH_ANNOTATION = "rollout.dev/tls-sha256"
 
 
-def labels(region: str, member: str | None = None) -> dict[str, str]:
-    out = {"app.kubernetes.io/name": APP_LABEL, "app.kubernetes.io/part-of": "rollout",
+def labels(region: str, member: str | None = None, app: str = APP_LABEL,
+           extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The database objects' labels; `app` and `extra` (replica set, residency zone) set the sharded
+    cluster's members apart from the `mongodb` replica set's, whose labels never change (a StatefulSet's
+    selector is immutable)."""
+    out = {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "rollout",
            "rollout.dev/region": region}
     if member:
         out["app.kubernetes.io/instance"] = member
+    out.update(extra or {})
     return out
 
 
@@ -62,8 +67,10 @@ def secret_volume(name: str, secret: str, items: list[str] | None = None) -> dic
     return {"name": name, "secret": spec}
 
 
-def mongod_args(plan: DatabasePlan) -> list[str]:
-    return ["--replSet", plan.replica_set, "--bind_ip_all", "--port", str(PORT),
+def mongod_args(plan: DatabasePlan, role: str | None = None) -> list[str]:
+    """`role`: None (the replica set), "shardsvr" (a shard) or "configsvr" (the config servers)
+    (https://www.mongodb.com/docs/manual/reference/program/mongod/#sharded-cluster-options)."""
+    return [*([f"--{role}"] if role else []), "--replSet", plan.replica_set, "--bind_ip_all", "--port", str(PORT),
             "--tlsMode", "requireTLS", "--tlsCertificateKeyFile", f"{TLS_DIR}/tls.pem",
             "--tlsCAFile", f"{TLS_DIR}/ca.pem", "--clusterAuthMode", "x509",
             # Members always present their certificate (x.509 membership); the application, backup and
@@ -102,12 +109,14 @@ def ping_command() -> list[str]:
     return [*local_mongosh(as_member=False), "--eval", "db.adminCommand({ping: 1}).ok"]
 
 
-def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> dict[str, Any]:
+def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str, role: str | None = None,
+                    app: str = APP_LABEL, scripts_config: str = SCRIPTS_CONFIG) -> dict[str, Any]:
     """One member's pod: mongod pinned to the member's zone; the bootstrap member also runs the
-    first-deploy bootstrap beside it (scripts/bootstrap.js, localhost exception)."""
+    first-deploy bootstrap beside it (scripts/bootstrap.js, localhost exception). `role`, `app` and
+    `scripts_config`: a shard's or the config servers' member (mongod_args, labels)."""
     memory = f"{plan.memory_gib}Gi"
     containers: list[dict[str, Any]] = [{
-        "name": "mongod", "image": plan.image, "args": mongod_args(plan),
+        "name": "mongod", "image": plan.image, "args": mongod_args(plan, role),
         "ports": [{"name": "mongodb", "containerPort": PORT}],
         # Memory request = limit: the member is never the first evicted under node memory pressure.
         "resources": {"requests": {"cpu": "500m", "memory": memory}, "limits": {"memory": memory}},
@@ -134,6 +143,7 @@ def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> di
                                     f"{SCRIPTS_DIR}/bootstrap.js; do sleep 10; done; exec sleep infinity"],
             "env": [{"name": "BOOTSTRAP_MEMBER", "value": json.dumps(first, sort_keys=True)},
                     {"name": "REPLICA_SET", "value": plan.replica_set},
+                    *([{"name": "CONFIG_SERVER", "value": "true"}] if role == "configsvr" else []),
                     {"name": "RECONCILE_SUBJECT", "value": reconcile_subject},
                     {"name": "TLS_DIR", "value": TLS_DIR}, {"name": "SCRIPTS_DIR", "value": SCRIPTS_DIR}],
             "resources": {"requests": {"cpu": "10m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
@@ -142,7 +152,7 @@ def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> di
                              {"name": "scripts", "mountPath": SCRIPTS_DIR, "readOnly": True},
                              {"name": "tmp", "mountPath": "/tmp"}],
         })
-        volumes.append({"name": "scripts", "configMap": {"name": SCRIPTS_CONFIG}})
+        volumes.append({"name": "scripts", "configMap": {"name": scripts_config}})
     return {
         "terminationGracePeriodSeconds": 60,  # a primary steps down on SIGTERM before it exits
         "securityContext": pod_security(),
@@ -155,7 +165,7 @@ def member_pod_spec(plan: DatabasePlan, m: Member, reconcile_subject: str) -> di
             "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
                 "weight": 100, "podAffinityTerm": {
                     "topologyKey": "kubernetes.io/hostname",
-                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": APP_LABEL}}}}]},
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}}}}]},
         },
         "containers": containers,
         "volumes": volumes,

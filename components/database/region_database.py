@@ -33,6 +33,7 @@ import pulumi_kubernetes as k8s
 
 from components.database.backup import BackupArgs, declare_backup
 from components.database.manifests import (
+    APP_LABEL,
     HEADLESS,
     SCRIPTS_CONFIG,
     SERVING_NAMESPACE,
@@ -59,10 +60,10 @@ CERT_VALIDITY_DAYS = 90
 CERT_RENEWAL_DAYS = 30  # the first `up` in the last 30 days re-issues, and rolls the members
 
 
-def member_dns_names(plan: DatabasePlan, m: Member) -> tuple[str, ...]:
+def member_dns_names(plan: DatabasePlan, m: Member, headless: str = HEADLESS) -> tuple[str, ...]:
     """Every name the member answers to: its private DNS name, its pod name behind the headless
     Service, and localhost (probes and the localhost exception)."""
-    return (m.host, f"{m.pod}.{HEADLESS}.{NAMESPACE}.svc.cluster.local", f"{m.pod}.{HEADLESS}.{NAMESPACE}.svc",
+    return (m.host, f"{m.pod}.{headless}.{NAMESPACE}.svc.cluster.local", f"{m.pod}.{headless}.{NAMESPACE}.svc",
             "localhost")
 
 
@@ -117,7 +118,6 @@ class RegionDatabase(pulumi.ComponentResource):
         plan, region = args.plan, args.region
         members = plan.in_region(region.name)
         protect = args.environment == "prod"
-        child = pulumi.ResourceOptions(parent=self)
         kube = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
         ns = NAMESPACE
 
@@ -166,6 +166,7 @@ class RegionDatabase(pulumi.ComponentResource):
             f"{name}-headless", metadata={"name": HEADLESS, "namespace": ns, "labels": labels(region.name)},
             spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": labels(region.name),
                   "ports": [{"name": "mongodb", "port": PORT, "targetPort": PORT}]}, opts=kube)
+        self.storage = storage  # the region's StorageClass: the sharded cluster's members use it too
         needs: list[pulumi.Resource] = [headless, storage]
         if plan.bootstrap_member in members:
             needs.append(k8s.core.v1.ConfigMap(
@@ -179,37 +180,15 @@ class RegionDatabase(pulumi.ComponentResource):
         tls_secrets: list[pulumi.Resource] = []
         previous = args.after
         for m in members:
-            cert = LeafCertificate(f"{name}-{m.name}-tls", LeafCertificateArgs(
-                ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
-                common_name=m.host, usage="peer", dns_names=member_dns_names(plan, m),
-                ip_addresses=(m.address, "127.0.0.1"), organization=MEMBER_ORG,
-                validity_days=CERT_VALIDITY_DAYS, early_renewal_days=CERT_RENEWAL_DAYS), opts=child)
-            tls_secret = k8s.core.v1.Secret(
-                f"{name}-{m.name}-tls", metadata={"name": f"{m.name}-tls", "namespace": ns,
-                                                  "labels": labels(region.name, m.name)},
-                type="Opaque", string_data={
-                    "tls.pem": pulumi.Output.secret(pulumi.Output.concat(cert.cert_pem, cert.private_key_pem)),
-                    "ca.pem": args.ca_cert_pem},
-                opts=kube)
-            tls_secrets.append(tls_secret)
-            tls_hash = pulumi.Output.all(cert.cert_pem, args.ca_cert_pem).apply(
-                lambda pems: hashlib.sha256("".join(pems).encode()).hexdigest())
-            member_set = self._stateful_set(name, plan, m, region, args.reconcile_subject, tls_hash,
-                                            [tls_secret, *needs, *([previous] if previous else [])], k8s_provider)
-            self.stateful_sets[m.name] = member_set
-            previous = member_set
-            self.services[m.name] = k8s.core.v1.Service(
-                f"{name}-{m.name}-lb",
-                metadata={"name": f"{m.name}-lb", "namespace": ns, "labels": labels(region.name, m.name),
-                          "annotations": load_balancer_annotations(m, subnet_of_zone.get(m.zone_index))},
-                spec={"type": "LoadBalancer", "selector": {"statefulset.kubernetes.io/pod-name": m.pod},
-                      # A syncing member (not ready) must stay reachable: the primary's heartbeats tell
-                      # it is SECONDARY, which is when the reconcile Job grants its vote.
-                      "publishNotReadyAddresses": True,
-                      "ports": [{"name": "mongodb", "port": PORT, "targetPort": PORT, "protocol": "TCP"}],
-                      "loadBalancerSourceRanges": list(plan.member_ranges),
-                      **({"loadBalancerIP": m.address} if m.cloud == "gcp" else {})},
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=reservations))
+            member = declare_member(self, name, MemberArgs(
+                plan=plan, member=m, region=region, ca_cert_pem=args.ca_cert_pem,
+                ca_private_key_pem=args.ca_private_key_pem, reconcile_subject=args.reconcile_subject,
+                subnet_id=subnet_of_zone.get(m.zone_index)),
+                [*needs, *([previous] if previous else [])], reservations, k8s_provider)
+            tls_secrets.append(member.tls_secret)
+            self.stateful_sets[m.name] = member.stateful_set
+            self.services[m.name] = member.service
+            previous = member.stateful_set
         self.last_member = previous
 
         k8s.policy.v1.PodDisruptionBudget(
@@ -232,32 +211,91 @@ class RegionDatabase(pulumi.ComponentResource):
                 gcp_project=args.gcp_project), k8s_provider, tls_secret=tls_secrets[0])
         self.register_outputs({"members": [m.name for m in members]})
 
-    def _stateful_set(self, name: str, plan: DatabasePlan, m: Member, region: RegionPlan, reconcile_subject: str,
-                      tls_hash: pulumi.Output[str], depends_on: list[pulumi.Resource],
-                      k8s_provider) -> k8s.apps.v1.StatefulSet:
-        pod_labels = labels(region.name, m.name)
-        wait = seconds(plan.member_wait_seconds())
-        return k8s.apps.v1.StatefulSet(
-            f"{name}-{m.name}",
-            metadata={"name": m.name, "namespace": NAMESPACE, "labels": pod_labels},
-            spec={
-                "serviceName": HEADLESS, "replicas": 1, "podManagementPolicy": "Parallel",
-                "selector": {"matchLabels": pod_labels},
-                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                "template": {
-                    "metadata": {"labels": pod_labels, "annotations": {TLS_HASH_ANNOTATION: tls_hash}},
-                    "spec": member_pod_spec(plan, m, reconcile_subject),
-                },
-                "volumeClaimTemplates": [{
-                    "metadata": {"name": "data", "labels": pod_labels},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS,
-                             "resources": {"requests": {"storage": f"{plan.storage_gib}Gi"}}},
-                }],
+
+@dataclass(frozen=True)
+class MemberArgs:
+    """One member of a replica set (the `mongodb` set, a shard or the config servers) in its region."""
+
+    plan: DatabasePlan
+    member: Member
+    region: RegionPlan
+    ca_cert_pem: pulumi.Input[str]
+    ca_private_key_pem: pulumi.Input[str]  # secret
+    reconcile_subject: str
+    subnet_id: pulumi.Input[str] | None = None  # AWS: the member zone's private subnet
+    role: str | None = None  # None, "shardsvr" or "configsvr" (manifests.mongod_args)
+    app: str = APP_LABEL  # the pods' app.kubernetes.io/name
+    extra_labels: dict[str, str] = field(default_factory=dict)  # replica set, residency zone
+    headless: str = HEADLESS
+    scripts_config: str = SCRIPTS_CONFIG
+    source_ranges: tuple[str, ...] | None = None  # who may reach its load balancer (default: the set's ranges)
+
+
+@dataclass(frozen=True)
+class DeclaredMember:
+    tls_secret: k8s.core.v1.Secret
+    stateful_set: k8s.apps.v1.StatefulSet
+    service: k8s.core.v1.Service
+
+
+def declare_member(owner: pulumi.Resource, name: str, args: MemberArgs, depends_on: list[pulumi.Resource],
+                   reservations: list[pulumi.Resource], k8s_provider: k8s.Provider) -> DeclaredMember:
+    """A member's certificate and TLS Secret, its one-pod StatefulSet and its load balancer Service, as
+    children of `owner` named `<name>-<member>-*`."""
+    plan, m, region = args.plan, args.member, args.region
+    ns = NAMESPACE
+    member_labels = labels(region.name, m.name, args.app, args.extra_labels)
+    cert = LeafCertificate(f"{name}-{m.name}-tls", LeafCertificateArgs(
+        ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
+        common_name=m.host, usage="peer", dns_names=member_dns_names(plan, m, args.headless),
+        ip_addresses=(m.address, "127.0.0.1"), organization=MEMBER_ORG,
+        validity_days=CERT_VALIDITY_DAYS, early_renewal_days=CERT_RENEWAL_DAYS),
+        opts=pulumi.ResourceOptions(parent=owner))
+    tls_secret = k8s.core.v1.Secret(
+        f"{name}-{m.name}-tls", metadata={"name": f"{m.name}-tls", "namespace": ns, "labels": member_labels},
+        type="Opaque", string_data={
+            "tls.pem": pulumi.Output.secret(pulumi.Output.concat(cert.cert_pem, cert.private_key_pem)),
+            "ca.pem": args.ca_cert_pem},
+        opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider))
+    tls_hash = pulumi.Output.all(cert.cert_pem, args.ca_cert_pem).apply(
+        lambda pems: hashlib.sha256("".join(pems).encode()).hexdigest())
+    wait = seconds(plan.member_wait_seconds())
+    stateful_set = k8s.apps.v1.StatefulSet(
+        f"{name}-{m.name}",
+        metadata={"name": m.name, "namespace": ns, "labels": member_labels},
+        spec={
+            "serviceName": args.headless, "replicas": 1, "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": member_labels},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {
+                "metadata": {"labels": member_labels, "annotations": {TLS_HASH_ANNOTATION: tls_hash}},
+                "spec": member_pod_spec(plan, m, args.reconcile_subject, args.role, args.app, args.scripts_config),
             },
-            # Protected in every stack (policy stateful-resources-protected); its volumes are also retained
-            # by the StatefulSet's PVC retention policy and the StorageClass. volumeClaimTemplates cannot
-            # change on a live StatefulSet (the engine would replace it): a bigger `storageGib` applies to
-            # new members, and existing claims are expanded in place (docs/database.md "Resize").
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, protect=True, depends_on=depends_on,
-                                        ignore_changes=["spec.volumeClaimTemplates"],
-                                        custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)))
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data", "labels": member_labels},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS,
+                         "resources": {"requests": {"storage": f"{plan.storage_gib}Gi"}}},
+            }],
+        },
+        # Protected in every stack (policy stateful-resources-protected); its volumes are also retained
+        # by the StatefulSet's PVC retention policy and the StorageClass. volumeClaimTemplates cannot
+        # change on a live StatefulSet (the engine would replace it): a bigger `storageGib` applies to
+        # new members, and existing claims are expanded in place (docs/database.md "Resize").
+        opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, protect=True,
+                                    depends_on=[tls_secret, *depends_on],
+                                    ignore_changes=["spec.volumeClaimTemplates"],
+                                    custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait)))
+    service = k8s.core.v1.Service(
+        f"{name}-{m.name}-lb",
+        metadata={"name": f"{m.name}-lb", "namespace": ns, "labels": member_labels,
+                  "annotations": load_balancer_annotations(m, args.subnet_id)},
+        spec={"type": "LoadBalancer", "selector": {"statefulset.kubernetes.io/pod-name": m.pod},
+              # A syncing member (not ready) must stay reachable: the primary's heartbeats tell
+              # it is SECONDARY, which is when the reconcile Job grants its vote.
+              "publishNotReadyAddresses": True,
+              "ports": [{"name": "mongodb", "port": PORT, "targetPort": PORT, "protocol": "TCP"}],
+              "loadBalancerSourceRanges": list(plan.member_ranges if args.source_ranges is None
+                                               else args.source_ranges),
+              **({"loadBalancerIP": m.address} if m.cloud == "gcp" else {})},
+        opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, depends_on=reservations))
+    return DeclaredMember(tls_secret, stateful_set, service)

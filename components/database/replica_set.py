@@ -36,7 +36,7 @@ from components.database.manifests import (
 )
 from components.pki.leaf import LeafCertificate, LeafCertificateArgs
 from components.tags import aws_tags, gcp_labels
-from infra.planning.database import MAX_LAG_SECONDS, NAMESPACE, PORT, DatabasePlan
+from infra.planning.database import MAX_LAG_SECONDS, NAMESPACE, PORT, DatabasePlan, Member
 
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "reconcile.js"
 RECORD_TTL = 60
@@ -75,6 +75,7 @@ class ReplicaSetArgs:
     ca_private_key_pem: pulumi.Input[str]  # secret
     passwords: dict[str, pulumi.Input[str]]  # user (app, backup, restore) -> password (secret)
     namespace: pulumi.Resource | None = None  # the primary cluster's rollout-data Namespace (created first)
+    named_members: tuple[Member, ...] = ()  # more members named in the same zones (the sharded cluster's)
 
 
 class ReplicaSet(pulumi.ComponentResource):
@@ -91,7 +92,7 @@ class ReplicaSet(pulumi.ComponentResource):
                 tags=aws_tags(args.tags, f"{args.environment}-mongodb-zone"), opts=child)
             records += [aws.route53.Record(f"{name}-r53-{m.name}", zone_id=zone.zone_id, name=m.host, type="A",
                                            ttl=RECORD_TTL, records=[m.address], opts=child)
-                        for m in plan.members]
+                        for m in (*plan.members, *args.named_members)]
         if args.gcp_network_self_link is not None:
             managed = gcp.dns.ManagedZone(
                 f"{name}-private-zone-gcp", name=f"rollout-{args.environment}-mongodb", dns_name=f"{plan.dns_zone}.",
@@ -103,7 +104,7 @@ class ReplicaSet(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))  # fixed name
             records += [gcp.dns.RecordSet(f"{name}-cdns-{m.name}", managed_zone=managed.name, project=args.gcp_project,
                                           name=f"{m.host}.", type="A", ttl=RECORD_TTL, rrdatas=[m.address], opts=child)
-                        for m in plan.members]
+                        for m in (*plan.members, *args.named_members)]
 
         # The Secrets and the ConfigMap name their namespace by value: an explicit edge to it.
         kube = pulumi.ResourceOptions(parent=self, provider=primary_provider,
@@ -161,4 +162,6 @@ class ReplicaSet(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, provider=primary_provider, depends_on=[*members, *records, tls, users, config],
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{budget}s", update=f"{budget}s")))
+        self.records = records  # every member's name: the sharded cluster's Job waits for them too
+        self.users = users
         self.register_outputs({"privateZone": plan.dns_zone})

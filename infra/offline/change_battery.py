@@ -121,6 +121,22 @@ def removable_region(doc: Doc) -> str | None:
     return None
 
 
+def residency_growth(kind: str) -> Callable[[Doc], Doc]:
+    """On top of an added AWS region (the deployed side has it, in no zone): make it a new residency zone
+    (`kind` "zone") or add it to the zone with the fewest regions ("region"). Only the zones change
+    between the sides, so the rehearsal judges exactly that (new shard members, re-voted shard)."""
+    def edit(doc: Doc) -> Doc:
+        doc = add_region("aws")(doc)
+        name = _cfg(doc)[NS + "regions"][-1]["name"]
+        zones = _cfg(doc)[NS + "residency"]["zones"]
+        if kind == "zone":
+            zones["extra"] = [name]
+        else:
+            min(zones.values(), key=len).append(name)
+        return doc
+    return edit
+
+
 def kubernetes_minor(offset: int) -> Callable[[Doc], Doc]:
     def edit(doc: Doc) -> Doc:
         from infra.planning.cluster_versions import DEFAULT_KUBERNETES_VERSION
@@ -155,6 +171,11 @@ def edits_for(doc: Doc) -> list[Edit]:
              deployed=add_region("aws"), deployed_resolve=True),
         Edit("Kubernetes minor upgrade", kubernetes_minor(+1), context=next_kubernetes_minor),
         Edit("model image change", model_image),
+        *([Edit("add a residency zone", residency_growth("zone"), resolve=True, deployed=add_region("aws"),
+                deployed_resolve=True),
+           Edit("add a region to a residency zone", residency_growth("region"), resolve=True,
+                deployed=add_region("aws"), deployed_resolve=True)]
+          if _cfg(doc).get(NS + "residency") else []),
     ]
 
 

@@ -147,6 +147,11 @@ def lose_region(path: Path, region: str) -> int:
     from infra.planning.database import drill_section
 
     print(drill_section(plan.database, region))
+    if plan.residency is not None:  # the zone-sharded cluster: every shard and the config servers
+        from infra.planning.residency import drill_section as residency_drill
+
+        print()
+        print(residency_drill(plan.residency, region))
     return 0
 
 

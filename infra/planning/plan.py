@@ -18,6 +18,7 @@ from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, p
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
 from infra.planning.regions import RegionPlan
+from infra.planning.residency import ResidencyPlan, plan_residency
 from infra.planning.resolver import check_traffic
 from infra.planning.serving import RegionServing, ServerSettings, ServingBudgets, plan_serving
 from infra.planning.sizing import SizingPlan, SolveOptions, diagnose, plan_sizing, problem_from_config
@@ -45,6 +46,7 @@ class RolloutPlan:
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
     monitoring: MonitoringPlan | None = None  # alert thresholds per region, from the sizing and serving plans
     api: dict[str, RegionApiEdge] = field(default_factory=dict)  # region name -> its public edge and key store
+    residency: ResidencyPlan | None = None  # the zone-sharded cluster of user data; None without `residency`
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -230,11 +232,16 @@ def _build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None, *, stack: st
     database = None
     if cfg.mongodb is not None:
         database = plan_database(regions, traffic_by_region(sizing.headroom), cfg.mongodb, cfg.domain)
+    residency = None
+    if cfg.residency is not None and database is not None and cfg.mongodb is not None:
+        residency = plan_residency(regions, traffic_by_region(sizing.headroom), cfg.residency, cfg.mongodb,
+                                   cfg.domain, database)
     api = plan_api_edge(serving, {n: c.name for n, c in clusters.items()},
                         {t: c.share_of_region for t, c in cfg.api.tiers.items()}, cfg.api.address_share,
                         cfg.serving.max_model_len, cfg.api.refresh_seconds, cfg.api.max_stale_seconds,
                         cfg.api.log_retention_days)
     plan = replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
+                   residency=residency,
                    server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api)
     return replace(plan, monitoring=monitoring_plan(cfg, plan))
 

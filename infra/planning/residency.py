@@ -1,13 +1,15 @@
 """User data residency: a zone-sharded MongoDB cluster, one shard per residency zone.
 
-Pure (no pulumi import); the program does not deploy this plan yet (docs/residency.md). The layout
+Pure (no pulumi import); the program deploys it beside the `mongodb` replica set, which keeps the
+global data (components/database/sharded.py, docs/residency.md). The layout
 rules, on top of infra/planning/database.py's (whose helpers decide votes and order):
 - shards: one replica set `shard-<zone>` per residency zone; every member (voting or not) runs in
   one of the zone's regions, so the zone's documents never leave them. Votes and priorities come from
   `member_votes` / `data_region_order` over the zone's regions only: 3 votes in a one-region zone
   (one member per availability zone), 2/1 over two regions, 2/2/1 over three, 7 over four or more.
-  Members per region: 2 (3 in a one-region zone), whatever the votes, so a zone's growth re-votes
-  but never renames an existing member of another shard;
+  Members per region: 2, and 3 in the zone's first-listed region (a one-region zone's three voters),
+  whatever the votes, so a zone's growth (regions appended)
+  re-votes but never removes a member of its own shard nor renames one of another shard;
 - region loss: a zone of three or more regions survives the loss of any one; a two-region zone
   survives the loss of its second region only (its first holds 2 of 3 votes, and without a third
   site no layout can do better: a vote outside the zone would put a member, and data, there); a
@@ -246,11 +248,13 @@ def _replica_set(name: str, members: tuple[Member, ...], regions: Sequence[Regio
                  db: MongoDbConfig, domain: str, survive: bool) -> DatabasePlan:
     used = {m.region for m in members}
     ranges = tuple(dict.fromkeys(c for r in regions if r.name in used for c in member_ranges(r)))
+    by_region = tuple((r.name, member_ranges(r)) for r in regions if r.name in used)
     return DatabasePlan(
         replica_set=name, image=db.image, members=members, dns_zone=f"internal.{domain}",
         survive_region_loss=survive, tie_breaker_region=None, storage_gib=db.storage_gib,
         backup_retention_days=db.backup_retention_days, backup_schedule=db.backup_schedule,
-        member_ranges=ranges, primary_region=order[0], memory_gib=db.memory_gib)
+        member_ranges=ranges, primary_region=order[0], memory_gib=db.memory_gib, ranges_by_region=by_region,
+        region_order=tuple(r.name for r in regions if r.name in used))
 
 
 def plan_shard(zone: str, zone_regions: Sequence[str], regions: Sequence[RegionPlan], traffic: Mapping[str, float],
@@ -265,8 +269,11 @@ def plan_shard(zone: str, zone_regions: Sequence[str], regions: Sequence[RegionP
     if len(order) == 2:
         order.sort(key=lambda r: len(by_name[r].zones) < 2)
     votes = member_votes(order, None)
-    base = ONE_REGION_MEMBERS if len(order) == 1 else DATA_REGION_MEMBERS
-    counts = {r: max(votes.get(r, 0), base) for r in order}
+    # The zone's first region (as listed) keeps three members, so a one-region zone that gains a region
+    # keeps every member (they are protected: a removal would stop `pulumi up`, the change rehearsal's
+    # change/protected-delete); its third becomes non-voting.
+    counts = {r: max(votes.get(r, 0), DATA_REGION_MEMBERS) for r in order}
+    counts[names[0]] = max(counts[names[0]], ONE_REGION_MEMBERS)
     members = _members(f"shard-{zone}", order, votes, counts, by_name, domain, from_top=False)
     shard = ShardPlan(zone, tuple(names), _replica_set(f"shard-{zone}", members, regions, order, db, domain, False))
     return replace(shard, replica_set=replace(shard.replica_set, survive_region_loss=shard.survives_region_loss))

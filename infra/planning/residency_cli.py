@@ -1,7 +1,7 @@
 """`python -m infra.planning.residency_cli --stack prod [--lose REGION] [--json]`: the zone-sharded
 cluster a stack's `residency` section asks for (docs/residency.md), and what losing a region leaves.
 
-Offline and read-only: it plans, it deploys nothing (the program does not read the section yet).
+Offline and read-only: it plans, it deploys nothing (the program deploys the same plan).
 Exit codes: 0 planned, 1 no `residency` section, 2 invalid configuration.
 """
 

@@ -12,7 +12,8 @@ How the rule knows:
   `regions` output; for Kubernetes objects the `rollout.dev/region` label, else the `Region`
   component it was declared in. A multi-region GCS location (EU, US, ASIA, dual-regions) is in no
   single region, so it is outside every zone.
-Today no resource carries the zone label and no stack exports `residency`: the rule is not applicable.
+A stack with a `residency` section exports the zones and labels its shard members and shard backup
+buckets (components/database/sharded.py); a stack without one is not judged.
 """
 
 from __future__ import annotations

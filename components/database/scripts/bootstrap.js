@@ -56,7 +56,8 @@ if (!hello.setName && setExistsElsewhere()) {
 }
 if (!hello.setName) {
   try {
-    rs.initiate({ _id: env.REPLICA_SET, members: [member] });
+    // Config servers: the set says so (https://www.mongodb.com/docs/manual/reference/replica-configuration/#mongodb-rsconf-rsconf.configsvr).
+    rs.initiate({ _id: env.REPLICA_SET, members: [member], ...(env.CONFIG_SERVER === "true" ? { configsvr: true } : {}) });
     print(`initiated ${env.REPLICA_SET} with ${member.host}`);
   } catch (err) {
     if (err.codeName !== "AlreadyInitialized") throw err;

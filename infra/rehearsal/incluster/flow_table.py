@@ -70,6 +70,10 @@ VLLM = Pods(("rollout-serving",), {"app.kubernetes.io/name": "vllm"}, "vLLM serv
 MONGODB = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb"}, "MongoDB members")
 MONGO_CLIENTS = Pods(None, {"rollout.dev/mongodb-client": "true"}, "MongoDB clients (jobs)")
 BACKUP = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb-backup"}, "MongoDB backup job")
+SHARD = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb-shard"}, "MongoDB shard members")
+CONFIG_SERVERS = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb-config"}, "MongoDB config servers")
+ROUTER = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongos"}, "mongos routers")
+SERVING_PODS = Pods(("rollout-serving",), {}, "rollout-serving pods")
 AUTOSCALER = Pods(("kube-system",), {"app.kubernetes.io/instance": "cluster-autoscaler"}, "cluster-autoscaler")
 LB_CONTROLLER = Pods(("kube-system",), {"app.kubernetes.io/name": "aws-load-balancer-controller"},
                      "AWS Load Balancer Controller")
@@ -110,7 +114,22 @@ FLOWS: tuple[Flow, ...] = (
          "the autoscaler resizes node groups through the cloud's public API (same public HTTPS path)"),
     Flow("lb-controller-api", LB_CONTROLLER, API_SERVER, 443, "the controller watches Services and bindings"),
     Flow("api-lb-controller", API_SERVER, LB_CONTROLLER, 9443, "the controller's admission webhooks"),
+    # The zone-sharded cluster (docs/residency.md "Flows"), within a cluster.
+    Flow("serving-router", SERVING_PODS, ROUTER, 27017, "the application reads and writes user data through mongos"),
+    Flow("router-shard", ROUTER, SHARD, 27017, "mongos routes user-data operations to the zone's shard"),
+    Flow("router-config", ROUTER, CONFIG_SERVERS, 27017, "mongos reads the chunk and zone ranges"),
+    Flow("shard-config", SHARD, CONFIG_SERVERS, 27017, "a shard reads and updates the cluster metadata"),
+    Flow("config-shard", CONFIG_SERVERS, SHARD, 27017, "the balancer on the config primary drives the shards"),
+    Flow("clients-shard", MONGO_CLIENTS, SHARD, 27017, "the sharded reconcile Job and the shard backups"),
+    Flow("clients-router", MONGO_CLIENTS, ROUTER, 27017, "the sharded reconcile Job's sharding setup"),
     # Must stay closed.
+    Flow("stranger-shard", STRANGER, SHARD, 27017, "a pod outside the cluster's flows never reaches a shard",
+         required=False),
+    Flow("system-shard", SYSTEM_PODS, SHARD, 27017, "monitoring and autoscaling pods are not database clients",
+         required=False),
+    Flow("serving-shard", SERVING_PODS, SHARD, 27017, "the application reaches user data only through mongos",
+         required=False),
+    Flow("internet-router", INTERNET, ROUTER, 27017, "the routers are never public", required=False),
     Flow("internet-mongodb", INTERNET, MONGODB, 27017, "the database is never public", required=False),
     Flow("internet-vllm", INTERNET, VLLM, 8000, "servers are reached only through the load balancer", required=False),
     Flow("stranger-vllm", STRANGER, VLLM, 8000, "no pod outside the load balancer path reaches the servers",

@@ -104,7 +104,8 @@ def resolve(inv: Inventory, cluster: Cluster, end: ft.End, role: str, other_clou
         # Arriving at this cluster's members: an NLB with IP targets shows its own VPC address (client IP
         # preservation is off for IP targets over TCP); GCP's internal passthrough LB keeps the client's.
         if cluster.cloud == "aws" and not _preserves_client_ip(inv, cluster):
-            nlb = _nlb_addresses(inv, cluster) or cluster.network
+            # Only the NLBs in front of these members: another set's (the sharded cluster's) carry other peers.
+            nlb = member_lb_addresses(inv, cluster) or cluster.network
             return [Endpoint(f"members in {o.region} (via the NLB)", addresses=nlb) for o in others]
         return [Endpoint(f"members in {o.region}", addresses=o.pod_ranges) for o in others]
     return []
