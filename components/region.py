@@ -20,6 +20,7 @@ from components.traffic.certificates import ServingTls
 from infra.planning.api_edge import RegionApiEdge
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.database import DatabasePlan
+from infra.planning.monitoring import Delivery
 from infra.planning.regions import RegionPlan
 from infra.planning.serving import RegionServing, ServerSettings
 
@@ -44,6 +45,7 @@ class RegionArgs:
     tls: ServingTls | None = None  # the regional HTTPS endpoint's certificate and TLS policy (traffic layer)
     api_edge: RegionApiEdge | None = None  # client keys and edge limits of the serving endpoint
     alert_rules: dict | None = None  # the region's Prometheus rule file (infra/planning/monitoring.py)
+    alert_delivery: Delivery | None = None  # where the region's Alertmanager sends
 
 
 class Region(pulumi.ComponentResource):
@@ -122,7 +124,8 @@ class Region(pulumi.ComponentResource):
                       tags=args.tags, k8s_provider=self.cluster.k8s_provider,
                       certificate=args.tls.certificate if args.tls else None,
                       tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys,
-                      api_edge=args.api_edge, alert_rules=args.alert_rules)
+                      api_edge=args.api_edge, alert_rules=args.alert_rules,
+                      alert_delivery=args.alert_delivery)
         if isinstance(self.cluster.cluster, EksCluster):
             assert isinstance(self.network, AwsNetwork)
             serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,

@@ -128,9 +128,10 @@ class GlobalRollout(pulumi.ComponentResource):
                 server=plan.serving[r.name].server if r.name in plan.serving else None,
                 tls=self.certificates.by_region.get(r.name) if self.certificates else None,
                 api_edge=plan.api.get(r.name),
-                # kube-state-metrics is not installed: node and pod alerts are left out (docs/monitoring.md)
-                alert_rules=plan.monitoring.rule_groups(r.name, kube_state_metrics=False)
+                # The chart's kube-state-metrics is installed with the Alertmanager (docs/monitoring.md).
+                alert_rules=plan.monitoring.rule_groups(r.name)
                 if plan.monitoring and r.name in plan.monitoring.regions else None,
+                alert_delivery=plan.monitoring.delivery if plan.monitoring else None,
             ), opts=child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after

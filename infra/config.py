@@ -545,13 +545,36 @@ class SloConfig(_Model):
         default=2.5, description="first-token time of the latency SLO: a vLLM histogram bucket")
 
 
+class ReceiverConfig(_Model):
+    """Where each region's Alertmanager sends (docs/monitoring.md, "Delivery"). The URLs and the SMTP
+    password are Pulumi secrets outside this block: `pulumi config set --secret alerting:webhookUrl ...`,
+    `alerting:heartbeatUrl`, `alerting:smtpPassword` (unset: the Secret is expected out of band)."""
+
+    kind: Literal["webhook", "email", "none"] = Field(
+        default="webhook", description="webhook (also SNS / Pub/Sub through an HTTPS bridge), email, or none")
+    heartbeat: bool = Field(default=True, description="send the Watchdog every minute to alerting:heartbeatUrl")
+    email_to: list[str] = Field(default_factory=list, max_length=20, description="kind email: recipients")
+    email_from: str | None = Field(default=None, max_length=254, description="kind email: sender address")
+    smarthost: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$",
+                                  description="kind email: SMTP relay host:port (587 for STARTTLS submission)")
+    smtp_username: str | None = Field(default=None, max_length=254,
+                                      description="kind email: SMTP user (password: alerting:smtpPassword)")
+
+    @model_validator(mode="after")
+    def _email_complete(self) -> ReceiverConfig:
+        if self.kind == "email" and not (self.email_to and self.email_from and self.smarthost):
+            raise ValueError("kind email needs emailTo, emailFrom and smarthost")
+        return self
+
+
 class MonitoringConfig(_Model):
-    """Where alerts go. Receiver URLs are secrets: `pulumi config set --secret alertWebhookUrl ...`."""
+    """Where alerts go: the clouds' alarms to `emails`, Alertmanager to `receiver`."""
 
     emails: list[str] = Field(default_factory=list, max_length=20,
                               description="alert e-mail recipients (SNS subscriptions, GCP channels)")
     slo: SloConfig = Field(default_factory=SloConfig)
     load_tolerance: float = Field(default=0.10, gt=0, le=1, description="load above plan that alerts")
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
 
     @field_validator("emails")
     @classmethod

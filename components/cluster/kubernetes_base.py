@@ -47,6 +47,11 @@ PROMETHEUS_PORT = 9090  # the prometheus chart's server container (Service port 
 KEDA_OPERATOR, KEDA_METRICS = "keda-operator", "keda-operator-metrics-apiserver"
 KEDA_WEBHOOKS = "keda-admission-webhooks"
 PROMETHEUS_SERVER = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
+# The prometheus chart's subcharts (alertmanager 1.30.0, kube-state-metrics 7.0.0; infra/planning/chart_pods.py):
+# Prometheus posts alerts to Alertmanager's pods on 9093 (kubernetes_sd keeps that container port,
+# charts/prometheus/templates/cm.yaml) and scrapes kube-state-metrics on 8080 (values.yaml service.port).
+ALERTMANAGER, KUBE_STATE_METRICS = "alertmanager", "kube-state-metrics"
+ALERTMANAGER_PORT, KUBE_STATE_METRICS_PORT = 9093, 8080
 SERVERS = {"app.kubernetes.io/name": "vllm"}
 # Google's load balancer proxies and health checkers reach backends from these ranges
 # (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
@@ -97,10 +102,13 @@ def autoscaling_policy_specs(control_plane: list[str]) -> dict[tuple[str, str], 
     - the API server -> KEDA's metrics apiserver (6443, external metrics API) and webhooks (9443);
     - KEDA's metrics apiserver -> the operator (9666, gRPC);
     - the KEDA operator -> Prometheus (9090, the scaler's queries);
-    - Prometheus -> the model servers' /metrics (8000 in rollout-serving)."""
+    - Prometheus -> the model servers' /metrics (8000 in rollout-serving), kube-state-metrics (8080) and
+      Alertmanager (9093, alerts); kube-state-metrics -> the API server (443, it lists nodes and pods).
+    Alertmanager's egress to its receivers depends on the stack's receiver: the serving workload adds it."""
     api = [{"ipBlock": {"cidr": c}} for c in control_plane]
     keda = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
                                   "values": [KEDA_OPERATOR, KEDA_METRICS, KEDA_WEBHOOKS]}]}
+    prometheus = [{"podSelector": {"matchLabels": PROMETHEUS_SERVER}}]
     return {
         (SYSTEM_NAMESPACE, "allow-api-server-egress"): {
             "podSelector": keda, "policyTypes": ["Egress"],
@@ -121,7 +129,16 @@ def autoscaling_policy_specs(control_plane: list[str]) -> dict[tuple[str, str], 
             "ingress": [{"from": [{"podSelector": _name(KEDA_OPERATOR)}], "ports": _tcp(PROMETHEUS_PORT)}],
             "egress": [{"to": api, "ports": _tcp(API_SERVER_PORT)},
                        {"to": [{**_ns(SERVING_NAMESPACE), "podSelector": {"matchLabels": SERVERS}}],
-                        "ports": _tcp(MODEL_PORT)}]},
+                        "ports": _tcp(MODEL_PORT)},
+                       {"to": [{"podSelector": _name(KUBE_STATE_METRICS)}], "ports": _tcp(KUBE_STATE_METRICS_PORT)},
+                       {"to": [{"podSelector": _name(ALERTMANAGER)}], "ports": _tcp(ALERTMANAGER_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-kube-state-metrics"): {
+            "podSelector": _name(KUBE_STATE_METRICS), "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": prometheus, "ports": _tcp(KUBE_STATE_METRICS_PORT)}],
+            "egress": [{"to": api, "ports": _tcp(API_SERVER_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-alertmanager"): {
+            "podSelector": _name(ALERTMANAGER), "policyTypes": ["Ingress"],
+            "ingress": [{"from": prometheus, "ports": _tcp(ALERTMANAGER_PORT)}]},
     }
 
 

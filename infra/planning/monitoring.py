@@ -74,6 +74,7 @@ class MonitoringPlan:
     regions: Mapping[str, RegionTargets]
     load_tolerance: float = 0.10  # a region above its planned load by more than this is off plan
     emails: tuple[str, ...] = ()  # where the clouds' alarms and policies send (monitoring.emails)
+    delivery: Delivery = field(default_factory=lambda: Delivery())  # where Alertmanager sends (monitoring.receiver)
     notes: tuple[str, ...] = field(default=())
 
     def rule_groups(self, region: str, *, kube_state_metrics: bool = True) -> dict[str, Any]:
@@ -184,11 +185,71 @@ def rule_file(t: RegionTargets, slo: Slo, tolerance: float, *, kube_state_metric
     ]}
 
 
+# Receiver secrets: one Kubernetes Secret in the monitoring namespace, mounted read-only into Alertmanager
+# and named in its configuration by file (`url_file`, `auth_password_file`), so no URL, token or password is
+# ever written into the chart values or the ConfigMap. Alertmanager reads these files when it sends
+# (webhook `url_file`, email `auth_password_file`: https://prometheus.io/docs/alerting/latest/configuration/
+# #webhook_config and #email_config), so a Secret created out of band is picked up without a restart.
+RECEIVER_SECRET = "alertmanager-receivers"
+RECEIVER_SECRET_DIR = "/etc/alertmanager-secrets"  # not under /etc/alertmanager (the chart's ConfigMap mount)
+RECEIVER_KEYS = {"oncall": "oncall-url", "heartbeat": "heartbeat-url", "smtp": "smtp-password"}
+RECEIVER_KINDS = ("webhook", "email", "none")
+
+
+def secret_file(key: str) -> str:
+    return f"{RECEIVER_SECRET_DIR}/{RECEIVER_KEYS[key]}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where one stack's Prometheus alerts go (monitoring.receiver). `webhook` also covers SNS and Pub/Sub
+    through an HTTPS endpoint that publishes to them; the heartbeat is the Watchdog's own webhook."""
+
+    kind: str = "webhook"
+    heartbeat: bool = True
+    email_to: tuple[str, ...] = ()
+    email_from: str | None = None
+    smarthost: str | None = None  # host:port of the SMTP relay (587: submission with STARTTLS)
+    smtp_username: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in RECEIVER_KINDS:
+            raise ValueError(f"monitoring.receiver.kind must be one of {RECEIVER_KINDS}, got {self.kind!r}")
+        if self.kind == "email" and not (self.email_to and self.email_from and self.smarthost):
+            raise ValueError("monitoring.receiver: kind email needs emailTo, emailFrom and smarthost")
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The Secret keys this delivery reads (the config secrets that fill them)."""
+        keys = {"webhook": ("oncall",), "email": ("smtp",) if self.smtp_username else (), "none": ()}[self.kind]
+        return (*keys, *(("heartbeat",) if self.heartbeat else ()))
+
+    @property
+    def egress_ports(self) -> tuple[int, ...]:
+        """TCP ports Alertmanager dials outside the cluster: HTTPS for webhooks, the relay's port for e-mail."""
+        ports = {443} if self.heartbeat or self.kind == "webhook" else set()
+        if self.kind == "email" and self.smarthost:
+            ports.add(int(self.smarthost.rsplit(":", 1)[1]) if ":" in self.smarthost else 25)
+        return tuple(sorted(ports))
+
+    def config(self) -> dict[str, Any]:
+        email = None
+        if self.kind == "email":
+            email = {"to": ", ".join(self.email_to), "from": self.email_from, "smarthost": self.smarthost,
+                     "require_tls": True, "send_resolved": True}
+            if self.smtp_username:
+                email.update(auth_username=self.smtp_username, auth_password_file=secret_file("smtp"))
+        return alertmanager_config(webhook_url_file=secret_file("oncall") if self.kind == "webhook" else None,
+                                   heartbeat_url_file=secret_file("heartbeat") if self.heartbeat else None,
+                                   email=email)
+
+
 def alertmanager_config(*, webhook_url_file: str | None, heartbeat_url_file: str | None,
-                        group_wait: str = "30s") -> dict[str, Any]:
+                        email: Mapping[str, Any] | None = None, group_wait: str = "30s") -> dict[str, Any]:
     """Routes: the Watchdog to the dead man's switch every minute, pages and tickets to the receiver.
 
-    URLs are read from files (`url_file`, a mounted Secret), never written into the config itself."""
+    URLs and passwords are read from files (`url_file`, `auth_password_file`, a mounted Secret), never
+    written into the config itself."""
     receivers: list[dict[str, Any]] = [{"name": "null"}]
     routes: list[dict[str, Any]] = []
     if heartbeat_url_file:
@@ -202,6 +263,9 @@ def alertmanager_config(*, webhook_url_file: str | None, heartbeat_url_file: str
     if webhook_url_file:
         receivers.append({"name": "oncall", "webhook_configs": [{"url_file": webhook_url_file,
                                                                  "send_resolved": True}]})
+        default = "oncall"
+    elif email:
+        receivers.append({"name": "oncall", "email_configs": [dict(email)]})
         default = "oncall"
     return {"route": {"receiver": default, "group_by": ["alertname", "region"], "group_wait": group_wait,
                       "group_interval": "5m", "repeat_interval": "4h", "routes": routes},
