@@ -102,6 +102,7 @@ class Region(pulumi.ComponentResource):
                 ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
                 app_password=args.db_passwords["app"],
                 backup_password=args.db_passwords["backup"] if run_backup else None,
+                monitor_password=args.db_passwords.get("monitor"),
                 reconcile_subject=RECONCILE_SUBJECT, after=args.db_after,
                 private_subnet_ids=self.network.private_subnet_ids if plan.cloud == "aws" else (),
                 subnetwork_self_link=None if plan.cloud == "aws" else self.network.subnetwork_self_link,

@@ -31,7 +31,7 @@ from infra.planning.database import NAMESPACE
 from infra.planning.plan import RolloutPlan
 from infra.planning.topology import router_advertised_ranges
 
-DATABASE_USERS = ("app", "backup", "restore")  # per-purpose MongoDB users (docs/database.md "Users")
+DATABASE_USERS = ("app", "backup", "restore", "monitor")  # per-purpose MongoDB users (docs/database.md "Users")
 
 
 def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:

@@ -25,7 +25,8 @@ from infra.rehearsal.incluster.inventory import build
 from infra.rehearsal.model import RunView
 
 # Prometheus -> every exporter it scrapes, the exporters' own needs, and the alert path out of the cluster.
-SCRAPE_FLOWS = {"prometheus-scrape-vllm", "prometheus-scrape-kube-state-metrics", "kube-state-metrics-api"}
+SCRAPE_FLOWS = {"prometheus-scrape-vllm", "prometheus-scrape-kube-state-metrics", "kube-state-metrics-api",
+                "prometheus-scrape-dcgm-exporter", "prometheus-scrape-mongodb-exporter", "mongodb-exporter-members"}
 DELIVERY_FLOWS = {"prometheus-alertmanager", "alertmanager-receiver"}
 MONITORING_FLOWS = SCRAPE_FLOWS | DELIVERY_FLOWS
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -64,11 +65,21 @@ def test_every_scrape_and_delivery_flow_is_allowed_in_every_prod_region(prod_doc
     view = RunView.from_document(prod_document)
     inv = build(view)
     regions = {c.region for c in inv.clusters.values()}
-    # Both ends of each flow exist in every cluster, so each row is evaluated everywhere (not skipped).
-    for sel in (ft.PROMETHEUS, ft.ALERTMANAGER, ft.KUBE_STATE_METRICS, ft.VLLM):
-        have = {inv.cluster(p.cluster).region for p in inv.pods if p.namespace in sel.namespaces
+    eks = {c.region for c in inv.clusters.values() if c.cloud == "aws"}
+    with_members = {inv.cluster(p.cluster).region for p in inv.pods if p.labels.get("app.kubernetes.io/name") == "mongodb"}
+    assert eks and with_members and regions - eks  # prod has both clouds and a replica set
+
+    def where(sel):
+        return {inv.cluster(p.cluster).region for p in inv.pods if p.namespace in sel.namespaces
                 and all(p.labels.get(k) == v for k, v in sel.labels.items())}
-        assert have == regions, (sel.name, regions - have)
+
+    # Both ends of each flow exist where the flow applies, so each row is evaluated there (not skipped):
+    # everywhere for the server, Alertmanager and kube-state-metrics; the DCGM exporter on EKS; the MongoDB
+    # exporter wherever the region holds members.
+    for sel in (ft.PROMETHEUS, ft.ALERTMANAGER, ft.KUBE_STATE_METRICS, ft.VLLM):
+        assert where(sel) == regions, (sel.name, regions - where(sel))
+    assert where(ft.DCGM_EXPORTER) == eks
+    assert where(ft.MONGODB_EXPORTER) == with_members
     assert blocked(prod_document) == {}
 
 
@@ -82,6 +93,14 @@ def test_a_missing_policy_blocks_its_flow_in_every_region(prod_document):
     # kube-state-metrics' policy gone: neither scraped nor able to list nodes and pods.
     assert blocked(without_policies(prod_document, "allow-kube-state-metrics")) == {
         "prometheus-scrape-kube-state-metrics": regions, "kube-state-metrics-api": regions}
+    # The exporters' ingress gone: Prometheus no longer reaches them (GPU on EKS; database where members are).
+    inv = build(RunView.from_document(prod_document))
+    eks = {c.region for c in inv.clusters.values() if c.cloud == "aws"}
+    assert blocked(without_policies(prod_document, "allow-dcgm-exporter")) == {"prometheus-scrape-dcgm-exporter": eks}
+    with_members = {inv.cluster(p.cluster).region for p in inv.pods
+                    if p.labels.get("app.kubernetes.io/name") == "mongodb-exporter"}
+    assert blocked(without_policies(prod_document, "allow-mongodb-exporter")) == {
+        "prometheus-scrape-mongodb-exporter": with_members}
 
 
 def test_only_prometheus_reaches_alertmanager(prod_document):
@@ -192,3 +211,37 @@ def test_alertmanager_values_carry_restricted_pod_security():
     assert values["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert values["automountServiceAccountToken"] is False
     json.dumps(values)  # plain data: Helm values
+
+
+# ---- the MongoDB exporter --------------------------------------------------------------------------------------
+
+def test_the_mongodb_exporter_reads_its_uri_from_a_secret_and_runs_restricted():
+    from components.database.exporter import EXPORTER_PORT, connection_uri, pod_labels, pod_spec
+    from policies.rules.k8s_security import restricted_findings
+
+    spec = pod_spec("mongodb-exporter")
+    assert list(restricted_findings(spec)) == []
+    (container,) = spec["containers"]
+    assert container["env"] == [{"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {
+        "name": "mongodb-exporter", "key": "uri"}}}]
+    assert {"--collector.replicasetstatus", "--collector.diagnosticdata", "--compatible-mode"} <= set(container["args"])
+    assert spec["volumes"][0]["secret"]["items"] == [{"key": "ca.pem", "path": "ca.pem"}]  # never a member's key
+    assert pod_labels("use1")["rollout.dev/mongodb-client"] == "true"  # admitted by the members' policy
+    uri = connection_uri("m-0.mongodb.rollout-data.svc.cluster.local:27017", "pw")
+    assert uri.startswith("mongodb://monitor:pw@m-0.") and "tls=true" in uri and "directConnection=true" in uri
+    assert EXPORTER_PORT == 9216
+
+
+def test_every_region_with_members_runs_one_exporter_and_its_rules(prod_run):
+    from tests.previews import stack_plan
+
+    plan = stack_plan("prod")
+    exporters = [d for d in prod_run.of_type("kubernetes:apps/v1:Deployment")
+                 if d.inputs["metadata"]["name"] == "mongodb-exporter"]
+    member_regions = {m.region for m in plan.database.members}
+    assert len(exporters) == len(member_regions)
+    for region in plan.monitoring.regions:
+        alerts = {r.get("alert") for g in plan.monitoring.rule_groups(region)["groups"] for r in g["rules"]}
+        assert ("MongoMemberUnhealthy" in alerts) == (region in member_regions)
+        assert ("GpuXidHardware" in alerts) == (plan.region(region).cloud == "aws")
+

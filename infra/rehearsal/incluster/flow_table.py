@@ -69,6 +69,8 @@ PROMETHEUS = Pods(("rollout-system",), {"app.kubernetes.io/name": "prometheus",
 ALERTMANAGER = Pods(("rollout-system",), {"app.kubernetes.io/name": "alertmanager"}, "Alertmanager")
 KUBE_STATE_METRICS = Pods(("rollout-system",), {"app.kubernetes.io/name": "kube-state-metrics"},
                           "kube-state-metrics")
+DCGM_EXPORTER = Pods(("rollout-system",), {"app.kubernetes.io/name": "dcgm-exporter"}, "DCGM exporter")
+MONGODB_EXPORTER = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb-exporter"}, "MongoDB exporter")
 VLLM = Pods(("rollout-serving",), {"app.kubernetes.io/name": "vllm"}, "vLLM servers")
 MONGODB = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb"}, "MongoDB members")
 MONGO_CLIENTS = Pods(None, {"rollout.dev/mongodb-client": "true"}, "MongoDB clients (jobs)")
@@ -94,6 +96,12 @@ FLOWS: tuple[Flow, ...] = (
     Flow("prometheus-scrape-kube-state-metrics", PROMETHEUS, KUBE_STATE_METRICS, 8080,
          "node and pod state (kube_node_status_condition, kube_pod_status_unschedulable) on /metrics"),
     Flow("kube-state-metrics-api", KUBE_STATE_METRICS, API_SERVER, 443, "kube-state-metrics lists nodes and pods"),
+    Flow("prometheus-scrape-dcgm-exporter", PROMETHEUS, DCGM_EXPORTER, 9400,
+         "GPU health, XID errors, utilisation and memory (DCGM_FI_DEV_*) on /metrics", clouds=("aws",)),
+    Flow("prometheus-scrape-mongodb-exporter", PROMETHEUS, MONGODB_EXPORTER, 9216,
+         "member health, replication lag and the oplog window on /metrics"),
+    Flow("mongodb-exporter-members", MONGODB_EXPORTER, MONGODB, 27017,
+         "the exporter reads replSetGetStatus, diagnostic data and the oplog from its region's member"),
     Flow("prometheus-alertmanager", PROMETHEUS, ALERTMANAGER, 9093, "Prometheus posts firing alerts"),
     Flow("alertmanager-receiver", ALERTMANAGER, INTERNET, 443,
          "notifications and the Watchdog heartbeat to the stack's HTTPS receivers (webhook, heartbeat)"),
