@@ -66,7 +66,8 @@ def test_every_scrape_and_delivery_flow_is_allowed_in_every_prod_region(prod_doc
     inv = build(view)
     regions = {c.region for c in inv.clusters.values()}
     eks = {c.region for c in inv.clusters.values() if c.cloud == "aws"}
-    with_members = {inv.cluster(p.cluster).region for p in inv.pods if p.labels.get("app.kubernetes.io/name") == "mongodb"}
+    with_members = {inv.cluster(p.cluster).region for p in inv.pods
+                    if p.labels.get("app.kubernetes.io/name") == "mongodb"}
     assert eks and with_members and regions - eks  # prod has both clouds and a replica set
 
     def where(sel):

@@ -68,6 +68,8 @@ def pod_spec(secret_name: str) -> dict[str, Any]:
             "env": [{"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": "uri"}}}],
             "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
             "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+            # The exporter serves only its landing page and /metrics: the listening port is its health.
+            "readinessProbe": {"tcpSocket": {"port": EXPORTER_PORT}, "periodSeconds": 10},
             "livenessProbe": {"tcpSocket": {"port": EXPORTER_PORT}, "periodSeconds": 20},
             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                 "readOnlyRootFilesystem": True, "runAsNonRoot": True},

@@ -225,7 +225,8 @@ class RegionDatabase(pulumi.ComponentResource):
                                                 "labels": labels(region.name)},
             spec=clients_policy(plan), opts=kube)
         if args.monitor_password is not None and members:
-            # Member health, replication lag, oplog window for the region's Prometheus (components/database/exporter.py).
+            # Member health, replication lag, oplog window for the region's Prometheus
+            # (components/database/exporter.py).
             declare_exporter(self, name, plan, region.name, members[0], args.monitor_password, args.ca_cert_pem,
                              k8s_provider, after=[self.stateful_sets[members[0].name]])
         self.backup_bucket = None

@@ -14,8 +14,8 @@ import pulumi_kubernetes as k8s
 
 from components.serving import manifests
 from components.serving.api_auth import KeyAuthMount
-from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.monitoring import RECEIVER_KEYS, RECEIVER_SECRET, RECEIVER_SECRET_DIR, Delivery
+from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
 
 # Pod Security `restricted` (rollout-system enforces it): non-root, RuntimeDefault seccomp, no

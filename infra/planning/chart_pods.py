@@ -217,7 +217,8 @@ def _alertmanager_pods(release: str, v: Mapping[str, Any]) -> list[ChartPod]:
     persistence = v.get("persistence") or {}
     # persistence.enabled: a volumeClaimTemplate named "storage" (one PVC per replica); else an emptyDir.
     volumes.append({"name": "storage", "persistentVolumeClaim": {"claimName": f"storage-{fullname}-0"}}
-                   if persistence.get("enabled") else {"name": "storage", "emptyDir": persistence.get("emptyDir") or {}})
+                   if persistence.get("enabled")
+                   else {"name": "storage", "emptyDir": persistence.get("emptyDir") or {}})
     account = v["serviceAccount"]
     spec = _some(
         automountServiceAccountToken=v.get("automountServiceAccountToken"),
