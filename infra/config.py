@@ -1165,14 +1165,22 @@ def stack_file_path(stack: str, root: Path | None = None) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
 
+# Third parties' credentials, set with `pulumi config set --secret`: the Hugging Face token
+# (components/serving/weights_staging.py) and the alert receivers (components/serving/workload.py).
+SECRET_CONFIG_KEYS = frozenset({"huggingface:token", "alerting:webhookUrl", "alerting:heartbeatUrl",
+                                "alerting:smtpPassword"})
+
+
 def config_from_stack_file(path: Path | str) -> RolloutConfig:
     """Load `Pulumi.<stack>.yaml` offline (no Pulumi CLI needed)."""
     path = Path(path)
     config = stack_file_config(path)
-    secure = [k for k, v in config.items() if isinstance(v, dict) and "secure" in v]
+    secure = [k for k, v in config.items() if isinstance(v, dict) and "secure" in v and k not in SECRET_CONFIG_KEYS]
     if secure:
-        # Nothing in this program reads a secret from config: secrets are generated in state.
+        # Keys, passwords and certificates are generated in state; only third parties' credentials (the
+        # SECRET_CONFIG_KEYS, read by the components under `pulumi up`) come from config, encrypted.
         raise ConfigError([f"{k}: secret config values are not used by this program" for k in secure])
+    config = {k: v for k, v in config.items() if k not in SECRET_CONFIG_KEYS}  # not decryptable offline
     return _with_provider_keys(config, _strip_namespace(config, path.name), path.name)
 
 

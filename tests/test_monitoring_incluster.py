@@ -246,3 +246,29 @@ def test_every_region_with_members_runs_one_exporter_and_its_rules(prod_run):
         assert ("MongoMemberUnhealthy" in alerts) == (region in member_regions)
         assert ("GpuXidHardware" in alerts) == (plan.region(region).cloud == "aws")
 
+
+
+def test_pulumi_secret_receiver_urls_become_the_secret_alertmanager_reads_and_appear_nowhere_else():
+    import runpy
+
+    from infra.offline.mock_runtime import run_mocked
+    from infra.offline.run import PROGRAM, _env, stack_config
+    from infra.planning.sizing.lock import lock_path
+    from infra.program import SIZING_LOCK_ENV
+    from tests.factories import ROOT
+
+    hook, beat = "https://hooks.example.com/T000/oncall", "https://hc-ping.example.com/heartbeat-1"
+    path = ROOT / "Pulumi.dev.yaml"
+    with _env(SIZING_LOCK_ENV, str(lock_path(path))):
+        run = run_mocked(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack="dev",
+                         config={**stack_config(path), "alerting:webhookUrl": hook, "alerting:heartbeatUrl": beat})
+    secrets = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == RECEIVER_SECRET]
+    releases = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "prometheus"]
+    assert len(secrets) == len(releases) == 2  # one per region (dev: two)
+    for secret in secrets:
+        assert secret.inputs["metadata"]["namespace"] == "rollout-system"
+        assert secret.inputs["stringData"] == "[secret]"  # the whole map is a Pulumi secret in state
+    for release in releases:
+        assert any(release.depends_on(s.urn) for s in secrets)  # the files exist before Alertmanager starts
+    text = json.dumps(as_json(run))
+    assert hook not in text and beat not in text  # only as Pulumi secrets, never in values or ConfigMaps
