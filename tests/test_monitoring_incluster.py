@@ -272,3 +272,22 @@ def test_pulumi_secret_receiver_urls_become_the_secret_alertmanager_reads_and_ap
         assert any(release.depends_on(s.urn) for s in secrets)  # the files exist before Alertmanager starts
     text = json.dumps(as_json(run))
     assert hook not in text and beat not in text  # only as Pulumi secrets, never in values or ConfigMaps
+
+
+def test_the_pod_security_rehearsal_sees_the_alertmanager_pod_from_the_chart():
+    """With the subchart's own defaults (no seccomp profile, capabilities kept) `restricted` refuses the
+    Alertmanager pod, and the rehearsal says so; with the release's values it admits it."""
+    from tests.incluster_docs import cluster, messages, namespace, release, run
+
+    off = {k: {"enabled": False} for k in ("kube-state-metrics", "prometheus-node-exporter",
+                                           "prometheus-pushgateway")}
+    ours = prometheus_values(None, Delivery())
+    chart_defaults = {**ours, **off, "alertmanager": {"enabled": True, "persistence": {"enabled": False}}}
+    refused = messages(run(*cluster(), namespace("rollout-system"),
+                           release("prometheus", "27.52.0", "rollout-system", chart_defaults)),
+                       "incluster/psa-restricted")
+    assert refused and all("alertmanager" in m for m in refused), refused
+    admitted = run(*cluster(), namespace("rollout-system"),
+                   release("prometheus", "27.52.0", "rollout-system", {**ours, **off}))
+    assert messages(admitted, "incluster/psa-restricted") == []
+    assert messages(admitted, "incluster/files-readable") == []  # the receivers' files are readable by uid 65534
