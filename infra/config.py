@@ -564,6 +564,9 @@ class ReceiverConfig(_Model):
     def _email_complete(self) -> ReceiverConfig:
         if self.kind == "email" and not (self.email_to and self.email_from and self.smarthost):
             raise ValueError("kind email needs emailTo, emailFrom and smarthost")
+        if not self.heartbeat and self.kind != "none":
+            raise ValueError("heartbeat may be off only with kind none: the Watchdog's heartbeat proves alerts "
+                             "leave the cluster")
         return self
 
 

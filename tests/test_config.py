@@ -146,6 +146,8 @@ def test_an_email_receiver_names_its_relay_sender_and_recipients():
         "kind": "email", "emailTo": ["a@example.com"], "emailFrom": "alerts@example.com",
         "smarthost": "smtp.example.com:587", "smtpUsername": "alerts"}}))
     assert ok.monitoring.receiver.smarthost == "smtp.example.com:587"
+    problems = problems_of(raw_config(monitoring={"receiver": {"kind": "webhook", "heartbeat": False}}))
+    assert any("heartbeat may be off only with kind none" in p for p in problems), problems
 
 
 def test_a_missing_stack_file_is_a_config_error(tmp_path):

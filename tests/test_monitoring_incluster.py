@@ -160,10 +160,24 @@ def test_the_secret_holds_only_what_the_receiver_reads_and_the_stack_sets():
     assert receiver_secret_data(Delivery(kind="none", heartbeat=False), secrets) == {}
 
 
-def test_without_a_receiver_nothing_leaves_the_cluster():
+def test_without_a_receiver_nothing_leaves_the_cluster_and_no_alertmanager_runs():
     quiet = Delivery(kind="none", heartbeat=False)
     assert quiet.egress_ports == () and receiver_egress_policy(quiet, "rollout-system") is None
     assert quiet.config()["route"]["receiver"] == "null"
+    values = prometheus_values(None, quiet)
+    assert values["alertmanager"] == {"enabled": False} and values["kube-state-metrics"]["enabled"] is True
+    # the heartbeat alone still proves the path: Alertmanager runs and dials 443
+    assert prometheus_values(None, Delivery(kind="none"))["alertmanager"]["enabled"] is True
+
+
+def test_the_heartbeat_is_off_only_when_nothing_is_delivered():
+    """Every receiver keeps the dead man's switch, so the rehearsal's HTTPS egress row holds for every stack."""
+    with pytest.raises(ValueError, match="heartbeat may be off only with kind none"):
+        Delivery(kind="webhook", heartbeat=False)
+    email = Delivery(kind="email", email_to=("a@example.com",), email_from="b@example.com",
+                     smarthost="smtp.example.com:587")
+    for d in (Delivery(), Delivery(kind="none"), email):
+        assert 443 in d.egress_ports
 
 
 def test_the_watchdog_goes_to_its_own_receiver_every_minute():

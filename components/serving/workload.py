@@ -61,10 +61,10 @@ def kube_state_metrics_values() -> dict[str, Any]:
 def prometheus_values(alert_rules: dict | None = None, delivery: Delivery | None = None) -> dict[str, Any]:
     """The server: the chart's default `kubernetes-pods` job scrapes the servers' annotations, and it
     evaluates the region's rule file (the chart loads `serverFiles."alerting_rules.yml"`); with a delivery,
-    the chart's Alertmanager (Prometheus finds it by kubernetes_sd, templates/cm.yaml) and kube-state-metrics
-    (the node and pod alerts)."""
+    kube-state-metrics (the node and pod alerts) and, when it sends somewhere, the chart's Alertmanager
+    (Prometheus finds it by kubernetes_sd, templates/cm.yaml)."""
     values: dict[str, Any] = {
-        "alertmanager": alertmanager_values(delivery) if delivery else {"enabled": False},
+        "alertmanager": alertmanager_values(delivery) if delivery and delivery.sends else {"enabled": False},
         "kube-state-metrics": kube_state_metrics_values() if delivery else {"enabled": False},
         "prometheus-pushgateway": {"enabled": False}, "prometheus-node-exporter": {"enabled": False},
         "server": {"retention": "2d", "persistentVolume": {"enabled": False},
@@ -159,7 +159,7 @@ class ServingWorkload(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         plan, server, gke = args.serving, args.server, args.serving.cloud == "gcp"
         receivers: list[pulumi.Resource] = []
-        if args.alert_delivery is not None:
+        if args.alert_delivery is not None and args.alert_delivery.sends:
             # Receiver URLs / SMTP password: Pulumi secrets in a Kubernetes Secret, read by file, never in values.
             config = pulumi.Config("alerting")
             data = receiver_secret_data(args.alert_delivery,

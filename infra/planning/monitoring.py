@@ -287,6 +287,14 @@ class Delivery:
             raise ValueError(f"monitoring.receiver.kind must be one of {RECEIVER_KINDS}, got {self.kind!r}")
         if self.kind == "email" and not (self.email_to and self.email_from and self.smarthost):
             raise ValueError("monitoring.receiver: kind email needs emailTo, emailFrom and smarthost")
+        if not self.heartbeat and self.kind != "none":
+            raise ValueError("monitoring.receiver: heartbeat may be off only with kind none (the Watchdog's "
+                             "heartbeat is the only proof that alerts can leave the cluster)")
+
+    @property
+    def sends(self) -> bool:
+        """Whether Alertmanager has anywhere to send (else the release runs none)."""
+        return bool(self.egress_ports)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
