@@ -21,6 +21,7 @@ from components.traffic.certificates import ServingTls
 from infra.planning.api_edge import RegionApiEdge
 from infra.planning.cluster_plan import ClusterPlan
 from infra.planning.database import DatabasePlan
+from infra.planning.monitoring import Delivery
 from infra.planning.regions import RegionPlan
 from infra.planning.residency import ResidencyPlan
 from infra.planning.serving import RegionServing, ServerSettings
@@ -49,6 +50,7 @@ class RegionArgs:
     residency: ResidencyPlan | None = None  # the zone-sharded cluster: this region's members and routers
     member_ranges: dict[str, tuple[str, ...]] | None = None  # residency: every region's member ranges
     shards_after: pulumi.Resource | None = None  # residency: the sharded member rolled just before this region's
+    alert_delivery: Delivery | None = None  # where the region's Alertmanager sends
 
 
 class Region(pulumi.ComponentResource):
@@ -106,6 +108,7 @@ class Region(pulumi.ComponentResource):
                 ca_cert_pem=args.ca_cert_pem, ca_private_key_pem=args.ca_private_key_pem,
                 app_password=args.db_passwords["app"],
                 backup_password=args.db_passwords["backup"] if run_backup else None,
+                monitor_password=args.db_passwords.get("monitor"),
                 reconcile_subject=RECONCILE_SUBJECT, after=args.db_after,
                 private_subnet_ids=self.network.private_subnet_ids if plan.cloud == "aws" else (),
                 subnetwork_self_link=None if plan.cloud == "aws" else self.network.subnetwork_self_link,
@@ -149,7 +152,8 @@ class Region(pulumi.ComponentResource):
                       tags=args.tags, k8s_provider=self.cluster.k8s_provider,
                       certificate=args.tls.certificate if args.tls else None,
                       tls_policy=args.tls.tls_policy if args.tls else None, protect_data=args.cluster.protect_keys,
-                      api_edge=args.api_edge, alert_rules=args.alert_rules)
+                      api_edge=args.api_edge, alert_rules=args.alert_rules,
+                      alert_delivery=args.alert_delivery)
         if isinstance(self.cluster.cluster, EksCluster):
             assert isinstance(self.network, AwsNetwork)
             serving_args = RegionServingArgs(**common, vpc_id=self.network.vpc_id,

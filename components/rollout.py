@@ -33,7 +33,7 @@ from infra.planning.database import NAMESPACE, member_ranges
 from infra.planning.plan import RolloutPlan
 from infra.planning.topology import router_advertised_ranges
 
-DATABASE_USERS = ("app", "backup", "restore")  # per-purpose MongoDB users (docs/database.md "Users")
+DATABASE_USERS = ("app", "backup", "restore", "monitor")  # per-purpose MongoDB users (docs/database.md "Users")
 
 
 def advertised_ranges(plan: RolloutPlan) -> tuple[str, ...]:
@@ -137,12 +137,13 @@ class GlobalRollout(pulumi.ComponentResource):
                 server=plan.serving[r.name].server if r.name in plan.serving else None,
                 tls=self.certificates.by_region.get(r.name) if self.certificates else None,
                 api_edge=plan.api.get(r.name),
-                # kube-state-metrics is not installed: node and pod alerts are left out (docs/monitoring.md)
-                alert_rules=plan.monitoring.rule_groups(r.name, kube_state_metrics=False)
+                # The chart's kube-state-metrics is installed with the Alertmanager (docs/monitoring.md).
+                alert_rules=plan.monitoring.rule_groups(r.name)
                 if plan.monitoring and r.name in plan.monitoring.regions else None,
                 residency=plan.residency if db else None,
                 member_ranges={x.name: member_ranges(x) for x in plan.regions} if plan.residency else None,
                 shards_after=shards_after,
+                alert_delivery=plan.monitoring.delivery if plan.monitoring else None,
             ), opts=child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after

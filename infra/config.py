@@ -545,13 +545,39 @@ class SloConfig(_Model):
         default=2.5, description="first-token time of the latency SLO: a vLLM histogram bucket")
 
 
+class ReceiverConfig(_Model):
+    """Where each region's Alertmanager sends (docs/monitoring.md, "Delivery"). The URLs and the SMTP
+    password are Pulumi secrets outside this block: `pulumi config set --secret alerting:webhookUrl ...`,
+    `alerting:heartbeatUrl`, `alerting:smtpPassword` (unset: the Secret is expected out of band)."""
+
+    kind: Literal["webhook", "email", "none"] = Field(
+        default="webhook", description="webhook (also SNS / Pub/Sub through an HTTPS bridge), email, or none")
+    heartbeat: bool = Field(default=True, description="send the Watchdog every minute to alerting:heartbeatUrl")
+    email_to: list[str] = Field(default_factory=list, max_length=20, description="kind email: recipients")
+    email_from: str | None = Field(default=None, max_length=254, description="kind email: sender address")
+    smarthost: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$",
+                                  description="kind email: SMTP relay host:port (587 for STARTTLS submission)")
+    smtp_username: str | None = Field(default=None, max_length=254,
+                                      description="kind email: SMTP user (password: alerting:smtpPassword)")
+
+    @model_validator(mode="after")
+    def _email_complete(self) -> ReceiverConfig:
+        if self.kind == "email" and not (self.email_to and self.email_from and self.smarthost):
+            raise ValueError("kind email needs emailTo, emailFrom and smarthost")
+        if not self.heartbeat and self.kind != "none":
+            raise ValueError("heartbeat may be off only with kind none: the Watchdog's heartbeat proves alerts "
+                             "leave the cluster")
+        return self
+
+
 class MonitoringConfig(_Model):
-    """Where alerts go. Receiver URLs are secrets: `pulumi config set --secret alertWebhookUrl ...`."""
+    """Where alerts go: the clouds' alarms to `emails`, Alertmanager to `receiver`."""
 
     emails: list[str] = Field(default_factory=list, max_length=20,
                               description="alert e-mail recipients (SNS subscriptions, GCP channels)")
     slo: SloConfig = Field(default_factory=SloConfig)
     load_tolerance: float = Field(default=0.10, gt=0, le=1, description="load above plan that alerts")
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
 
     @field_validator("emails")
     @classmethod
@@ -1142,14 +1168,22 @@ def stack_file_path(stack: str, root: Path | None = None) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
 
+# Third parties' credentials, set with `pulumi config set --secret`: the Hugging Face token
+# (components/serving/weights_staging.py) and the alert receivers (components/serving/workload.py).
+SECRET_CONFIG_KEYS = frozenset({"huggingface:token", "alerting:webhookUrl", "alerting:heartbeatUrl",
+                                "alerting:smtpPassword"})
+
+
 def config_from_stack_file(path: Path | str) -> RolloutConfig:
     """Load `Pulumi.<stack>.yaml` offline (no Pulumi CLI needed)."""
     path = Path(path)
     config = stack_file_config(path)
-    secure = [k for k, v in config.items() if isinstance(v, dict) and "secure" in v]
+    secure = [k for k, v in config.items() if isinstance(v, dict) and "secure" in v and k not in SECRET_CONFIG_KEYS]
     if secure:
-        # Nothing in this program reads a secret from config: secrets are generated in state.
+        # Keys, passwords and certificates are generated in state; only third parties' credentials (the
+        # SECRET_CONFIG_KEYS, read by the components under `pulumi up`) come from config, encrypted.
         raise ConfigError([f"{k}: secret config values are not used by this program" for k in secure])
+    config = {k: v for k, v in config.items() if k not in SECRET_CONFIG_KEYS}  # not decryptable offline
     return _with_provider_keys(config, _strip_namespace(config, path.name), path.name)
 
 

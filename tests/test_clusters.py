@@ -240,7 +240,8 @@ def test_one_kubernetes_provider_per_cluster_with_a_secret_exec_kubeconfig():
 
 def test_device_plugin_is_pinned_tolerates_the_taint_and_only_runs_on_eks():
     captured, _ = run()
-    (plugin,) = of(captured, "kubernetes:apps/v1:DaemonSet")
+    (plugin,) = [d for d in of(captured, "kubernetes:apps/v1:DaemonSet")
+                 if d.inputs["metadata"]["name"] == "nvidia-device-plugin"]
     assert "use1" in plugin.urn  # EKS only: GKE's managed driver install brings its own plugin
     assert plugin.inputs["metadata"]["namespace"] == "nvidia-device-plugin"
     pod = plugin.inputs["spec"]["template"]["spec"]
@@ -351,3 +352,28 @@ def test_gke_opens_the_control_plane_to_the_nodes_on_the_keda_ports_only():
     assert rule.inputs["sourceRanges"] == [clusters["euw4"].master_ipv4_cidr]
     assert rule.inputs["direction"] == "INGRESS" and rule.inputs["targetTags"]
     assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["6443", "9443"]}]
+
+
+def test_the_dcgm_exporter_runs_restricted_on_eks_gpu_nodes_and_prometheus_scrapes_it():
+    """GPU health, XID errors, utilisation and memory without privilege: non-root, no capability, no hostPath
+    (NVIDIA's basic metrics need neither); on the GPU nodes only; EKS only (GKE exposes GPUs only to pods that
+    request them)."""
+    from components.cluster.kubernetes_base import DCGM_EXPORTER_IMAGE
+    from policies.rules.k8s_security import restricted_findings
+
+    captured, _ = run()
+    (exporter,) = [d for d in of(captured, "kubernetes:apps/v1:DaemonSet")
+                   if d.inputs["metadata"]["name"] == "dcgm-exporter"]
+    assert "use1" in exporter.urn and exporter.inputs["metadata"]["namespace"] == "rollout-system"
+    template = exporter.inputs["spec"]["template"]
+    pod = template["spec"]
+    assert list(restricted_findings(pod)) == []
+    assert not any("hostPath" in v for v in pod["volumes"])
+    assert pod["containers"][0]["image"] == DCGM_EXPORTER_IMAGE
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == "9400"
+    policies = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in
+                of(captured, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if p.inputs["metadata"]["namespace"] == "rollout-system"}
+    assert policies["allow-dcgm-exporter"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9400}]
+

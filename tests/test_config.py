@@ -129,6 +129,27 @@ def test_secret_config_values_are_refused(tmp_path):
         config_from_stack_file(path)
 
 
+def test_the_receivers_secret_urls_may_sit_encrypted_in_the_stack_file(tmp_path):
+    raw = raw_config()
+    path = write_stack_file(tmp_path / "Pulumi.s.yaml", raw)
+    path.write_text(path.read_text() + "  alerting:webhookUrl:\n    secure: AAABAC==\n")
+    assert config_from_stack_file(path).monitoring.receiver.kind == "webhook"
+    path.write_text(path.read_text() + "  alerting:pagerKey:\n    secure: AAABAC==\n")
+    with pytest.raises(ConfigError, match="alerting:pagerKey: secret config values are not used"):
+        config_from_stack_file(path)
+
+
+def test_an_email_receiver_names_its_relay_sender_and_recipients():
+    problems = problems_of(raw_config(monitoring={"receiver": {"kind": "email", "emailTo": ["a@example.com"]}}))
+    assert any("kind email needs emailTo, emailFrom and smarthost" in p for p in problems), problems
+    ok = parse_config(raw_config(monitoring={"receiver": {
+        "kind": "email", "emailTo": ["a@example.com"], "emailFrom": "alerts@example.com",
+        "smarthost": "smtp.example.com:587", "smtpUsername": "alerts"}}))
+    assert ok.monitoring.receiver.smarthost == "smtp.example.com:587"
+    problems = problems_of(raw_config(monitoring={"receiver": {"kind": "webhook", "heartbeat": False}}))
+    assert any("heartbeat may be off only with kind none" in p for p in problems), problems
+
+
 def test_a_missing_stack_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such stack file"):
         config_from_stack_file(tmp_path / "Pulumi.none.yaml")

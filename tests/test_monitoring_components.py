@@ -85,7 +85,9 @@ def test_each_region_prometheus_evaluates_its_plan_rules(prod_run):
     for release in releases:
         region = release.name.split("-", 1)[0]
         rules = release.inputs["values"]["serverFiles"]["alerting_rules.yml"]
-        assert rules == plan.monitoring.rule_groups(region, kube_state_metrics=False)
+        assert rules == plan.monitoring.rule_groups(region)
         alerts = {r.get("alert") for g in rules["groups"] for r in g["rules"]}
-        assert "NodeNotReady" not in alerts, "kube-state-metrics is not installed: no alert on its series"
         assert {"Watchdog", "ServersBelowPlan", "SloAvailabilityBurn1h"} <= alerts
+        # The node and pod alerts only where kube-state-metrics, which makes their series, is installed.
+        assert {"NodeNotReady", "PodsUnschedulable"} <= alerts
+        assert release.inputs["values"]["kube-state-metrics"]["enabled"] is True

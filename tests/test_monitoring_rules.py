@@ -28,7 +28,7 @@ from infra.planning.monitoring import (
 )
 
 TARGETS = RegionTargets(region="use1", planned_rps=20.0, capacity_rps=40.0, servers_floor=4, n1_factor=1.5,
-                        concurrency_per_server=16)
+                        concurrency_per_server=16, gpu_metrics=True, database_metrics=True)
 SLO = Slo()
 
 
@@ -147,13 +147,49 @@ def nodes(ready: bool, minutes: int, pending: int = 0):
             series('kube_pod_status_unschedulable{pod="p"}', f"{pending}x{minutes}")]
 
 
+GPU_LABELS = {"Hostname": "n1", "gpu": "0", "UUID": "GPU-1"}
+
+
+def gpus(minutes: int, xid: int = 0, remap: int = 0, util: float = 50, used: float = 20000, free: float = 4000):
+    """One GPU as the DCGM exporter reports it (memory in MiB, utilisation in %)."""
+    at = 'Hostname="n1",gpu="0",UUID="GPU-1"'
+    return [series(f"DCGM_FI_DEV_XID_ERRORS{{{at}}}", f"{xid}x{minutes}"),
+            series(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{{{at}}}", f"{remap}x{minutes}"),
+            series(f"DCGM_FI_DEV_GPU_UTIL{{{at}}}", f"{util:g}x{minutes}"),
+            series(f"DCGM_FI_DEV_FB_USED{{{at}}}", f"{used:g}x{minutes}"),
+            series(f"DCGM_FI_DEV_FB_FREE{{{at}}}", f"{free:g}x{minutes}")]
+
+
+MEMBERS = ("m0:27017", "m1:27017", "m2:27017")
+
+
+def mongo(minutes: int, up: int = 1, down: str | None = None, lag: float = 2, window_hours: float = 48,
+          truncating: bool = True):
+    """The region's MongoDB exporter: three members (m0 primary), m1's lag (m2 2 s), the oplog's ends (a
+    truncating oplog's oldest entry moves with its newest one; a young set's stays put)."""
+    out = [series("mongodb_up", f"{up}x{minutes}")]
+    out += [series(f'mongodb_members_health{{member_idx="{m}"}}', f"{0 if m == down else 1}x{minutes}")
+            for m in MEMBERS]
+    out += [series(f'mongodb_mongod_replset_member_replication_lag{{name="{m}",state="SECONDARY"}}',
+                   f"{lag if m == 'm1:27017' else 2:g}x{minutes}") for m in MEMBERS[1:]]
+    head = 1_700_000_000
+    tail = head - int(window_hours * 3600)
+    out += [series("mongodb_mongod_replset_oplog_head_timestamp", f"{head}+60x{minutes}"),
+            series("mongodb_mongod_replset_oplog_tail_timestamp",
+                   f"{tail}+60x{minutes}" if truncating else f"{tail}x{minutes}")]
+    return out
+
+
 def baseline(minutes: int = 180):
-    return healthy_traffic(minutes) + servers(4, minutes) + nodes(True, minutes)
+    return healthy_traffic(minutes) + servers(4, minutes) + nodes(True, minutes) + gpus(minutes) + mongo(minutes)
 
 
 RULES = {r["alert"]: r for r in all_rules(rule_file(TARGETS, SLO, 0.1)) if "alert" in r}
 # Alerts whose expression keeps the labels of its series (the others aggregate them away).
-SERIES_LABELS = {"NodeNotReady": {"condition": "Ready", "status": "true", "node": "n1"}}
+SERIES_LABELS = {"NodeNotReady": {"condition": "Ready", "status": "true", "node": "n1"},
+                 **{a: GPU_LABELS for a in ("GpuXidHardware", "GpuXidError", "GpuRowRemapFailure",
+                                            "GpuMemoryNearlyFull")},
+                 "MongoMemberUnhealthy": {"member_idx": "m1:27017"}, "MongoReplicationLag": {"name": "m1:27017"}}
 
 
 def case(alert: str, input_series, eval_minutes: int, fires: bool):
@@ -187,6 +223,23 @@ CASES = {
     # 2% errors burns the 0.1% budget 20x: over the 14.4x page threshold; 1% (10x) is under it.
     "SloAvailabilityBurn1h": (replace(baseline(), "http_requests_total", healthy_traffic(M, error_share=0.02)[:2]),
                               replace(baseline(), "http_requests_total", healthy_traffic(M, error_share=0.01)[:2])),
+    # GPUs: a hardware XID pages and is not a ticket; an application XID is a ticket and does not page.
+    "GpuXidHardware": (replace(baseline(), "DCGM_", gpus(M, xid=79)), replace(baseline(), "DCGM_", gpus(M, xid=13))),
+    "GpuXidError": (replace(baseline(), "DCGM_", gpus(M, xid=13)), replace(baseline(), "DCGM_", gpus(M, xid=79))),
+    "GpuRowRemapFailure": (replace(baseline(), "DCGM_", gpus(M, remap=1)), baseline()),
+    "GpuMemoryNearlyFull": (replace(baseline(), "DCGM_", gpus(M, used=23900, free=100)),  # 99.6%
+                            replace(baseline(), "DCGM_", gpus(M, used=21600, free=2400))),  # vLLM's 90%
+    "GpuSaturated": (replace(baseline(), "DCGM_", gpus(M, util=99)), replace(baseline(), "DCGM_", gpus(M, util=90))),
+    "GpuMetricsAbsent": (replace(baseline(), "DCGM_", []), baseline()),
+    # Database: the region's member, any member, lag over 3 x 10 s, a truncating oplog under a day.
+    "MongoMemberUnreachable": (replace(baseline(), "mongodb_up", [series("mongodb_up", f"0x{M}")]), baseline()),
+    "MongoExporterAbsent": (replace(baseline(), "mongodb_", []), baseline()),
+    "MongoMemberUnhealthy": (replace(baseline(), "mongodb_", mongo(M, down="m1:27017")), baseline()),
+    "MongoReplicationLag": (replace(baseline(), "mongodb_", mongo(M, lag=45)), replace(baseline(), "mongodb_",
+                                                                                     mongo(M, lag=25))),
+    "MongoOplogWindowShort": (replace(baseline(), "mongodb_", mongo(M, window_hours=20)),
+                              # a young set: a short window whose oldest entry has not moved yet
+                              replace(baseline(), "mongodb_", mongo(M, window_hours=20, truncating=False))),
     "SloAvailabilityBurn6h": None,  # needs 6 h of series: covered by the 1h shape and the threshold test
     "SloLatencyBurn1h": (replace(baseline(), "vllm:time_to_first", healthy_traffic(M, slow_share=0.2)[2:]),
                          replace(baseline(), "vllm:time_to_first", healthy_traffic(M, slow_share=0.1)[2:])),
@@ -225,6 +278,21 @@ def test_promtool_catches_a_wrong_expectation(tmp_path):
     spec.write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
                                     "tests": [case("NodeNotReady", baseline(), M - 5, True)]}))
     assert subprocess.run([promtool, "test", "rules", str(spec)], capture_output=True, cwd=tmp_path).returncode != 0
+
+
+def test_gpu_and_database_alerts_only_where_their_exporters_run():
+    from dataclasses import replace as with_
+
+    def names(t):
+        return {r.get("alert") for r in all_rules(rule_file(t, SLO, 0.1))}
+
+    bare = names(with_(TARGETS, gpu_metrics=False, database_metrics=False))
+    assert {a for a in names(with_(TARGETS, database_metrics=False)) - bare} == {
+        "GpuXidHardware", "GpuXidError", "GpuRowRemapFailure", "GpuMemoryNearlyFull", "GpuSaturated",
+        "GpuMetricsAbsent"}
+    assert {a for a in names(with_(TARGETS, gpu_metrics=False)) - bare} == {
+        "MongoMemberUnreachable", "MongoExporterAbsent", "MongoMemberUnhealthy", "MongoReplicationLag",
+        "MongoOplogWindowShort"}
 
 
 def test_node_alerts_only_where_kube_state_metrics_is_scraped():

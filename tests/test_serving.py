@@ -72,7 +72,7 @@ def region_of(run, resource) -> str:
 
 
 def by_region_and_pool(run, typ):
-    return {(region_of(run, r), r.inputs["metadata"]["labels"][POOL_LABEL]): r.inputs for r in of(run, typ)}
+    return {(region_of(run, r), r.inputs["metadata"]["labels"][POOL_LABEL]): r.inputs for r in served(run, typ)}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -116,7 +116,7 @@ def test_every_region_serves_the_plan_per_gpu_pool(stack):
 def test_the_engine_waits_for_every_server_rollout_as_long_as_the_plan_says(stack):
     plan, run = previewed(stack)
     waits = {(region_of(run, r), r.inputs["metadata"]["labels"][POOL_LABEL]): r.custom_timeouts
-             for r in of(run, DEPLOYMENT)}
+             for r in served(run, DEPLOYMENT)}
     for region, serving in plan.serving.items():
         for pool in serving.pools:
             want = pool.rollout.wait_seconds
@@ -175,7 +175,7 @@ def test_every_region_stages_its_bucket_before_any_server_waits_for_it(stack):
     plan, run = previewed(stack)
     jobs = {region_of(run, r): r for r in of(run, JOB) if r.inputs["metadata"]["name"] == "stage-weights"}
     assert set(jobs) == set(plan.serving)
-    for deployment in of(run, DEPLOYMENT):
+    for deployment in served(run, DEPLOYMENT):
         job = jobs[region_of(run, deployment)]
         assert deployment.depends_on(job.urn), deployment.name
     for region, job in jobs.items():

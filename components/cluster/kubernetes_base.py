@@ -9,6 +9,14 @@ on EKS, which must mount the kubelet's device-plugin socket directory (a hostPat
 privilege escalation. On GKE the managed driver install deploys GKE's own plugin in kube-system
 (https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#install-drivers), so GKE has no exception.
 
+The NVIDIA DCGM exporter (GPU health, XID errors, utilisation, memory) runs on the GPU nodes of EKS as an
+explicit DaemonSet in rollout-system under `restricted`: NVIDIA's image runs the basic metrics as a non-root
+user (uid 1000) without SYS_ADMIN, which only the profiling metrics (DCGM_FI_PROF_*) need, and without the
+kubelet's pod-resources hostPath, which only maps GPUs to pods (docker/Dockerfile and dcgm-exporter.yaml at
+4.5.3-4.8.2). The image sets NVIDIA_VISIBLE_DEVICES=all, so the NVIDIA runtime of the EKS GPU AMI exposes every
+GPU of the node to it without a `nvidia.com/gpu` request. On GKE a container sees GPUs only when it requests
+them, so GKE has no exporter here (docs/monitoring.md).
+
 The device plugin is an explicit DaemonSet (NVIDIA's static manifest,
 https://github.com/NVIDIA/k8s-device-plugin/blob/main/deployments/static/nvidia-device-plugin.yml),
 not a Helm chart: NVIDIA's chart repository publishes no provenance files, so a chart could not be
@@ -23,7 +31,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.planning.cluster_plan import GPU_MODEL_LABEL, GPU_TAINT
-from infra.planning.cluster_versions import DEVICE_PLUGIN_VERSION
+from infra.planning.cluster_versions import DCGM_EXPORTER_VERSION, DEVICE_PLUGIN_VERSION
 
 SYSTEM_NAMESPACE = "rollout-system"
 SERVING_NAMESPACE, DATA_NAMESPACE = "rollout-serving", "rollout-data"
@@ -47,6 +55,16 @@ PROMETHEUS_PORT = 9090  # the prometheus chart's server container (Service port 
 KEDA_OPERATOR, KEDA_METRICS = "keda-operator", "keda-operator-metrics-apiserver"
 KEDA_WEBHOOKS = "keda-admission-webhooks"
 PROMETHEUS_SERVER = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
+# The prometheus chart's subcharts (alertmanager 1.30.0, kube-state-metrics 7.0.0; infra/planning/chart_pods.py):
+# Prometheus posts alerts to Alertmanager's pods on 9093 (kubernetes_sd keeps that container port,
+# charts/prometheus/templates/cm.yaml) and scrapes kube-state-metrics on 8080 (values.yaml service.port).
+ALERTMANAGER, KUBE_STATE_METRICS = "alertmanager", "kube-state-metrics"
+ALERTMANAGER_PORT, KUBE_STATE_METRICS_PORT = 9093, 8080
+DCGM_EXPORTER, MONGODB_EXPORTER = "dcgm-exporter", "mongodb-exporter"
+MONGODB_EXPORTER_PORT = 9216  # components/database/exporter.py (Percona mongodb_exporter's default)
+DCGM_EXPORTER_PORT = 9400  # dcgm-exporter.yaml: DCGM_EXPORTER_LISTEN ":9400", container port "metrics"
+DCGM_EXPORTER_IMAGE = f"nvcr.io/nvidia/k8s/dcgm-exporter:{DCGM_EXPORTER_VERSION}-distroless"
+DCGM_EXPORTER_USER = 1000  # the image's non-root user (docker/Dockerfile: useradd -u 1000 dcgm-exporter)
 SERVERS = {"app.kubernetes.io/name": "vllm"}
 # Google's load balancer proxies and health checkers reach backends from these ranges
 # (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
@@ -97,10 +115,14 @@ def autoscaling_policy_specs(control_plane: list[str]) -> dict[tuple[str, str], 
     - the API server -> KEDA's metrics apiserver (6443, external metrics API) and webhooks (9443);
     - KEDA's metrics apiserver -> the operator (9666, gRPC);
     - the KEDA operator -> Prometheus (9090, the scaler's queries);
-    - Prometheus -> the model servers' /metrics (8000 in rollout-serving)."""
+    - Prometheus -> the model servers' /metrics (8000 in rollout-serving), kube-state-metrics (8080) and
+      Alertmanager (9093, alerts), the DCGM exporter (9400, EKS GPU nodes) and the MongoDB exporter (9216 in
+      rollout-data); kube-state-metrics -> the API server (443, it lists nodes and pods).
+    Alertmanager's egress to its receivers depends on the stack's receiver: the serving workload adds it."""
     api = [{"ipBlock": {"cidr": c}} for c in control_plane]
     keda = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In",
                                   "values": [KEDA_OPERATOR, KEDA_METRICS, KEDA_WEBHOOKS]}]}
+    prometheus = [{"podSelector": {"matchLabels": PROMETHEUS_SERVER}}]
     return {
         (SYSTEM_NAMESPACE, "allow-api-server-egress"): {
             "podSelector": keda, "policyTypes": ["Egress"],
@@ -121,7 +143,22 @@ def autoscaling_policy_specs(control_plane: list[str]) -> dict[tuple[str, str], 
             "ingress": [{"from": [{"podSelector": _name(KEDA_OPERATOR)}], "ports": _tcp(PROMETHEUS_PORT)}],
             "egress": [{"to": api, "ports": _tcp(API_SERVER_PORT)},
                        {"to": [{**_ns(SERVING_NAMESPACE), "podSelector": {"matchLabels": SERVERS}}],
-                        "ports": _tcp(MODEL_PORT)}]},
+                        "ports": _tcp(MODEL_PORT)},
+                       {"to": [{"podSelector": _name(KUBE_STATE_METRICS)}], "ports": _tcp(KUBE_STATE_METRICS_PORT)},
+                       {"to": [{"podSelector": _name(ALERTMANAGER)}], "ports": _tcp(ALERTMANAGER_PORT)},
+                       {"to": [{"podSelector": _name(DCGM_EXPORTER)}], "ports": _tcp(DCGM_EXPORTER_PORT)},
+                       {"to": [{**_ns(DATA_NAMESPACE), "podSelector": _name(MONGODB_EXPORTER)}],
+                        "ports": _tcp(MONGODB_EXPORTER_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-dcgm-exporter"): {
+            "podSelector": _name(DCGM_EXPORTER), "policyTypes": ["Ingress"],
+            "ingress": [{"from": prometheus, "ports": _tcp(DCGM_EXPORTER_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-kube-state-metrics"): {
+            "podSelector": _name(KUBE_STATE_METRICS), "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": prometheus, "ports": _tcp(KUBE_STATE_METRICS_PORT)}],
+            "egress": [{"to": api, "ports": _tcp(API_SERVER_PORT)}]},
+        (SYSTEM_NAMESPACE, "allow-alertmanager"): {
+            "podSelector": _name(ALERTMANAGER), "policyTypes": ["Ingress"],
+            "ingress": [{"from": prometheus, "ports": _tcp(ALERTMANAGER_PORT)}]},
     }
 
 
@@ -174,6 +211,39 @@ def device_plugin_pod_spec() -> dict:
             "volumeMounts": [{"name": "device-plugin", "mountPath": DEVICE_PLUGIN_DIR}],
         }],
         "volumes": [{"name": "device-plugin", "hostPath": {"path": DEVICE_PLUGIN_DIR, "type": "Directory"}}],
+    }
+
+
+def dcgm_exporter_pod_spec() -> dict:
+    """On every GPU node (the plan's GPU model label, tolerating its taint), restricted: non-root, no
+    capability, no hostPath, RuntimeDefault seccomp, read-only root (an emptyDir for /tmp), no API token.
+    Prometheus scrapes it through the chart's `kubernetes-pods` job (the pod's prometheus.io annotations)."""
+    return {
+        "priorityClassName": "system-node-critical",
+        "automountServiceAccountToken": False,
+        "tolerations": [{"key": GPU_TAINT.key, "operator": "Exists", "effect": GPU_TAINT.effect}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]}}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": DCGM_EXPORTER_USER, "runAsGroup": DCGM_EXPORTER_USER,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": DCGM_EXPORTER, "image": DCGM_EXPORTER_IMAGE,
+            "env": [{"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_EXPORTER_PORT}"},
+                    # no pod attribution: it needs the kubelet's pod-resources socket (a hostPath)
+                    {"name": "DCGM_EXPORTER_KUBERNETES", "value": "false"},
+                    {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+            "ports": [{"name": "metrics", "containerPort": DCGM_EXPORTER_PORT}],
+            # dcgm-exporter.yaml: limits 200m / 256Mi, requests 100m / 128Mi; /health on the metrics port
+            # (deployment/templates/daemonset.yaml).
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
+            "livenessProbe": {"httpGet": {"path": "/health", "port": DCGM_EXPORTER_PORT},
+                              "initialDelaySeconds": 45, "periodSeconds": 5},
+            "readinessProbe": {"httpGet": {"path": "/health", "port": DCGM_EXPORTER_PORT}, "initialDelaySeconds": 45},
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True, "runAsNonRoot": True},
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     }
 
 
@@ -231,5 +301,20 @@ class KubernetesBase(pulumi.ComponentResource):
                 # is pulled and it registers with the kubelet, about a minute per node; an update rolls one
                 # node at a time (maxUnavailable 1), so 30 minutes covers the GPU nodes of any planned pool.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[DEVICE_PLUGIN_NAMESPACE]],
+                                            custom_timeouts=pulumi.CustomTimeouts(create="10m", update="30m")))
+        if args.cloud == "aws":
+            labels = {"app.kubernetes.io/name": DCGM_EXPORTER}
+            k8s.apps.v1.DaemonSet(
+                f"{name}-dcgm-exporter",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=DCGM_EXPORTER, namespace=SYSTEM_NAMESPACE, labels=labels),
+                spec={"selector": {"matchLabels": labels},
+                      "updateStrategy": {"type": "RollingUpdate"},
+                      "template": {"metadata": {"labels": labels, "annotations": {
+                          "prometheus.io/scrape": "true", "prometheus.io/port": str(DCGM_EXPORTER_PORT),
+                          "prometheus.io/path": "/metrics"}},
+                          "spec": dcgm_exporter_pod_spec()}},
+                # The device plugin's wait: one pod per GPU node (image pull + DCGM start, its probes wait 45 s), an
+                # update rolls one node at a time.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[SYSTEM_NAMESPACE]],
                                             custom_timeouts=pulumi.CustomTimeouts(create="10m", update="30m")))
         self.register_outputs({"namespaces": list(self.namespaces)})

@@ -32,6 +32,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.database.backup import BackupArgs, declare_backup
+from components.database.exporter import declare_exporter
 from components.database.manifests import (
     APP_LABEL,
     HEADLESS,
@@ -94,6 +95,7 @@ class RegionDatabaseArgs:
     ca_private_key_pem: pulumi.Input[str]  # secret
     app_password: pulumi.Input[str]  # secret (pulumi-random): the application user, in rollout-serving
     backup_password: pulumi.Input[str] | None = None  # secret: only where the backup runs
+    monitor_password: pulumi.Input[str] | None = None  # secret: the exporter's user (None: no exporter)
     reconcile_subject: str = ""  # the reconcile Job's x.509 user, created by the bootstrap member
     private_subnet_ids: Sequence[pulumi.Input[str]] = field(default=())  # AWS, in the order of the zones
     subnetwork_self_link: pulumi.Input[str] | None = None  # GCP
@@ -201,6 +203,11 @@ class RegionDatabase(pulumi.ComponentResource):
             f"{name}-netpol-clients", metadata={"name": "mongodb-clients", "namespace": ns,
                                                 "labels": labels(region.name)},
             spec=clients_policy(plan), opts=kube)
+        if args.monitor_password is not None and members:
+            # Member health, replication lag, oplog window for the region's Prometheus
+            # (components/database/exporter.py).
+            declare_exporter(self, name, plan, region.name, members[0], args.monitor_password, args.ca_cert_pem,
+                             k8s_provider, after=[self.stateful_sets[members[0].name]])
         self.backup_bucket = None
         if args.run_backup:
             if args.backup_password is None:

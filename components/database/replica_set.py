@@ -9,7 +9,7 @@ from its own zone; no query crosses the VPN, and losing a link never breaks name
 The Job authenticates with an x.509 client certificate whose O differs from the members' (so it is a
 user, `$external`, created by the bootstrap member over the localhost exception, never a member), valid
 for one day: the copy left in its Secret after the run is useless by the next day, and the next `up`
-after that issues a fresh one. It creates the per-purpose users (app, backup, restore); no root user
+after that issues a fresh one. It creates the per-purpose users (app, backup, restore, monitor); no root user
 exists and no root password is copied anywhere.
 """
 
@@ -73,7 +73,7 @@ class ReplicaSetArgs:
     gcp_project: str | None
     ca_cert_pem: pulumi.Input[str]
     ca_private_key_pem: pulumi.Input[str]  # secret
-    passwords: dict[str, pulumi.Input[str]]  # user (app, backup, restore) -> password (secret)
+    passwords: dict[str, pulumi.Input[str]]  # user (app, backup, restore, monitor) -> password (secret)
     namespace: pulumi.Resource | None = None  # the primary cluster's rollout-data Namespace (created first)
     named_members: tuple[Member, ...] = ()  # more members named in the same zones (the sharded cluster's)
 

@@ -29,6 +29,7 @@ from components.serving.weights_staging import WeightsStaging, WeightsStagingArg
 from components.serving.workload import ServingWorkload, ServingWorkloadArgs
 from infra.planning.api_edge import RegionApiEdge
 from infra.planning.cluster_plan import ClusterPlan
+from infra.planning.monitoring import Delivery
 from infra.planning.regions import RegionPlan, regional_hostname
 from infra.planning.serving import RegionServing, ServerSettings, proxy_only_range
 
@@ -55,6 +56,7 @@ class RegionServingArgs:
     network_self_link: pulumi.Input[str] | None = None
     api_edge: RegionApiEdge | None = None  # client keys and edge limits (None: no key check, no WAF)
     alert_rules: dict | None = None  # the region's Prometheus rule file (evaluated by its Prometheus)
+    alert_delivery: Delivery | None = None  # where its Alertmanager sends (None: no Alertmanager)
 
 
 class RegionServingStack(pulumi.ComponentResource):
@@ -109,7 +111,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 # The ALB's nodes sit in the public subnets: the VPC CNI gives pods VPC addresses, so the
                 # whole VPC would admit every pod of the cluster.
                 load_balancer_sources=tuple(z.public for z in region.addresses.zones),
-                weights_ready=(*staged, *key_ready), key_auth=key_auth, alert_rules=args.alert_rules),
+                weights_ready=(*staged, *key_ready), key_auth=key_auth, alert_rules=args.alert_rules,
+                alert_delivery=args.alert_delivery),
                 opts=in_cluster)
             ClusterAutoscaler(f"{name}-cluster-autoscaler", ClusterAutoscalerArgs(
                 cluster_name=cluster.name, location=region.location, kubernetes_version=cluster.kubernetes_version,
@@ -142,7 +145,8 @@ class RegionServingStack(pulumi.ComponentResource):
                 service_account_annotations={"iam.gke.io/gcp-service-account": access.service_account_email},
                 bucket_uri=access.bucket_uri,
                 load_balancer_sources=(proxy_only_range(region.addresses.network), *HEALTH_CHECK_RANGES),
-                weights_ready=(*staged, *key_ready), key_auth=key_auth, alert_rules=args.alert_rules),
+                weights_ready=(*staged, *key_ready), key_auth=key_auth, alert_rules=args.alert_rules,
+                alert_delivery=args.alert_delivery),
                 opts=in_cluster)
             entry = GcpServingEntry(f"{name}-entry", GcpServingEntryArgs(
                 serving=plan, location=region.location, project=args.project, cluster_name=cluster.name,

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.serving import manifests
 from components.serving.api_auth import KeyAuthMount
+from infra.planning.monitoring import RECEIVER_KEYS, RECEIVER_SECRET, RECEIVER_SECRET_DIR, Delivery
 from infra.planning.serving import RegionServing, ServerSettings
 from infra.planning.serving_versions import KEDA, PROMETHEUS, PROMETHEUS_URL, Chart
 
@@ -30,12 +31,42 @@ RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"dro
 PROMETHEUS_USER = 65534  # the chart's default server user (nobody)
 
 
-def prometheus_values(alert_rules: dict | None = None) -> dict[str, Any]:
-    """Only the server: the chart's default `kubernetes-pods` job scrapes the servers' annotations, and it
-    evaluates the region's rule file (the chart loads `serverFiles."alerting_rules.yml"`)."""
+def alertmanager_values(delivery: Delivery) -> dict[str, Any]:
+    """The chart's Alertmanager (subchart alertmanager 1.30.0, values under `alertmanager:`): restricted Pod
+    Security, no volume claim (silences live in an emptyDir: a restart forgets them, the routes come back
+    from the ConfigMap), the routes from the plan, and the receiver Secret mounted read-only (optional:
+    until it exists, sends fail and the Watchdog stops reaching the heartbeat: the dead man's switch tells)."""
+    return {
+        "enabled": True,
+        "persistence": {"enabled": False},
+        "podSecurityContext": {**RESTRICTED_POD, "runAsUser": PROMETHEUS_USER, "runAsGroup": PROMETHEUS_USER,
+                               "fsGroup": PROMETHEUS_USER},
+        "securityContext": RESTRICTED_CONTAINER,
+        # The pod never calls the API server: no token in it.
+        "automountServiceAccountToken": False,
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        "config": {"enabled": True, **delivery.config()},
+        "extraSecretMounts": [{"name": "receivers", "mountPath": RECEIVER_SECRET_DIR, "secretName": RECEIVER_SECRET,
+                               "readOnly": True, "optional": True}],
+    }
+
+
+def kube_state_metrics_values() -> dict[str, Any]:
+    """kube-state-metrics (subchart 7.0.0): its defaults already meet `restricted` (values.yaml
+    securityContext / containerSecurityContext); only requests are added. Prometheus scrapes its Service
+    (annotated prometheus.io/scrape) through the chart's `kubernetes-service-endpoints` job."""
+    return {"enabled": True, "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}}
+
+
+def prometheus_values(alert_rules: dict | None = None, delivery: Delivery | None = None) -> dict[str, Any]:
+    """The server: the chart's default `kubernetes-pods` job scrapes the servers' annotations, and it
+    evaluates the region's rule file (the chart loads `serverFiles."alerting_rules.yml"`); with a delivery,
+    kube-state-metrics (the node and pod alerts) and, when it sends somewhere, the chart's Alertmanager
+    (Prometheus finds it by kubernetes_sd, templates/cm.yaml)."""
     values: dict[str, Any] = {
-        "alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False},
-        "prometheus-node-exporter": {"enabled": False}, "kube-state-metrics": {"enabled": False},
+        "alertmanager": alertmanager_values(delivery) if delivery and delivery.sends else {"enabled": False},
+        "kube-state-metrics": kube_state_metrics_values() if delivery else {"enabled": False},
+        "prometheus-pushgateway": {"enabled": False}, "prometheus-node-exporter": {"enabled": False},
         "server": {"retention": "2d", "persistentVolume": {"enabled": False},
                    "global": {"scrape_interval": "15s"},
                    "securityContext": {**RESTRICTED_POD, "runAsUser": PROMETHEUS_USER, "runAsGroup": PROMETHEUS_USER,
@@ -46,6 +77,34 @@ def prometheus_values(alert_rules: dict | None = None) -> dict[str, Any]:
     if alert_rules:
         values["serverFiles"] = {"alerting_rules.yml": alert_rules}
     return values
+
+
+def receiver_secret_data(delivery: Delivery, secrets: Mapping[str, pulumi.Input[str] | None]
+                         ) -> dict[str, pulumi.Input[str]]:
+    """The Secret's keys: each receiver secret the delivery reads and the stack sets (config `alerting:*`)."""
+    return {RECEIVER_KEYS[k]: secrets[k] for k in delivery.secret_keys if secrets.get(k) is not None}  # type: ignore[misc]
+
+
+# Receivers are outside the cluster: any public address, never private ranges or link-local (metadata).
+NOT_INTERNET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+
+
+def receiver_egress_policy(delivery: Delivery, namespace: str) -> dict[str, Any] | None:
+    """Alertmanager -> its receivers (HTTPS webhooks, the SMTP relay's port); None when it sends nowhere.
+    Its ingress (Prometheus on 9093) and DNS are the namespace's policies (components/cluster/kubernetes_base.py)."""
+    if not delivery.egress_ports:
+        return None
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-alertmanager-receivers", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
+            "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}},
+                     "policyTypes": ["Egress"],
+                     "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NOT_INTERNET)}}],
+                                 "ports": [{"protocol": "TCP", "port": p} for p in delivery.egress_ports]}]}}
+
+
+# Pulumi config secrets (namespace `alerting`) that fill the receiver Secret.
+ALERTING_SECRETS = {"oncall": "webhookUrl", "heartbeat": "heartbeatUrl", "smtp": "smtpPassword"}
 
 
 def keda_values() -> dict[str, Any]:
@@ -83,6 +142,7 @@ class ServingWorkloadArgs:
     # What must exist before a server can load (the weights staged in the bucket, the key-check ConfigMap).
     weights_ready: tuple[pulumi.Resource, ...] = ()
     alert_rules: dict | None = None  # the region's Prometheus rule file (infra/planning/monitoring.py)
+    alert_delivery: Delivery | None = None  # None: no Alertmanager (alerts visible in Prometheus only)
     key_auth: KeyAuthMount | None = None  # the servers' API-key check (components/serving/api_auth.py)
 
 
@@ -98,7 +158,23 @@ class ServingWorkload(pulumi.ComponentResource):
         # Fixed object names: a replacement must delete the old object first (the API refuses a duplicate).
         child = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         plan, server, gke = args.serving, args.server, args.serving.cloud == "gcp"
-        prometheus = _release(f"{name}-prometheus", PROMETHEUS, prometheus_values(args.alert_rules), child)
+        receivers: list[pulumi.Resource] = []
+        if args.alert_delivery is not None and args.alert_delivery.sends:
+            # Receiver URLs / SMTP password: Pulumi secrets in a Kubernetes Secret, read by file, never in values.
+            config = pulumi.Config("alerting")
+            data = receiver_secret_data(args.alert_delivery,
+                                        {k: config.get_secret(key) for k, key in ALERTING_SECRETS.items()})
+            if data:
+                receivers.append(k8s.core.v1.Secret(
+                    f"{name}-alert-receivers", type="Opaque", string_data=data,
+                    metadata={"name": RECEIVER_SECRET, "namespace": PROMETHEUS.namespace,
+                              "labels": {"app.kubernetes.io/managed-by": "pulumi"}}, opts=child))
+            egress = receiver_egress_policy(args.alert_delivery, PROMETHEUS.namespace)
+            if egress:
+                k8s.networking.v1.NetworkPolicy(f"{name}-alertmanager-netpol", **_body(egress), opts=child)
+        prometheus = _release(f"{name}-prometheus", PROMETHEUS,
+                              prometheus_values(args.alert_rules, args.alert_delivery),
+                              pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=receivers)))
         keda = _release(f"{name}-keda", KEDA, keda_values(), child)
         sa = manifests.service_account(dict(args.service_account_annotations))
         account = k8s.core.v1.ServiceAccount(

@@ -94,8 +94,12 @@ _PROMETHEUS_DEFAULTS: dict[str, Any] = {
         "terminationGracePeriodSeconds": 300,
         "tolerations": [], "nodeSelector": {},
     },
-    # Subcharts, each enabled by default (Chart.yaml `condition`).
-    "alertmanager": {"enabled": True}, "kube-state-metrics": {"enabled": True},
+    # Subcharts, each enabled by default (Chart.yaml `condition`); the values the parent chart sets for
+    # them (charts/prometheus/values.yaml `alertmanager:`) are merged over the subchart's own defaults.
+    "alertmanager": {"enabled": True, "persistence": {"enabled": True, "size": "2Gi"},
+                     "podSecurityContext": {"runAsUser": 65534, "runAsNonRoot": True, "runAsGroup": 65534,
+                                            "fsGroup": 65534}},
+    "kube-state-metrics": {"enabled": True},
     "prometheus-node-exporter": {"enabled": True}, "prometheus-pushgateway": {"enabled": True},
 }
 PROMETHEUS_PORT = 9090  # templates/_helpers.tpl "prometheus.port"
@@ -160,7 +164,125 @@ def _prometheus_pods(release: str, v: Mapping[str, Any]) -> list[ChartPod]:
         terminationGracePeriodSeconds=server.get("terminationGracePeriodSeconds"),
         volumes=[{"name": "config-volume", "configMap": {"name": f"{fullname}-server"}},
                  {"name": "storage-volume", **storage}])
-    return [ChartPod("server", "Deployment", labels, spec)]
+    pods = [ChartPod("server", "Deployment", labels, spec)]
+    # Subcharts (Chart.lock at prometheus-27.52.0: alertmanager 1.30.0, kube-state-metrics 7.0.0), rendered
+    # under the parent's release name.
+    if (v.get("alertmanager") or {}).get("enabled", True):
+        pods += _alertmanager_pods(release, merge_values(_ALERTMANAGER_DEFAULTS, v.get("alertmanager")))
+    if (v.get("kube-state-metrics") or {}).get("enabled", True):
+        pods += _ksm_pods(release, merge_values(_KSM_DEFAULTS, v.get("kube-state-metrics")))
+    return pods
+
+
+# ---- prometheus-community/alertmanager 1.30.0 (subchart of prometheus 27.52.0) ----------------------------------
+
+ALERTMANAGER_SOURCE = ("https://github.com/prometheus-community/helm-charts @ alertmanager-1.30.0 : "
+                       "charts/alertmanager/values.yaml, templates/statefulset.yaml, templates/_helpers.tpl; "
+                       "charts/prometheus/Chart.lock @ prometheus-27.52.0 (alertmanager 1.30.0)")
+ALERTMANAGER_PORT = 9093  # templates/statefulset.yaml: the container port Prometheus' kubernetes_sd keeps
+_ALERTMANAGER_DEFAULTS: dict[str, Any] = {
+    "enabled": True, "replicaCount": 1, "nameOverride": "", "fullnameOverride": "",
+    "image": {"repository": "quay.io/prometheus/alertmanager", "tag": ""},
+    "automountServiceAccountToken": True, "serviceAccount": {"create": True, "name": ""},
+    "podSecurityContext": {"fsGroup": 65534},
+    "securityContext": {"runAsUser": 65534, "runAsNonRoot": True, "runAsGroup": 65534},
+    "containerPortName": "http",
+    "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+    "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+    "resources": {}, "nodeSelector": {}, "tolerations": [], "podLabels": {}, "priorityClassName": "",
+    "extraSecretMounts": [], "extraVolumeMounts": [], "extraVolumes": [],
+    "persistence": {"enabled": True, "size": "50Mi", "emptyDir": {}},
+    "config": {"enabled": True}, "configmapReload": {"enabled": False},
+}
+
+
+def _alertmanager_pods(release: str, v: Mapping[str, Any]) -> list[ChartPod]:
+    name = v.get("nameOverride") or "alertmanager"
+    fullname = v.get("fullnameOverride") or (release if name in release else f"{release}-{name}")
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": release, **(v.get("podLabels") or {})}
+    mounts = [{"name": "config", "mountPath": "/etc/alertmanager"}] if v["config"].get("enabled") else []
+    mounts += [_some(name=m["name"], mountPath=m["mountPath"], subPath=m.get("subPath"), readOnly=m.get("readOnly"))
+               for m in v.get("extraSecretMounts") or ()]
+    mounts += [{"name": "storage", "mountPath": "/alertmanager"}, *(v.get("extraVolumeMounts") or ())]
+    container = _some(
+        name="alertmanager", securityContext=v.get("securityContext"),
+        image=f"{v['image']['repository']}:{v['image'].get('tag') or 'v0.30.0'}",
+        ports=[{"name": v["containerPortName"], "containerPort": ALERTMANAGER_PORT, "protocol": "TCP"}],
+        livenessProbe=v.get("livenessProbe"), readinessProbe=v.get("readinessProbe"), resources=v.get("resources"),
+        volumeMounts=mounts)
+    volumes = [{"name": "config", "configMap": {"name": fullname}}] if v["config"].get("enabled") else []
+    volumes += [{"name": m["name"], "secret": _some(secretName=m["secretName"], optional=m.get("optional"))}
+                for m in v.get("extraSecretMounts") or ()]
+    volumes += list(v.get("extraVolumes") or ())
+    persistence = v.get("persistence") or {}
+    # persistence.enabled: a volumeClaimTemplate named "storage" (one PVC per replica); else an emptyDir.
+    volumes.append({"name": "storage", "persistentVolumeClaim": {"claimName": f"storage-{fullname}-0"}}
+                   if persistence.get("enabled")
+                   else {"name": "storage", "emptyDir": persistence.get("emptyDir") or {}})
+    account = v["serviceAccount"]
+    spec = _some(
+        automountServiceAccountToken=v.get("automountServiceAccountToken"),
+        serviceAccountName=account.get("name") or (fullname if account.get("create") else "default"),
+        nodeSelector=v.get("nodeSelector"), priorityClassName=v.get("priorityClassName"),
+        tolerations=v.get("tolerations"), securityContext=v.get("podSecurityContext"),
+        containers=[container], volumes=volumes)
+    return [ChartPod("alertmanager", "StatefulSet", labels, spec)]
+
+
+# ---- prometheus-community/kube-state-metrics 7.0.0 (subchart of prometheus 27.52.0) ------------------------------
+
+KSM_SOURCE = ("https://github.com/prometheus-community/helm-charts @ kube-state-metrics-7.0.0 : "
+              "charts/kube-state-metrics/values.yaml, templates/deployment.yaml, templates/_helpers.tpl")
+KSM_PORT = 8080  # values.yaml service.port; the Service is annotated prometheus.io/scrape (prometheusScrape: true)
+_KSM_DEFAULTS: dict[str, Any] = {
+    "enabled": True, "nameOverride": "", "fullnameOverride": "",
+    "image": {"registry": "registry.k8s.io", "repository": "kube-state-metrics/kube-state-metrics", "tag": ""},
+    "automountServiceAccountToken": True, "hostNetwork": False,
+    "serviceAccount": {"create": True, "name": None},
+    "service": {"port": KSM_PORT}, "kubeRBACProxy": {"enabled": False}, "selfMonitor": {"enabled": False},
+    "securityContext": {"enabled": True, "runAsGroup": 65534, "runAsUser": 65534, "fsGroup": 65534,
+                        "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containerSecurityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                 "capabilities": {"drop": ["ALL"]}},
+    "livenessProbe": {"failureThreshold": 3, "initialDelaySeconds": 5, "periodSeconds": 10, "successThreshold": 1,
+                      "timeoutSeconds": 5},
+    "readinessProbe": {"failureThreshold": 3, "initialDelaySeconds": 5, "periodSeconds": 10, "successThreshold": 1,
+                       "timeoutSeconds": 5},
+    "resources": {}, "podLabels": {}, "customLabels": {}, "nodeSelector": {}, "tolerations": [],
+    "volumeMounts": [], "volumes": [],
+}
+
+
+def _ksm_pods(release: str, v: Mapping[str, Any]) -> list[ChartPod]:
+    name = v.get("nameOverride") or "kube-state-metrics"
+    fullname = v.get("fullnameOverride") or (release if name in release else f"{release}-{name}")
+    labels = {"helm.sh/chart": "kube-state-metrics-7.0.0", "app.kubernetes.io/managed-by": "Helm",
+              "app.kubernetes.io/component": "metrics", "app.kubernetes.io/part-of": name,
+              "app.kubernetes.io/name": name, "app.kubernetes.io/instance": release,
+              "app.kubernetes.io/version": "2.17.0", **(v.get("customLabels") or {}), **(v.get("podLabels") or {})}
+    port = (v.get("service") or {}).get("port") or KSM_PORT
+    telemetry = 8081  # selfMonitor.telemetryPort default: the readiness probe's port
+
+    def probe(path: str, p: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": p, "scheme": "HTTP"}, **settings}
+
+    container = _some(
+        name=name, image=f"{v['image']['registry']}/{v['image']['repository']}:{v['image'].get('tag') or 'v2.17.0'}",
+        ports=[{"containerPort": port, "name": "http"}],
+        livenessProbe=probe("/livez", port, v["livenessProbe"]),
+        readinessProbe=probe("/readyz", telemetry, v["readinessProbe"]),
+        resources=v.get("resources"), securityContext=v.get("containerSecurityContext"),
+        volumeMounts=v.get("volumeMounts"))
+    sc = dict(v.get("securityContext") or {})
+    enabled = sc.pop("enabled", True)
+    account = v["serviceAccount"]
+    spec = _some(
+        automountServiceAccountToken=v.get("automountServiceAccountToken"),
+        hostNetwork=bool(v.get("hostNetwork")) or None,
+        serviceAccountName=account.get("name") or (fullname if account.get("create") else "default"),
+        securityContext=sc if enabled else None, containers=[container], nodeSelector=v.get("nodeSelector"),
+        tolerations=v.get("tolerations"), volumes=v.get("volumes"))
+    return [ChartPod("kube-state-metrics", "Deployment", labels, spec)]
 
 
 # ---- kedacore/keda 2.21.1 -------------------------------------------------------------------------------------
@@ -375,8 +497,7 @@ _CA_959_PODS, _CA_959_RULES = _autoscaler("9.59.0", "1.35.0", dra=True)
 DESCRIPTIONS: dict[tuple[str, str], ChartDescription] = {
     ("prometheus", "27.52.0"): ChartDescription(
         "prometheus", "27.52.0", "v3.8.1", PROMETHEUS_SOURCE, _PROMETHEUS_DEFAULTS, _prometheus_pods,
-        undescribed_subcharts={"alertmanager": "alertmanager", "kube-state-metrics": "kube-state-metrics",
-                               "prometheus-node-exporter": "prometheus-node-exporter",
+        undescribed_subcharts={"prometheus-node-exporter": "prometheus-node-exporter",
                                "prometheus-pushgateway": "prometheus-pushgateway"}),
     ("keda", "2.21.1"): ChartDescription("keda", "2.21.1", "2.21.1", KEDA_SOURCE, _KEDA_DEFAULTS, _keda_pods),
     ("cluster-autoscaler", "9.52.1"): ChartDescription(

@@ -88,6 +88,11 @@ DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 DEVICE_PLUGIN_VERSION = "0.19.0"
 
+# NVIDIA DCGM exporter 4.5.3-4.8.2 (DCGM 4.5.3, exporter 4.8.2), the newest tag on 2026-05-06
+# (https://github.com/NVIDIA/dcgm-exporter/releases/tag/4.5.3-4.8.2; its static manifest dcgm-exporter.yaml
+# and docker/Dockerfile read at that tag). EKS only: on GKE a container sees the GPUs only when it requests them.
+DCGM_EXPORTER_VERSION = "4.5.3-4.8.2"
+
 # GKE release channel: REGULAR gets patches ~weeks after RAPID; STABLE trails further.
 # https://cloud.google.com/kubernetes-engine/docs/concepts/release-channels
 GKE_RELEASE_CHANNEL = "REGULAR"

@@ -16,7 +16,7 @@ from infra.planning.addressing import AddressPlan, AddressRequest, plan_addresse
 from infra.planning.api_edge import RegionApiEdge, plan_api_edge
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
-from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
+from infra.planning.monitoring import Delivery, MonitoringPlan, Slo, region_targets
 from infra.planning.regions import RegionPlan
 from infra.planning.residency import ResidencyPlan, plan_residency
 from infra.planning.resolver import check_traffic
@@ -252,7 +252,10 @@ def monitoring_plan(cfg: RolloutConfig, plan: RolloutPlan) -> MonitoringPlan:
     targets = region_targets(plan, failover_ceiling=cfg.utilization.failover_ceiling)
     return MonitoringPlan(slo=Slo(availability=m.slo.availability, latency=m.slo.latency,
                                   ttft_seconds=m.slo.ttft_seconds), regions=targets, load_tolerance=m.load_tolerance,
-                          emails=tuple(m.emails))
+                          emails=tuple(m.emails),
+                          delivery=Delivery(kind=m.receiver.kind, heartbeat=m.receiver.heartbeat,
+                                            email_to=tuple(m.receiver.email_to), email_from=m.receiver.email_from,
+                                            smarthost=m.receiver.smarthost, smtp_username=m.receiver.smtp_username))
 
 
 def server_settings(cfg: RolloutConfig, release: RegionRelease) -> ServerSettings:

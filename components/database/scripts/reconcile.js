@@ -182,12 +182,17 @@ function reconcile(api, desired, options) {
 }
 
 // Per-purpose users (no root): the application reads and writes its database, the backup dumps, the
-// restore restores. Passwords come from the Job's environment (Kubernetes Secrets); rerunning updates them.
+// restore restores, the monitor reads the set's state. Passwords come from the Job's environment
+// (Kubernetes Secrets); rerunning updates them.
 function ensureUsers(admin, env) {
   const users = [
     { user: "app", pwd: env.APP_PASSWORD, roles: [{ role: "readWrite", db: env.APP_DATABASE }] },
     { user: "backup", pwd: env.BACKUP_PASSWORD, roles: [{ role: "backup", db: "admin" }] },
     { user: "restore", pwd: env.RESTORE_PASSWORD, roles: [{ role: "restore", db: "admin" }] },
+    // The exporter (components/database/exporter.py): replSetGetStatus, getDiagnosticData and the oplog's
+    // first and last entries (Percona's documented grants for mongodb_exporter).
+    { user: "monitor", pwd: env.MONITOR_PASSWORD,
+      roles: [{ role: "clusterMonitor", db: "admin" }, { role: "read", db: "local" }] },
   ];
   for (const u of users) {
     if (!u.pwd) continue;

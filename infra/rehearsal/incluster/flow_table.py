@@ -66,6 +66,11 @@ KEDA_WEBHOOKS = Pods(("rollout-system",), {"app.kubernetes.io/name": "keda-admis
                      "KEDA admission webhooks")
 PROMETHEUS = Pods(("rollout-system",), {"app.kubernetes.io/name": "prometheus",
                                         "app.kubernetes.io/component": "server"}, "Prometheus server")
+ALERTMANAGER = Pods(("rollout-system",), {"app.kubernetes.io/name": "alertmanager"}, "Alertmanager")
+KUBE_STATE_METRICS = Pods(("rollout-system",), {"app.kubernetes.io/name": "kube-state-metrics"},
+                          "kube-state-metrics")
+DCGM_EXPORTER = Pods(("rollout-system",), {"app.kubernetes.io/name": "dcgm-exporter"}, "DCGM exporter")
+MONGODB_EXPORTER = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb-exporter"}, "MongoDB exporter")
 VLLM = Pods(("rollout-serving",), {"app.kubernetes.io/name": "vllm"}, "vLLM servers")
 MONGODB = Pods(("rollout-data",), {"app.kubernetes.io/name": "mongodb"}, "MongoDB members")
 MONGO_CLIENTS = Pods(None, {"rollout.dev/mongodb-client": "true"}, "MongoDB clients (jobs)")
@@ -92,6 +97,18 @@ FLOWS: tuple[Flow, ...] = (
     Flow("keda-metrics-operator", KEDA_METRICS, KEDA_OPERATOR, 9666, "the metrics apiserver asks the operator (gRPC)"),
     Flow("prometheus-api", PROMETHEUS, API_SERVER, 443, "kubernetes_sd discovers the pods to scrape"),
     Flow("prometheus-scrape-vllm", PROMETHEUS, VLLM, 8000, "vllm:num_requests_waiting on /metrics"),
+    Flow("prometheus-scrape-kube-state-metrics", PROMETHEUS, KUBE_STATE_METRICS, 8080,
+         "node and pod state (kube_node_status_condition, kube_pod_status_unschedulable) on /metrics"),
+    Flow("kube-state-metrics-api", KUBE_STATE_METRICS, API_SERVER, 443, "kube-state-metrics lists nodes and pods"),
+    Flow("prometheus-scrape-dcgm-exporter", PROMETHEUS, DCGM_EXPORTER, 9400,
+         "GPU health, XID errors, utilisation and memory (DCGM_FI_DEV_*) on /metrics", clouds=("aws",)),
+    Flow("prometheus-scrape-mongodb-exporter", PROMETHEUS, MONGODB_EXPORTER, 9216,
+         "member health, replication lag and the oplog window on /metrics"),
+    Flow("mongodb-exporter-members", MONGODB_EXPORTER, MONGODB, 27017,
+         "the exporter reads replSetGetStatus, diagnostic data and the oplog from its region's member"),
+    Flow("prometheus-alertmanager", PROMETHEUS, ALERTMANAGER, 9093, "Prometheus posts firing alerts"),
+    Flow("alertmanager-receiver", ALERTMANAGER, INTERNET, 443,
+         "notifications and the Watchdog heartbeat to the stack's HTTPS receivers (webhook, heartbeat)"),
     Flow("keda-query-prometheus", KEDA_OPERATOR, PROMETHEUS, 9090,
          "the ScaledObjects' prometheus trigger (Service port 80 -> container 9090)"),
     Flow("lb-vllm", LOAD_BALANCER, VLLM, 8000, "user requests and health checks from the region's load balancer"),
@@ -139,4 +156,7 @@ FLOWS: tuple[Flow, ...] = (
     Flow("system-mongodb", SYSTEM_PODS, MONGODB, 27017, "monitoring and autoscaling pods are not database clients",
          required=False),
     Flow("mongodb-vllm", MONGODB, VLLM, 8000, "the database never calls the servers", required=False),
+    Flow("stranger-alertmanager", STRANGER, ALERTMANAGER, 9093, "only Prometheus posts alerts (no forged pages, "
+         "no silences from other pods)", required=False),
+    Flow("vllm-alertmanager", VLLM, ALERTMANAGER, 9093, "the servers never post or silence alerts", required=False),
 )
