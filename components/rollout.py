@@ -17,6 +17,7 @@ from components.monitoring import CloudAlarms, CloudAlarmsArgs
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
 from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
+from components.partitions import AwsPartitions, AwsPartitionsArgs
 from components.pki import RootCa, RootCaArgs
 from components.region import Region, RegionArgs
 from components.traffic import (
@@ -81,6 +82,7 @@ class GlobalRollout(pulumi.ComponentResource):
     certificates: RegionalCertificates | None  # the serving stack's listeners take these (by region)
     records: GlobalRecords | None  # once every region has a public endpoint
     alarms: CloudAlarms  # the clouds' alarms on links, edge health, load balancers and certificates
+    partitions: AwsPartitions | None  # providers of the non-global AWS partitions (aws-cn)
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -89,8 +91,16 @@ class GlobalRollout(pulumi.ComponentResource):
             if plan.gcp_regions else None
         if self.gcp is not None:
             child = self.gcp.child_options(self)  # GCP resources below: one provider, after the APIs
-        flow_log_role = FlowLogRole(f"{name}-flow-logs", FlowLogRoleArgs(plan.tags), opts=child) \
-            if plan.aws_regions else None
+        # AWS partitions besides the global one (aws-cn): their own providers (docs/partitions.md).
+        self.partitions = AwsPartitions(f"{name}-partitions", AwsPartitionsArgs(plan.partitions),
+                                        opts=pulumi.ResourceOptions(parent=self)) if plan.partitions else None
+        if self.partitions is not None:
+            child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(transformations=[self.partitions.assign]))
+        aws_partitions = sorted({r.catalog.partition for r in plan.aws_regions})
+        flow_log_roles = {
+            p: FlowLogRole(f"{name}-flow-logs" if p == "aws" else f"{name}-flow-logs-{p}", FlowLogRoleArgs(plan.tags, p),
+                           opts=self.partitions.region_options(p, child) if self.partitions else child)
+            for p in aws_partitions}
         gcp_network = GcpGlobalNetwork(
             f"{name}-gcp", GcpGlobalNetworkArgs(f"global-ai-rollout {pulumi.get_stack()}"), opts=child) \
             if plan.gcp_regions else None
@@ -116,7 +126,7 @@ class GlobalRollout(pulumi.ComponentResource):
         for r in plan.regions:
             self.regions[r.name] = Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
-                flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
+                flow_log_role_arn=flow_log_roles[r.catalog.partition].arn if r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
                 database=db, environment=plan.stack_environment,
@@ -131,7 +141,8 @@ class GlobalRollout(pulumi.ComponentResource):
                 # kube-state-metrics is not installed: node and pod alerts are left out (docs/monitoring.md)
                 alert_rules=plan.monitoring.rule_groups(r.name, kube_state_metrics=False)
                 if plan.monitoring and r.name in plan.monitoring.regions else None,
-            ), opts=child)
+            ), opts=self.partitions.region_options(r.catalog.partition, child)
+                if self.partitions is not None and r.cloud == "aws" else child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after
         aws_networks = {n: r.network for n, r in self.regions.items() if isinstance(r.network, AwsNetwork)}

@@ -70,7 +70,7 @@ class PrivateLinks(pulumi.ComponentResource):
                 routes=tuple(r for r in topo.tgw_routes if r.peering == p.id), tags=plan.tags), opts=child)
             for p in topo.peerings
         }
-        for route in topo.vpc_routes:
+        for route in (r for r in topo.vpc_routes if r.target == "tgw"):
             network = args.aws_networks[route.region]
             for i, table_id in enumerate(network.private_route_table_ids):
                 aws.ec2.Route(f"{name}-{route.region}-private-{i}-{route.destination.replace('/', '-')}",

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.tags import aws_tags, gcp_labels
+from infra.planning.partition import account_root, partition_of_region, service_principal
 
 Threshold = gcp.monitoring.AlertPolicyConditionConditionThresholdArgs
 Aggregation = gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs
@@ -27,13 +28,13 @@ ROUTE53_METRICS_REGION = "us-east-1"  # https://docs.aws.amazon.com/Route53/late
 RUNBOOKS = "docs/runbooks"
 
 
-def sns_key_policy(account_id: str) -> str:
+def sns_key_policy(account_id: str, partition: str = "aws") -> str:
     """The account administers; CloudWatch alarms of this account may encrypt to the topic.
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html"""
     return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": account_root(partition, account_id)},
          "Action": "kms:*", "Resource": "*"},
-        {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": service_principal(partition, "cloudwatch")},
          "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
          "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
     ]})
@@ -115,7 +116,7 @@ class CloudAlarms(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         key = aws.kms.Key(f"{name}-{loc}-alerts-key", region=loc, description="SNS alert topic (CloudWatch alarms)",
-                          enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(sns_key_policy),
+                          enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(lambda a: sns_key_policy(a, partition_of_region(loc))),
                           tags=aws_tags(dict(args.tags), f"{loc}-alerts-key"),
                           opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         topic = aws.sns.Topic(f"{name}-{loc}-alerts", region=loc, kms_master_key_id=key.arn,

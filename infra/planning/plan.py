@@ -17,6 +17,7 @@ from infra.planning.api_edge import RegionApiEdge, plan_api_edge
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.monitoring import MonitoringPlan, Slo, region_targets
+from infra.planning.partition import PartitionAccess
 from infra.planning.regions import RegionPlan
 from infra.planning.resolver import check_traffic
 from infra.planning.serving import RegionServing, ServerSettings, ServingBudgets, plan_serving
@@ -45,6 +46,7 @@ class RolloutPlan:
     releases: dict[str, RegionRelease] = field(default_factory=dict)  # region name -> what it runs
     monitoring: MonitoringPlan | None = None  # alert thresholds per region, from the sizing and serving plans
     api: dict[str, RegionApiEdge] = field(default_factory=dict)  # region name -> its public edge and key store
+    partitions: dict[str, PartitionAccess] = field(default_factory=dict)  # AWS partitions besides `aws`
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -235,7 +237,9 @@ def _build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None, *, stack: st
                         cfg.serving.max_model_len, cfg.api.refresh_seconds, cfg.api.max_stale_seconds,
                         cfg.api.log_retention_days)
     plan = replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
-                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api)
+                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api,
+                   partitions={name: PartitionAccess(name, p.region, tuple(p.allowed_account_ids), p.profile, p.role_arn)
+                               for name, p in cfg.partitions.items()})
     return replace(plan, monitoring=monitoring_plan(cfg, plan))
 
 

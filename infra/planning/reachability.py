@@ -48,7 +48,7 @@ def route_tables(topology: Topology) -> dict[str, list[Route]]:
         own = topology.ranges[region]
         tables[vpc(region)] = [Route(_net(c), None, frozenset(), 0) for c in own]
         tables[vpc(region)] += [Route(_net(r.destination), tgw(region), frozenset(), 1)
-                                for r in topology.vpc_routes if r.region == region]
+                                for r in topology.vpc_routes if r.region == region and r.target == "tgw"]
         tables[tgw(region)] = [Route(_net(c), vpc(region), frozenset(), 2) for c in own]
         tables[tgw(region)] += [Route(_net(r.destination), tgw(r.next_region), frozenset({r.peering}), 1)
                                 for r in topology.tgw_routes if r.region == region]
@@ -64,6 +64,20 @@ def route_tables(topology: Topology) -> dict[str, list[Route]]:
         for t in v.tunnels:
             tables[GCP] += [Route(_net(c), tgw(v.aws_region), frozenset({t.id}), 2)
                             for c in topology.gcp_learns[v.id]]
+    for x in topology.partition_links:
+        # Global side: each AWS VPN connection (one per appliance) is a TGW attachment whose BGP routes live
+        # while one of its 2 tunnels does; it learns the remote VPC's ranges.
+        for conn in (0, 1):
+            carriers = frozenset(t.id for t in x.connection(conn))
+            tables[tgw(x.global_region)] += [Route(_net(c), vpc(x.remote_region), carriers, 2)
+                                             for c in topology.ranges[x.remote_region]]
+        # Remote side: the VPC's routes to every other partition's ranges point at the appliances, which
+        # forward into whichever tunnel is up (the route moves to the standby appliance on failure:
+        # docs/partitions.md); the global TGW then routes by its own table.
+        carriers = frozenset(t.id for t in x.tunnels)
+        tables[vpc(x.remote_region)] += [Route(_net(r.destination), tgw(x.global_region), carriers, 1)
+                                         for r in topology.vpc_routes
+                                         if r.region == x.remote_region and r.target == "appliance"]
     return tables
 
 
