@@ -51,6 +51,9 @@ def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsA
     for link_id, vpn in rollout.links.vpns.items():
         vpns.setdefault(location[next(v for v in plan.topology.vpns if v.id == link_id).aws_region], []).extend(
             vpn.vpn_connection_ids)
+    for link_id, vpn in rollout.links.partition_vpns.items():  # cross-partition links: alarms on the AWS end
+        vpns.setdefault(location[next(x for x in plan.topology.partition_links if x.id == link_id).global_region],
+                        []).extend(vpn.vpn_connection_ids)
     certificates = {location[r]: tls.certificate for r, tls in (rollout.certificates.by_region.items()
                                                                 if rollout.certificates else ())
                     if plan.region(r).cloud == "aws"}

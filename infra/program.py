@@ -68,7 +68,8 @@ def links_output(plan: RolloutPlan) -> dict[str, Any]:
     topology = plan.topology
     return {"awsMode": topology.mode,
             "tgwPeerings": [f"{p.requester}<->{p.accepter}" for p in topology.peerings],
-            "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns]}
+            "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns],
+            "partitionVpns": [f"{x.global_region}<->{x.remote_region}" for x in topology.partition_links]}
 
 
 def check_real_path(plan: RolloutPlan) -> None:
