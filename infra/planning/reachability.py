@@ -174,3 +174,26 @@ def region_loss_failures(topology: Topology) -> dict[str, list[tuple[str, str, s
     """Lost region -> what the survivors can no longer reach (empty lists: the stack survives any one loss)."""
     tables = index(route_tables(topology))
     return {region: list(unreachable(topology, tables=tables, lost=(region,))) for region in topology.ranges}
+
+
+def describe_loss(topology: Topology, region: str) -> list[str]:
+    """`--lose REGION`: the private links that go down with the region, and whether every surviving pair
+    of regions still reaches each other over what remains (the walker above)."""
+    dead = sorted(topology.links_of(region))
+    peerings = [p.id for p in topology.peerings if region in (p.requester, p.accepter)]
+    vpns = [v.id for v in topology.vpns_of(region)]
+    cross = [x.id for x in topology.partition_links_of(region)]
+    lines = [f"Private links: losing region {region}",
+             f"  down: {len(peerings)} TGW peering(s) {', '.join(peerings) or '-'}; {len(vpns)} HA VPN(s) "
+             f"{', '.join(vpns) or '-'}; {len(cross)} cross-partition link(s) {', '.join(cross) or '-'} "
+             f"({len(dead)} peerings and tunnels in all)"]
+    for x in topology.partition_links:
+        if region not in (x.global_region, x.remote_region):
+            lines.append(f"  up: {x.id} ({x.global_region} <-> {x.remote_region}, 4 tunnels, BGP)")
+    failures = list(unreachable(topology, lost=(region,)))
+    if failures:
+        lines += [f"  UNREACHABLE: {src} -> {dst} {prefix}" for src, dst, prefix in failures]
+    else:
+        survivors = sorted(r for r in topology.ranges if r != region)
+        lines.append(f"  every surviving pair reaches each other ({', '.join(survivors)})")
+    return lines
