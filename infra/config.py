@@ -796,8 +796,10 @@ def _partition_problems(cfg: RolloutConfig) -> list[str]:
     """Every partition a region is in has its credentials (`partitions.<name>`), and none is configured
     for nothing; the partition rules of the regions themselves are in infra/planning/partition_rules.py."""
     catalog = load_catalog()
-    used = {catalog.regions[(r.cloud, r.location)].partition: i for i, r in enumerate(cfg.regions)
-            if (r.cloud, r.location) in catalog.regions}
+    used: dict[str, int] = {}  # partition -> the first region in it
+    for i, r in enumerate(cfg.regions):
+        if (r.cloud, r.location) in catalog.regions:
+            used.setdefault(catalog.regions[(r.cloud, r.location)].partition, i)
     problems = [f"regions[{i}]: {cfg.regions[i].location} is in the {name} partition, which needs its own "
                 f"credentials: add partitions.{name} (region, allowedAccountIds, profile and/or roleArn; "
                 "docs/partitions.md)" for name, i in sorted(used.items()) if name not in ("aws", "gcp")
