@@ -63,6 +63,7 @@ def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsA
     emails = plan.monitoring.emails if plan.monitoring else ()
     return CloudAlarmsArgs(tags=plan.tags, emails=emails, vpn_connection_ids=vpns, alb_arn_suffixes=albs,
                            certificate_arns=certificates, health_check_ids=checks, gcp=bool(plan.gcp_regions),
+                           providers=rollout.partitions.providers if rollout.partitions else {},
                            protect=plan.stack_environment == "prod")
 
 
@@ -98,10 +99,12 @@ class GlobalRollout(pulumi.ComponentResource):
         self.partitions = AwsPartitions(f"{name}-partitions", AwsPartitionsArgs(plan.partitions),
                                         opts=pulumi.ResourceOptions(parent=self)) if plan.partitions else None
         if self.partitions is not None:
-            child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(transformations=[self.partitions.assign]))
+            child = pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(transformations=[self.partitions.assign]))
         aws_partitions = sorted({r.catalog.partition for r in plan.aws_regions})
         flow_log_roles = {
-            p: FlowLogRole(f"{name}-flow-logs" if p == "aws" else f"{name}-flow-logs-{p}", FlowLogRoleArgs(plan.tags, p),
+            p: FlowLogRole(f"{name}-flow-logs" if p == "aws" else f"{name}-flow-logs-{p}",
+                           FlowLogRoleArgs(plan.tags, p),
                            opts=self.partitions.region_options(p, child) if self.partitions else child)
             for p in aws_partitions}
         gcp_network = GcpGlobalNetwork(

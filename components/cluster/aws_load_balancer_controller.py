@@ -135,7 +135,8 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         subject = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
         role = irsa_role(f"{name}-role", args.oidc_provider_arn, args.oidc_issuer, subject,
                          tags=aws_tags(args.tags, f"{args.name_prefix}-lb-controller"), opts=child)
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=json.dumps(controller_policy(partition_of_region(args.region))),
+        policy = json.dumps(controller_policy(partition_of_region(args.region)))
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy,
                            opts=child)
         self.role_arn = role.arn
         self.release = k8s.helm.v3.Release(

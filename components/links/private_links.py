@@ -101,7 +101,7 @@ class PrivateLinks(pulumi.ComponentResource):
         for remote in sorted({x.remote_region for x in topo.partition_links}):
             network = args.aws_networks[remote]
             appliances[remote] = PartitionAppliances(f"{name}-{remote}-appliances", PartitionAppliancesArgs(
-                region=regions[remote], vpc_id=network.vpc_id, public_subnet_ids=getattr(network, "public_subnet_ids"),
+                region=regions[remote], vpc_id=network.vpc_id, public_subnet_ids=network.public_subnet_ids,
                 private_route_table_ids=network.private_route_table_ids,
                 routes=tuple(r for r in topo.vpc_routes if r.region == remote and r.target == "appliance"),
                 local_ranges=topo.ranges[remote], tags=plan.tags), opts=child)
@@ -124,5 +124,6 @@ class PrivateLinks(pulumi.ComponentResource):
             sources = collapse(c for g in gcp_names for c in topo.peer_ranges(g))
             GcpPeerFirewall(f"{name}-gcp-peers", GcpPeerFirewallArgs(args.gcp_network.self_link, sources),
                             opts=child)
-        self.register_outputs({"peerings": list(self.peerings), "vpns": list(self.vpns), "partitionVpns": list(self.partition_vpns),
+        self.register_outputs({"peerings": list(self.peerings), "vpns": list(self.vpns),
+                               "partitionVpns": list(self.partition_vpns),
                                "securityGroupIds": self.security_group_ids})

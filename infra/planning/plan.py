@@ -238,8 +238,8 @@ def _build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None, *, stack: st
                         cfg.api.log_retention_days)
     plan = replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
                    server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api,
-                   partitions={name: PartitionAccess(name, p.region, tuple(p.allowed_account_ids), p.profile, p.role_arn)
-                               for name, p in cfg.partitions.items()})
+                   partitions={name: PartitionAccess(name, p.region, tuple(p.allowed_account_ids), p.profile,
+                                                     p.role_arn) for name, p in cfg.partitions.items()})
     return replace(plan, monitoring=monitoring_plan(cfg, plan))
 
 
