@@ -185,3 +185,42 @@ def test_china_resources_need_the_china_provider_and_global_ones_the_default():
     right_us = res("bucket-us-ok", "aws:s3/bucket:Bucket", region="us-west-1")
     found = rule_violations("deploy/partition-credentials", wrong_cn, right_cn, wrong_us, right_us)
     assert sorted(v.urn.rsplit("::", 1)[-1] for v in found) == ["bucket-cn", "bucket-us"]
+
+
+# --- components ------------------------------------------------------------------------------------
+
+def test_china_iam_documents_name_the_china_partition():
+    import json
+
+    from components.cluster import aws_iam
+    from components.cluster.aws_load_balancer_controller import controller_policy
+    from components.network.log_key import logs_key_policy
+
+    trust = json.loads(aws_iam.assume_role_by_service_account(
+        "arn:aws-cn:iam::1:oidc-provider/x", "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/AB", "system:sa"))
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["oidc.eks.cn-north-1.amazonaws.com.cn/id/AB:aud"] == "sts.amazonaws.com.cn"
+    assert aws_iam.node_policies(AWS_CN)[0].startswith("arn:aws-cn:iam::aws:policy/")
+    text = json.dumps(controller_policy(AWS_CN))
+    assert "arn:aws-cn:elasticloadbalancing" in text and "arn:aws:" not in text
+    key = json.loads(logs_key_policy("123456789012", "cn-northwest-1"))
+    assert key["Statement"][1]["Principal"]["Service"] == "logs.cn-northwest-1.amazonaws.com.cn"
+    assert "arn:aws:" not in json.dumps(key)
+
+
+def test_seed_preview_creates_china_resources_with_the_china_credentials_and_links_across():
+    from infra.offline.preview import as_json
+    from tests.previews import stack_preview
+
+    run, plan = stack_preview("seed")
+    document = as_json(run)
+    report = rehearse(document, plan, stages=["deploy"])
+    assert not report.violations
+    china = [r for r in document["resources"] if str((r["inputs"] or {}).get("region", "")).startswith("cn-")
+             and r["type"].startswith("aws:")]
+    assert china and all("rollout-partitions-aws-cn" in (r["options"].get("provider") or "") for r in china)
+    types = {r["type"] for r in document["resources"]}
+    assert "aws:ec2/vpnConnection:VpnConnection" in types and "aws:ec2/networkInterface:NetworkInterface" in types
+    assert not any(r["type"] == "aws:ec2/vpnConnection:VpnConnection" and r["inputs"]["region"].startswith("cn-")
+                   for r in document["resources"])
+    assert document["outputs"]["links"]["partitionVpns"] == ["sjc<->pek", "sjc<->sha"]

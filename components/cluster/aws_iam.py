@@ -56,7 +56,7 @@ def assume_role_by_service_account(provider_arn: str, issuer_url: str, subject: 
     https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html"""
     host = issuer_url.removeprefix("https://")
     # The audience is sts.<partition's DNS suffix>; the issuer host ends with that suffix.
-    audience = sts_audience("aws-cn" if host.endswith(".amazonaws.com.cn") else AWS)
+    audience = sts_audience("aws-cn" if host.split("/", 1)[0].endswith(".amazonaws.com.cn") else AWS)
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
