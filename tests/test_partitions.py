@@ -224,3 +224,21 @@ def test_seed_preview_creates_china_resources_with_the_china_credentials_and_lin
     assert not any(r["type"] == "aws:ec2/vpnConnection:VpnConnection" and r["inputs"]["region"].startswith("cn-")
                    for r in document["resources"])
     assert document["outputs"]["links"]["partitionVpns"] == ["sjc<->pek", "sjc<->sha"]
+
+
+# --- policy pack -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("issuer, clients, ok", [
+    ("https://oidc.eks.cn-north-1.amazonaws.com.cn/id/X", ["sts.amazonaws.com.cn"], True),
+    ("https://oidc.eks.cn-north-1.amazonaws.com.cn/id/X", ["sts.amazonaws.com"], False),
+    ("https://oidc.eks.us-west-1.amazonaws.com/id/X", ["sts.amazonaws.com"], True),
+    ("https://oidc.eks.us-west-1.amazonaws.com/id/X", ["sts.amazonaws.com.cn"], False),
+])
+def test_oidc_audience_policy_wants_the_issuers_partition(issuer, clients, ok):
+    from policies.rules import ALL_RULES
+    from policies.rules.core import Resource
+
+    rule = next(r for r in ALL_RULES if r.name == "iam-oidc-provider-sts-audience")
+    found = rule.evaluate(Resource(type="aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+                                   props={"url": issuer, "clientIdLists": clients}))
+    assert (found == []) is ok, found
