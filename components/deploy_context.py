@@ -54,8 +54,12 @@ class AwsIdentity:
     role_arn: str | None = None
 
 
-def aws_identity() -> AwsIdentity:
-    """The AWS provider's identity from `aws:profile` and `aws:assumeRoles` / `aws:assumeRole`."""
+def aws_identity(partition: str = "aws") -> AwsIdentity:
+    """The AWS provider's identity from `aws:profile` and `aws:assumeRoles` / `aws:assumeRole`; for another
+    partition (aws-cn), from `global-ai-rollout:partitions.<partition>` (its own profile and role)."""
+    if partition != "aws":
+        section = (pulumi.Config("global-ai-rollout").get_object("partitions") or {}).get(partition) or {}
+        return AwsIdentity(profile=section.get("profile") or None, role_arn=section.get("roleArn") or None)
     config = pulumi.Config("aws")
     role_arn = None
     for key in ("assumeRoles", "assumeRole"):

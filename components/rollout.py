@@ -18,6 +18,7 @@ from components.monitoring import CloudAlarms, CloudAlarmsArgs, Dashboards, Dash
 from components.network.aws_vpc import AwsNetwork
 from components.network.flow_log_role import FlowLogRole, FlowLogRoleArgs
 from components.network.gcp_network import GcpGlobalNetwork, GcpGlobalNetworkArgs, GcpRegionalNetwork
+from components.partitions import AwsPartitions, AwsPartitionsArgs
 from components.pki import RootCa, RootCaArgs
 from components.region import Region, RegionArgs
 from components.traffic import (
@@ -58,6 +59,9 @@ def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsA
     for link_id, vpn in rollout.links.vpns.items():
         vpns.setdefault(location[next(v for v in plan.topology.vpns if v.id == link_id).aws_region], []).extend(
             vpn.vpn_connection_ids)
+    for link_id, vpn in rollout.links.partition_vpns.items():  # cross-partition links: alarms on the AWS end
+        vpns.setdefault(location[next(x for x in plan.topology.partition_links if x.id == link_id).global_region],
+                        []).extend(vpn.vpn_connection_ids)
     certificates = {location[r]: tls.certificate for r, tls in (rollout.certificates.by_region.items()
                                                                 if rollout.certificates else ())
                     if plan.region(r).cloud == "aws"}
@@ -66,6 +70,7 @@ def cloud_alarms_args(plan: RolloutPlan, rollout: GlobalRollout) -> CloudAlarmsA
     emails = plan.monitoring.emails if plan.monitoring else ()
     return CloudAlarmsArgs(tags=plan.tags, emails=emails, vpn_connection_ids=vpns, alb_arn_suffixes=albs,
                            certificate_arns=certificates, health_check_ids=checks, gcp=bool(plan.gcp_regions),
+                           providers=rollout.partitions.providers if rollout.partitions else {},
                            protect=plan.stack_environment == "prod")
 
 
@@ -90,6 +95,7 @@ class GlobalRollout(pulumi.ComponentResource):
     records: GlobalRecords | None  # once every region has a public endpoint
     alarms: CloudAlarms  # the clouds' alarms on links, edge health, load balancers and certificates
     dashboards: Dashboards | None  # global and per-region views of the plan against what runs
+    partitions: AwsPartitions | None  # providers of the non-global AWS partitions (aws-cn)
 
     def __init__(self, name: str, args: GlobalRolloutArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollout:global:GlobalRollout", name, None, opts)
@@ -98,8 +104,18 @@ class GlobalRollout(pulumi.ComponentResource):
             if plan.gcp_regions else None
         if self.gcp is not None:
             child = self.gcp.child_options(self)  # GCP resources below: one provider, after the APIs
-        flow_log_role = FlowLogRole(f"{name}-flow-logs", FlowLogRoleArgs(plan.tags), opts=child) \
-            if plan.aws_regions else None
+        # AWS partitions besides the global one (aws-cn): their own providers (docs/partitions.md).
+        self.partitions = AwsPartitions(f"{name}-partitions", AwsPartitionsArgs(plan.partitions),
+                                        opts=pulumi.ResourceOptions(parent=self)) if plan.partitions else None
+        if self.partitions is not None:
+            child = pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(transformations=[self.partitions.assign]))
+        aws_partitions = sorted({r.catalog.partition for r in plan.aws_regions})
+        flow_log_roles = {
+            p: FlowLogRole(f"{name}-flow-logs" if p == "aws" else f"{name}-flow-logs-{p}",
+                           FlowLogRoleArgs(plan.tags, p),
+                           opts=self.partitions.region_options(p, child) if self.partitions else child)
+            for p in aws_partitions}
         gcp_network = GcpGlobalNetwork(
             f"{name}-gcp", GcpGlobalNetworkArgs(f"global-ai-rollout {pulumi.get_stack()}"), opts=child) \
             if plan.gcp_regions else None
@@ -125,7 +141,7 @@ class GlobalRollout(pulumi.ComponentResource):
         for r in plan.regions:
             self.regions[r.name] = Region(r.name, RegionArgs(
                 region=r, tags=plan.tags,
-                flow_log_role_arn=flow_log_role.arn if flow_log_role and r.cloud == "aws" else None,
+                flow_log_role_arn=flow_log_roles[r.catalog.partition].arn if r.cloud == "aws" else None,
                 gcp_network_self_link=gcp_network.self_link if gcp_network and r.cloud == "gcp" else None,
                 cluster=plan.clusters.get(r.name),
                 database=db, environment=plan.stack_environment,
@@ -144,7 +160,8 @@ class GlobalRollout(pulumi.ComponentResource):
                 member_ranges={x.name: member_ranges(x) for x in plan.regions} if plan.residency else None,
                 shards_after=shards_after,
                 alert_delivery=plan.monitoring.delivery if plan.monitoring else None,
-            ), opts=child)
+            ), opts=self.partitions.region_options(r.catalog.partition, child)
+                if self.partitions is not None and r.cloud == "aws" else child)
             if self.regions[r.name].database is not None:
                 db_after = self.regions[r.name].database.last_member or db_after
             if self.regions[r.name].shards is not None:  # sharded members also roll one at a time

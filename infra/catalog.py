@@ -16,6 +16,10 @@ from infra.errors import ConfigError
 
 Cloud = Literal["aws", "gcp"]
 CLOUDS: tuple[Cloud, ...] = ("aws", "gcp")
+# AWS partitions (separate accounts, credentials, ARNs and endpoints; infra/planning/partition.py) and
+# Google Cloud's one: every catalog region belongs to exactly one.
+Partition = Literal["aws", "aws-cn", "gcp"]
+PARTITIONS: dict[str, tuple[Partition, ...]] = {"aws": ("aws", "aws-cn"), "gcp": ("gcp",)}
 DATA_DIR = Path(__file__).with_name("data")
 
 
@@ -32,6 +36,7 @@ class CloudRegion:
     longitude: float
     zones: tuple[str, ...]  # full zone names, e.g. us-east-1a / europe-west4-a
     gpu_zones: tuple[str, ...]  # the subset where GPU instance types are offered
+    partition: Partition = "aws"  # aws | aws-cn (mainland China) | gcp
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,9 @@ def load_catalog() -> Catalog:
             number=int(row["number"]), cloud=cloud, location=location, city=row["city"],  # type: ignore[arg-type]
             continent=row["continent"], latitude=float(row["latitude"]),
             longitude=float(row["longitude"]), zones=zones, gpu_zones=gpu_zones,
+            partition=row["partition"],  # type: ignore[arg-type]
         )
+        assert row["partition"] in PARTITIONS[cloud], f"regions.csv: partition of {location} is not one of {cloud}'s"
     numbers = [r.number for r in regions.values()]
     assert len(numbers) == len(set(numbers)), "regions.csv: region numbers must be unique"
     types: dict[tuple[str, str], InstanceType] = {}

@@ -673,6 +673,32 @@ def _residency_fits(value: ResidencyConfig | None, info: ValidationInfo) -> Resi
     return value
 
 
+class PartitionConfig(_Model):
+    """How the program reaches an AWS partition other than the global one (docs/partitions.md): its own
+    credentials (a named profile and/or a role to assume) and accounts. `aws:*` keys configure the global
+    partition only; accounts and credentials of one partition do not work in the other
+    (https://docs.amazonaws.cn/en_us/aws/latest/userguide/general-info.html)."""
+
+    region: str = Field(pattern=r"^cn-[a-z]+-\d{1,2}$", description="the provider's default region, e.g. cn-north-1")
+    profile: str | None = Field(default=None, max_length=128, description="named profile of that partition")
+    role_arn: str | None = Field(default=None, max_length=2048,
+                                 description="role the provider assumes (arn:aws-cn:iam::<account>:role/<name>)")
+    allowed_account_ids: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(
+        min_length=1, description="the partition's accounts this stack may touch")
+
+    @model_validator(mode="after")
+    def _role_in_partition(self) -> PartitionConfig:
+        if self.role_arn is None:
+            return self
+        match = ROLE_ARN.match(self.role_arn)
+        if match is None or not self.role_arn.startswith("arn:aws-cn:"):
+            raise ValueError(f"roleArn {self.role_arn!r} is not an aws-cn IAM role ARN "
+                             "(arn:aws-cn:iam::<12 digits>:role/<name>)")
+        if match.group(1) not in self.allowed_account_ids:
+            raise ValueError(f"roleArn: account {match.group(1)} is not in allowedAccountIds")
+        return self
+
+
 class RolloutConfig(_Model):
     """The whole stack configuration, validated and immutable."""
 
@@ -698,6 +724,8 @@ class RolloutConfig(_Model):
     rest_of_world: RestOfWorldConfig | None = Field(
         default=None, description="users in no configured geography: counted (rps) or refused; required")
     api: ApiConfig = Field(default_factory=ApiConfig)  # client keys and edge limits
+    partitions: dict[Literal["aws-cn"], PartitionConfig] = Field(
+        default_factory=dict, description="AWS partitions besides the global one: credentials per partition")
 
     def region(self, name: str) -> RegionConfig:
         return next(r for r in self.regions if r.name == name)
@@ -786,6 +814,24 @@ def _cross_checks(cfg: RolloutConfig) -> list[str]:
     if not served & set(cfg.model.throughput_rps):
         problems.append("model.throughputRps: no catalogued GPU model has a throughput")
     problems += _serving_checks(cfg)
+    problems += _partition_problems(cfg)
+    return problems
+
+
+def _partition_problems(cfg: RolloutConfig) -> list[str]:
+    """Every partition a region is in has its credentials (`partitions.<name>`), and none is configured
+    for nothing; the partition rules of the regions themselves are in infra/planning/partition_rules.py."""
+    catalog = load_catalog()
+    used: dict[str, int] = {}  # partition -> the first region in it
+    for i, r in enumerate(cfg.regions):
+        if (r.cloud, r.location) in catalog.regions:
+            used.setdefault(catalog.regions[(r.cloud, r.location)].partition, i)
+    problems = [f"regions[{i}]: {cfg.regions[i].location} is in the {name} partition, which needs its own "
+                f"credentials: add partitions.{name} (region, allowedAccountIds, profile and/or roleArn; "
+                "docs/partitions.md)" for name, i in sorted(used.items()) if name not in ("aws", "gcp")
+                and name not in cfg.partitions]
+    problems += [f"partitions.{name}: no region of the stack is in this partition" for name in cfg.partitions
+                 if name not in used]
     return problems
 
 

@@ -66,9 +66,12 @@ def rollout_output(plan: RolloutPlan) -> dict[str, Any]:
 
 def links_output(plan: RolloutPlan) -> dict[str, Any]:
     topology = plan.topology
-    return {"awsMode": topology.mode,
-            "tgwPeerings": [f"{p.requester}<->{p.accepter}" for p in topology.peerings],
-            "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns]}
+    out = {"awsMode": topology.mode,
+           "tgwPeerings": [f"{p.requester}<->{p.accepter}" for p in topology.peerings],
+           "haVpns": [f"{v.aws_region}<->{v.gcp_region}" for v in topology.vpns]}
+    if topology.partition_links:  # only stacks with regions in another AWS partition (docs/partitions.md)
+        out["partitionVpns"] = [f"{x.global_region}<->{x.remote_region}" for x in topology.partition_links]
+    return out
 
 
 def check_real_path(plan: RolloutPlan) -> None:

@@ -60,7 +60,9 @@ def generated_raw(regions: int, seed: int | None = None) -> dict[str, Any]:
     from infra.planning.geolocations import COUNTRIES
 
     catalog = load_catalog()
-    every = sorted(catalog.regions.values(), key=lambda r: (not catalog.offerings_in(r.cloud, r.location), r.number))
+    # The global AWS partition and GCP only: a China region needs partition credentials (docs/partitions.md).
+    every = sorted((r for r in catalog.regions.values() if r.partition in ("aws", "gcp")),
+                   key=lambda r: (not catalog.offerings_in(r.cloud, r.location), r.number))
     if seed is None:
         aws = [r for r in every if r.cloud == "aws"]
         gcp = [r for r in every if r.cloud == "gcp"]

@@ -24,6 +24,9 @@ def _csv_rows(name: str) -> list[dict[str, str]]:
 
 
 PRICE_ROWS = _csv_rows("gpu_prices.csv")
+# Rows beyond the SkyPilot catalog (the aws-cn partition, g4dn, us-west-1): instances.vantage.sh data as
+# stored in tsaol/aws-gpu (docs/sources.md "China and us-west-1 prices").
+OTHER_SOURCE = "vantage via tsaol/aws-gpu "
 
 # Prices from the team's design notes (they match skypilot-catalog v8 up to rounding to the cent).
 REFERENCE_PRICES = {
@@ -62,12 +65,13 @@ REGIONS_WITHOUT_OFFERINGS = {
     ("gcp", "australia-southeast1"),
 }
 
-# The small single-GPU types: every region where the source offers them (skypilot-catalog v8).
+# The small single-GPU types: every region where the source offers them (skypilot-catalog v8; the China
+# regions from the vantage data, docs/sources.md).
 SMALL_TYPE_REGIONS = {
     ("aws", "g5.xlarge"): {
         "us-east-1", "us-east-2", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-central-1",
         "eu-north-1", "ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-2", "me-central-1",
-        "ap-east-1",
+        "ap-east-1", "cn-north-1", "cn-northwest-1",
     },
     ("aws", "g6.xlarge"): {
         "us-east-1", "us-east-2", "us-west-2", "ca-central-1", "eu-west-2", "eu-west-3", "eu-central-1",
@@ -114,7 +118,7 @@ def test_instance_types_and_regions_are_catalogued() -> None:
 def test_price_positive_and_sourced(row: dict[str, str]) -> None:
     assert float(row["usd_per_hour"]) > 0
     assert row["source"].strip()
-    assert row["source"].startswith("skypilot-catalog v8 ")
+    assert row["source"].startswith(("skypilot-catalog v8 ", OTHER_SOURCE))
 
 
 def test_gcp_price_is_vm_plus_gpu() -> None:
@@ -129,8 +133,19 @@ def test_gcp_price_is_vm_plus_gpu() -> None:
 
 def test_aws_rows_name_the_aws_file() -> None:
     for row in PRICE_ROWS:
-        if row["cloud"] == "aws":
+        if row["cloud"] == "aws" and not row["source"].startswith(OTHER_SOURCE):
             assert row["source"] == "skypilot-catalog v8 aws/vms.csv"
+
+
+def test_china_prices_are_converted_from_the_cny_in_their_source() -> None:
+    # amazonaws.cn bills in CNY; the file keeps the CNY number and converts at the stated planning rate.
+    regions = load_catalog().regions
+    china = [r for r in PRICE_ROWS if regions[(r["cloud"], r["location"])].partition == "aws-cn"]
+    assert {r["location"] for r in china} == {"cn-north-1", "cn-northwest-1"}
+    for row in china:
+        m = re.search(r"\(CNY ([\d.]+) at ([\d.]+)\)$", row["source"])
+        assert m, row["source"]
+        assert float(row["usd_per_hour"]) == pytest.approx(float(m[1]) / float(m[2]), abs=1e-4)
 
 
 @pytest.mark.parametrize("key,price", sorted(REFERENCE_PRICES.items()), ids=lambda v: str(v))
@@ -186,7 +201,7 @@ def test_bigger_sizes_cost_more_in_the_same_region(family: tuple[str, list[str]]
 def test_price_per_gpu_is_plausible() -> None:
     # Catches gross errors (a GCP row without its GPU part, a wrong unit, a typo by a factor of ten):
     # per-GPU hourly prices must lie in a broad band for each GPU model.
-    band = {"A10G": (0.5, 4.0), "L4": (0.4, 3.0), "A100-40GB": (2.0, 6.0), "A100-80GB": (3.0, 8.0),
+    band = {"T4": (0.3, 1.5), "A10G": (0.5, 4.0), "L4": (0.4, 3.0), "A100-40GB": (2.0, 6.0), "A100-80GB": (3.0, 8.0),
             "H100-80GB": (5.0, 15.0)}
     for offering in load_catalog().offerings.values():
         t = offering.instance_type

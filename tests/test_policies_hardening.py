@@ -392,3 +392,14 @@ def test_the_served_pack_catches_the_battery_on_the_dev_stack():
     caught = {v.urn for v in report.mandatory}
     missed = [what for urn, what in injected.items() if urn not in caught]
     assert missed == []
+
+
+def test_the_china_cni_policy_may_not_sit_on_a_node_role_either():
+    trust = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                       "Action": "sts:AssumeRole"}]})
+    node = res("aws:iam/role:Role", "node", {"assumeRolePolicy": trust})
+    cni = "arn:aws-cn:iam::aws:policy/AmazonEKS_CNI_Policy"  # the same managed policy in the China partition
+    on_node = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a", {"policyArn": cni}, deps=[node])
+    other = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "b",
+                {"policyArn": "arn:aws-cn:iam::aws:policy/AmazonEKSWorkerNodePolicy"}, deps=[node])
+    assert [u for _, u in eks_node_role_no_cni.evaluate([node, on_node, other])] == [on_node.urn]

@@ -54,8 +54,11 @@ def regions_plan(locations: Sequence[tuple[str, str]], zones: int = 3) -> Region
     return Regions(regions=regions, addresses=addresses, tags={"owner": "platform-team", "managed-by": "pulumi"})
 
 
-def all_locations(cloud: str | None = None) -> list[tuple[str, str]]:
-    return sorted((c, loc) for c, loc in load_catalog().regions if cloud in (None, c))
+def all_locations(cloud: str | None = None, partitions: tuple[str, ...] = ("aws", "gcp")) -> list[tuple[str, str]]:
+    """Catalog regions of `cloud` (any); by default only the global AWS partition and GCP (the links of
+    other partitions, e.g. aws-cn, have their own tests: tests/test_partitions.py)."""
+    return sorted((c, loc) for (c, loc), r in load_catalog().regions.items()
+                  if cloud in (None, c) and r.partition in partitions)
 
 
 def region_mixes(min_size: int = 1, max_size: int = 20) -> st.SearchStrategy[list[tuple[str, str]]]:

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster.irsa import irsa_role
 from components.tags import aws_tags
+from infra.planning.partition import arn, partition_of_region
 
 # Chart 1.14.0 ships controller v2.14.0 (https://github.com/aws/eks-charts/tree/master/stable/aws-load-balancer-controller);
 # re-check the chart's appVersion and the policy below together before bumping.
@@ -59,13 +60,15 @@ _MUTATE_OWNED = [
 _OWNED = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
 _NEW_ONLY = {"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "true",
                       "aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
-_ELB_ARNS = ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
-             "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
-             "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*"]
+def controller_policy(partition: str = "aws") -> dict:
+    """The controller's permissions: read anything, change only what it tagged as its own (ARNs in the
+    cluster's partition)."""
 
+    def elb(resource: str) -> str:
+        return arn(partition, "elasticloadbalancing", "*", "*", resource)
 
-def controller_policy() -> dict:
-    """The controller's permissions: read anything, change only what it tagged as its own."""
+    elb_arns = [elb("targetgroup/*/*"), elb("loadbalancer/net/*/*"), elb("loadbalancer/app/*/*")]
+    security_groups = arn(partition, "ec2", "*", "*", "security-group/*")
 
     def allow(actions, resource="*", condition=None):
         statement = {"Effect": "Allow", "Action": actions, "Resource": resource}
@@ -80,28 +83,28 @@ def controller_policy() -> dict:
         allow(_INTEGRATIONS),
         allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]),
         allow(["ec2:CreateSecurityGroup"]),
-        allow(["ec2:CreateTags"], "arn:aws:ec2:*:*:security-group/*", {
+        allow(["ec2:CreateTags"], security_groups, {
             "StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"},
             "Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}),
-        allow(["ec2:CreateTags", "ec2:DeleteTags"], "arn:aws:ec2:*:*:security-group/*", _NEW_ONLY),
+        allow(["ec2:CreateTags", "ec2:DeleteTags"], security_groups, _NEW_ONLY),
         allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:DeleteSecurityGroup"],
               condition=_OWNED),
         allow(["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
               condition={"Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}),
         allow(["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
                "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule"]),
-        allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], _ELB_ARNS, _NEW_ONLY),
+        allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], elb_arns, _NEW_ONLY),
         allow(["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], [
-            "arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*",
-            "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
-            "arn:aws:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
-            "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*"]),
+            elb("listener/net/*/*/*"),
+            elb("listener/app/*/*/*"),
+            elb("listener-rule/net/*/*/*"),
+            elb("listener-rule/app/*/*/*")]),
         allow(_MUTATE_OWNED, condition=_OWNED),
-        allow(["elasticloadbalancing:AddTags"], _ELB_ARNS, {
+        allow(["elasticloadbalancing:AddTags"], elb_arns, {
             "StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"]},
             "Null": {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}}),
         allow(["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
-              "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"),
+              elb("targetgroup/*/*")),
         allow(["elasticloadbalancing:SetWebAcl", "elasticloadbalancing:ModifyListener",
                "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
                "elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities"]),
@@ -132,7 +135,9 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         subject = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
         role = irsa_role(f"{name}-role", args.oidc_provider_arn, args.oidc_issuer, subject,
                          tags=aws_tags(args.tags, f"{args.name_prefix}-lb-controller"), opts=child)
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=json.dumps(controller_policy()), opts=child)
+        policy = json.dumps(controller_policy(partition_of_region(args.region)))
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy,
+                           opts=child)
         self.role_arn = role.arn
         self.release = k8s.helm.v3.Release(
             f"{name}-chart", name=CHART, chart=CHART, version=CHART_VERSION,

@@ -25,6 +25,7 @@ from components.network.log_key import logs_kms_key
 from components.tags import aws_tags
 from infra.planning.cluster_plan import ClusterPlan, NodePoolPlan, eks_scaling
 from infra.planning.cluster_versions import SUPPORTED
+from infra.planning.partition import arn, service_principal, sts_audience
 from infra.planning.regions import RegionPlan
 
 # https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
@@ -36,7 +37,15 @@ ROOT_VOLUME_GIB = {"system": 50, "gpu": 200}  # GPU nodes pull multi-GB serving 
 EKS_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 LOG_RETENTION_DAYS = 90
 # https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
-CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_ADMIN_POLICY_NAME = "AmazonEKSClusterAdminPolicy"
+
+
+def cluster_admin_policy(partition: str = "aws") -> str:
+    """EKS access policy ARN: arn:<partition>:eks::aws:cluster-access-policy/<name>."""
+    return arn(partition, "eks", "", "aws", f"cluster-access-policy/{CLUSTER_ADMIN_POLICY_NAME}")
+
+
+CLUSTER_ADMIN_POLICY = cluster_admin_policy()
 # The autoscaler (and `kubectl scale`) move desiredSize; a later `up` must not undo that.
 NODE_GROUP_IGNORE = ["scalingConfig.desiredSize"]
 
@@ -64,7 +73,12 @@ def admin_principals(plan: ClusterPlan, deployer_role_arn: str | None) -> list[s
     """Cluster admins: the role the AWS provider assumes (it applies the in-cluster base), then the
     configured admin roles, each once."""
     out = [deployer_role_arn] if deployer_role_arn else []
-    return out + [arn for arn in plan.admin_role_arns if arn not in out]
+    return out + [a for a in plan.admin_role_arns if a not in out]
+
+
+def in_partition(role_arns: Sequence[str], partition: str) -> list[str]:
+    """The role ARNs of one partition (a role of another partition cannot be a principal here)."""
+    return [a for a in role_arns if a.startswith(f"arn:{partition}:")]
 
 
 def autoscaler_discovery_tags(cluster_name: str) -> dict[str, str]:
@@ -105,8 +119,11 @@ class EksCluster(pulumi.ComponentResource):
             ]
             return role, attachments
 
-        cluster_role, cluster_attachments = service_role("cluster", "eks.amazonaws.com", aws_iam.CLUSTER_POLICIES)
-        node_role, node_attachments = service_role("node", "ec2.amazonaws.com", aws_iam.NODE_POLICIES)
+        partition = region.catalog.partition
+        cluster_role, cluster_attachments = service_role("cluster", service_principal(partition, "eks"),
+                                                         aws_iam.cluster_policies(partition))
+        node_role, node_attachments = service_role("node", service_principal(partition, "ec2"),
+                                                   aws_iam.node_policies(partition))
 
         # Envelope encryption of Secrets: https://docs.aws.amazon.com/eks/latest/userguide/envelope-encryption.html
         key = aws.kms.Key(f"{name}-secrets", region=loc, description=f"EKS {plan.name} Secrets envelope key",
@@ -141,15 +158,15 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*cluster_attachments, log_group],
                                         delete_before_replace=True, protect=plan.protect_cluster))
 
-        identity = aws_identity()
+        identity = aws_identity(partition)
         self.api_ready = []
-        for i, principal in enumerate(admin_principals(plan, identity.role_arn)):
+        for i, principal in enumerate(in_partition(admin_principals(plan, identity.role_arn), partition)):
             entry = aws.eks.AccessEntry(f"{name}-admin-{i}", region=loc, cluster_name=cluster.name,
                                         principal_arn=principal, type="STANDARD", tags=tags(f"admin-{i}"),
                                         opts=child)
             self.api_ready.append(aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{i}", region=loc, cluster_name=cluster.name, principal_arn=entry.principal_arn,
-                policy_arn=CLUSTER_ADMIN_POLICY,
+                policy_arn=cluster_admin_policy(partition),
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child))
         if plan.runner_cidrs:
             # Private mode: the runner inside the network reaches the private endpoint on 443, which
@@ -165,18 +182,18 @@ class EksCluster(pulumi.ComponentResource):
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         # IAM secures the EKS issuer with its own trusted CAs, so no thumbprint is pinned
         # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc_verify-thumbprint.html).
-        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
+        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=[sts_audience(partition)],
                                              tags=tags("oidc"), opts=child)
         ebs_role = irsa_role(f"{name}-ebs-csi-role", oidc.arn, issuer, aws_iam.EBS_CSI_SERVICE_ACCOUNT,
                              tags=tags("ebs-csi-role"), opts=child)
         ebs_attachment = aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
-                                                      policy_arn=aws_iam.EBS_CSI_POLICY, opts=child)
+                                                      policy_arn=aws_iam.ebs_csi_policy(partition), opts=child)
         # The VPC CNI gets its own IRSA role, so the node role (reachable from a compromised node) carries
         # no ENI/IP permissions (https://docs.aws.amazon.com/eks/latest/userguide/cni-iam-role.html).
         cni_role = irsa_role(f"{name}-vpc-cni-role", oidc.arn, issuer, aws_iam.CNI_SERVICE_ACCOUNT,
                              tags=tags("vpc-cni-role"), opts=child)
         cni_attachment = aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name,
-                                                      policy_arn=aws_iam.CNI_POLICY, opts=child)
+                                                      policy_arn=aws_iam.cni_policy(partition), opts=child)
 
         def addon(addon_name: str, depends_on: list[pulumi.Resource], role_arn: pulumi.Input[str] | None = None,
                   configuration: dict | None = None):

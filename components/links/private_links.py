@@ -17,6 +17,12 @@ from components.links.firewall import (
     GcpPeerFirewallArgs,
 )
 from components.links.ha_vpn import HaVpn, HaVpnArgs
+from components.links.partition_vpn import (
+    PartitionAppliances,
+    PartitionAppliancesArgs,
+    PartitionVpn,
+    PartitionVpnArgs,
+)
 from components.links.tgw_peering import TgwEndpoint, TgwPeering, TgwPeeringArgs
 from infra.planning.peer_ranges import security_group_ranges
 from infra.planning.regions import PlannedRegions, RegionPlan
@@ -51,6 +57,7 @@ class PrivateLinks(pulumi.ComponentResource):
 
     peerings: dict[str, TgwPeering]
     vpns: dict[str, HaVpn]
+    partition_vpns: dict[str, PartitionVpn]  # cross-partition links (aws <-> aws-cn), by link id
     security_group_ids: dict[str, pulumi.Output[str]]  # AWS region -> group for workloads serving peers
 
     def __init__(self, name: str, args: PrivateLinksArgs, opts: pulumi.ResourceOptions | None = None):
@@ -70,7 +77,7 @@ class PrivateLinks(pulumi.ComponentResource):
                 routes=tuple(r for r in topo.tgw_routes if r.peering == p.id), tags=plan.tags), opts=child)
             for p in topo.peerings
         }
-        for route in topo.vpc_routes:
+        for route in (r for r in topo.vpc_routes if r.target == "tgw"):
             network = args.aws_networks[route.region]
             for i, table_id in enumerate(network.private_route_table_ids):
                 aws.ec2.Route(f"{name}-{route.region}-private-{i}-{route.destination.replace('/', '-')}",
@@ -88,6 +95,22 @@ class PrivateLinks(pulumi.ComponentResource):
                     transit_gateway_id=args.aws_networks[v.aws_region].transit_gateway_id,
                     gcp_network_self_link=args.gcp_network.self_link,
                     gcp_router_name=args.gcp_regions[v.gcp_region].router_name, tags=plan.tags), opts=child)
+        # Across AWS partitions (aws <-> aws-cn): appliances in the China region, AWS VPN on the global side.
+        self.partition_vpns = {}
+        appliances = {}
+        for remote in sorted({x.remote_region for x in topo.partition_links}):
+            network = args.aws_networks[remote]
+            appliances[remote] = PartitionAppliances(f"{name}-{remote}-appliances", PartitionAppliancesArgs(
+                region=regions[remote], vpc_id=network.vpc_id, public_subnet_ids=network.public_subnet_ids,
+                private_route_table_ids=network.private_route_table_ids,
+                routes=tuple(r for r in topo.vpc_routes if r.region == remote and r.target == "appliance"),
+                local_ranges=topo.ranges[remote], tags=plan.tags), opts=child)
+        for x in topo.partition_links:
+            self.partition_vpns[x.id] = PartitionVpn(f"{name}-{x.id}", PartitionVpnArgs(
+                link=x, global_region=regions[x.global_region], remote_region=regions[x.remote_region],
+                transit_gateway_id=args.aws_networks[x.global_region].transit_gateway_id,
+                appliance_ips=appliances[x.remote_region].public_ips,
+                appliance_security_group_id=appliances[x.remote_region].security_group_id, tags=plan.tags), opts=child)
         multi_region = len(plan.regions) > 1
         self.security_group_ids = {
             r: AwsPeerSecurityGroup(f"{name}-{r}-peers", AwsPeerSecurityGroupArgs(
@@ -102,4 +125,5 @@ class PrivateLinks(pulumi.ComponentResource):
             GcpPeerFirewall(f"{name}-gcp-peers", GcpPeerFirewallArgs(args.gcp_network.self_link, sources),
                             opts=child)
         self.register_outputs({"peerings": list(self.peerings), "vpns": list(self.vpns),
+                               "partitionVpns": list(self.partition_vpns),
                                "securityGroupIds": self.security_group_ids})

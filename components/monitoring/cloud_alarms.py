@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.tags import aws_tags, gcp_labels
+from infra.planning.partition import account_root, partition_of_region, service_principal
 
 Threshold = gcp.monitoring.AlertPolicyConditionConditionThresholdArgs
 Aggregation = gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs
@@ -27,13 +29,14 @@ ROUTE53_METRICS_REGION = "us-east-1"  # https://docs.aws.amazon.com/Route53/late
 RUNBOOKS = "docs/runbooks"
 
 
-def sns_key_policy(account_id: str) -> str:
+def sns_key_policy(account_id: str, partition: str = "aws") -> str:
     """The account administers; CloudWatch alarms of this account may encrypt to the topic.
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html"""
     return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": account_root(partition, account_id)},
          "Action": "kms:*", "Resource": "*"},
-        {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow",
+         "Principal": {"Service": service_principal(partition, "cloudwatch")},
          "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
          "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
     ]})
@@ -53,6 +56,7 @@ class CloudAlarmsArgs:
     lb_error_ratio: float = 0.05  # 5xx share of requests that alerts
     certificate_days: int = 30  # alert this many days before a public certificate expires
     protect: bool = False  # prod: the topics' keys carry `protect`, like every key of the stack
+    providers: Mapping[str, Any] = field(default_factory=dict)  # partition -> aws.Provider (not aws)
 
 
 class CloudAlarms(pulumi.ComponentResource):
@@ -113,9 +117,12 @@ class CloudAlarms(pulumi.ComponentResource):
 
     def _topic(self, name: str, loc: str, args: CloudAlarmsArgs) -> aws.sns.Topic:
         child = pulumi.ResourceOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        # The account of the region's partition: a China region's topic key names the China account.
+        provider = args.providers.get(partition_of_region(loc))
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self, provider=provider)).account_id
         key = aws.kms.Key(f"{name}-{loc}-alerts-key", region=loc, description="SNS alert topic (CloudWatch alarms)",
-                          enable_key_rotation=True, deletion_window_in_days=30, policy=account.apply(sns_key_policy),
+                          enable_key_rotation=True, deletion_window_in_days=30,
+                          policy=account.apply(lambda a: sns_key_policy(a, partition_of_region(loc))),
                           tags=aws_tags(dict(args.tags), f"{loc}-alerts-key"),
                           opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         topic = aws.sns.Topic(f"{name}-{loc}-alerts", region=loc, kms_master_key_id=key.arn,

@@ -9,17 +9,19 @@ import pulumi
 import pulumi_aws as aws
 
 from components.tags import aws_tags
+from infra.planning.partition import AWS, arn, service_principal
 
 
-def assume_policy(account_id: str) -> str:
+def assume_policy(account_id: str, partition: str = AWS) -> str:
     """Trust for the flow-logs service, only on behalf of this account's flow logs (cross-service confused
     deputy: https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html)."""
     return json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service_principal(partition, "vpc-flow-logs")},
                        "Action": "sts:AssumeRole",
                        "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
-                                     "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:*:{account_id}:vpc-flow-log/*"}}}],
+                                     "ArnLike": {"aws:SourceArn": arn(partition, "ec2", "*", account_id,
+                                                                      "vpc-flow-log/*")}}}],
     })
 _WRITE_LOGS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
                "logs:DescribeLogStreams"]
@@ -28,6 +30,7 @@ _WRITE_LOGS = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGro
 @dataclass(frozen=True)
 class FlowLogRoleArgs:
     tags: dict[str, str]
+    partition: str = AWS  # IAM is global per partition: one role per partition the stack's AWS regions use
 
 
 class FlowLogRole(pulumi.ComponentResource):
@@ -39,13 +42,15 @@ class FlowLogRole(pulumi.ComponentResource):
         super().__init__("rollout:network:FlowLogRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=account.apply(assume_policy),
+        role = aws.iam.Role(f"{name}-role",
+                            assume_role_policy=account.apply(lambda a: assume_policy(a, args.partition)),
                             description="VPC flow logs delivery to CloudWatch Logs",
                             tags=aws_tags(args.tags, f"{name}-role"), opts=child)
         policy = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": _WRITE_LOGS,
-                           "Resource": f"arn:aws:logs:*:*:log-group:/rollout/{pulumi.get_stack()}/flow-logs/*"}],
+                           "Resource": arn(args.partition, "logs", "*", "*",
+                                           f"log-group:/rollout/{pulumi.get_stack()}/flow-logs/*")}],
         }
         aws.iam.RolePolicy(f"{name}-write-logs", role=role.id, policy=json.dumps(policy), opts=child)
         self.arn = role.arn

@@ -11,21 +11,24 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra.planning.partition import account_root, arn, partition_of_region, service_principal
+
 
 def logs_key_policy(account_id: str, region: str) -> str:
     """Key policy: the account keeps control (no lockout); CloudWatch Logs of `region` may encrypt and
     decrypt, only inside this account's log groups (the encryption-context condition)."""
+    partition = partition_of_region(region)
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "AccountAdministers", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+             "Principal": {"AWS": account_root(partition, account_id)}, "Action": "kms:*", "Resource": "*"},
             {"Sid": "CloudWatchLogsUse", "Effect": "Allow",
-             "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+             "Principal": {"Service": service_principal(partition, "logs", region)},
              "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
              "Resource": "*",
              "Condition": {"ArnLike": {
-                 "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}}},
+                 "kms:EncryptionContext:aws:logs:arn": arn(partition, "logs", region, account_id, "log-group:*")}}},
         ],
     })
 

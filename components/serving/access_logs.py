@@ -20,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 
 from components.tags import aws_tags
+from infra.planning.partition import PARTITIONS, account_root, partition_of_region
 
 PREFIX = "alb"
 # Elastic Load Balancing accounts of the regions opened before August 2022 (same page as above).
@@ -34,12 +35,14 @@ ELB_ACCOUNTS = {
     "sa-east-1": "507241528517",
 }
 LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
+# The China regions' ELB accounts live with the partition (infra/planning/partition.py).
+ELB_ACCOUNTS.update({region: account for p in PARTITIONS.values() for region, account in p.elb_log_accounts})
 
 
 def alb_log_policy(bucket_arn: str, account_id: str, location: str) -> str:
     """Write access for the region's ELB log delivery under alb/AWSLogs/<account>/; TLS only."""
     if location in ELB_ACCOUNTS:
-        principal = {"AWS": f"arn:aws:iam::{ELB_ACCOUNTS[location]}:root"}
+        principal = {"AWS": account_root(partition_of_region(location), ELB_ACCOUNTS[location])}
     else:
         principal = {"Service": LOG_DELIVERY_PRINCIPAL}
     return json.dumps({"Version": "2012-10-17", "Statement": [

@@ -38,6 +38,9 @@ def render_mermaid(plan: PlannedRegions, topology: Topology) -> str:
         lines.append(f"  {_id(p.requester)} <-->|TGW peering| {_id(p.accepter)}")
     for v in topology.vpns:
         lines.append(f"  {_id(v.aws_region)} <-->|HA VPN x4, BGP {v.aws_asn}/{v.gcp_asn}| {_id(v.gcp_region)}")
+    for x in topology.partition_links:  # across AWS partitions: AWS VPN <-> the China region's appliances
+        lines.append(f"  {_id(x.global_region)} <-->|IPsec x4 across partitions, BGP {x.global_asn}/{x.appliance_asn}| "
+                     f"{_id(x.remote_region)}")
     traffic = getattr(plan, "traffic", None)
     if traffic is not None:
         lines += traffic_lines(traffic)

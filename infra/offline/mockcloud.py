@@ -18,6 +18,7 @@ from infra.offline.mockcloud_database import database_outputs
 from infra.offline.mockcloud_links import link_outputs
 from infra.offline.mockcloud_serving import serving_outputs
 from infra.offline.mockcloud_traffic import traffic_outputs
+from infra.planning.partition import oidc_issuer_host, partition_of_region
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_AWS_REGION = "us-east-1"
@@ -68,7 +69,7 @@ def _aws(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, An
         rid = physical
         arn = f"arn:aws:iam::{ACCOUNT_ID}:{kind[0].lower() + kind[1:]}/{physical}"
         return rid, {"name": physical, "arn": arn, "uniqueId": f"AROA{h[:17].upper()}"}
-    arn = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind[0].lower() + kind[1:]}/{rid}"
+    arn = f"arn:{partition_of_region(region)}:{service}:{region}:{ACCOUNT_ID}:{kind[0].lower() + kind[1:]}/{rid}"
     out: dict[str, Any] = {"arn": arn, "region": region, "ownerId": ACCOUNT_ID, "tagsAll": inputs.get("tags", {})}
     if typ == "aws:ec2/vpc:Vpc":
         out |= {"defaultSecurityGroupId": f"sg-{h[17:34]}", "mainRouteTableId": f"rtb-{h[17:34]}",
@@ -83,7 +84,8 @@ def _aws(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, An
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
         physical = inputs.get("name") or f"{name}-{h[:7]}"
         rid = physical
-        out |= {"name": physical, "arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{physical}"}
+        partition = partition_of_region(region)
+        out |= {"name": physical, "arn": f"arn:{partition}:logs:{region}:{ACCOUNT_ID}:log-group:{physical}"}
     elif typ == "aws:ec2/subnet:Subnet":
         out |= {"availabilityZoneId": f"use1-az{int(h[:2], 16) % 6 + 1}"}
     return rid, out
@@ -143,7 +145,8 @@ def _cluster_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str |
                           "vpcId": f"vpc-{h[49:64]}"},
             "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
             "certificateAuthority": {"data": MOCK_CA_PEM_B64},
-            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
+            "identities": [{"oidcs": [
+                {"issuer": f"https://{oidc_issuer_host(partition_of_region(region), region)}/id/{oidc_id}"}]}],
             "status": "ACTIVE", "platformVersion": "eks.1",
         }
     if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
@@ -152,7 +155,8 @@ def _cluster_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str |
         return arn, {"arn": arn, "url": host}
     if typ == "aws:kms/key:Key":
         key_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
-        return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}"}
+        key_arn = f"arn:{partition_of_region(region)}:kms:{region}:{ACCOUNT_ID}:key/{key_id}"
+        return key_id, {"keyId": key_id, "arn": key_arn}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         return None, {"latestVersion": 1, "defaultVersion": 1}
     if typ == "aws:eks/nodeGroup:NodeGroup":

@@ -144,6 +144,10 @@ def lose_region(path: Path, region: str) -> int:
 
         print("\n".join(describe_loss(plan.traffic, region)))
         print()
+    from infra.planning.reachability import describe_loss as describe_link_loss
+
+    print("\n".join(describe_link_loss(plan.topology, region)))
+    print()
     from infra.planning.database import drill_section
 
     print(drill_section(plan.database, region))

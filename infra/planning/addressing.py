@@ -98,6 +98,22 @@ def tunnel_ranges_for(aws_ordinal: int, gcp_ordinal: int) -> tuple[str, ...]:
     return tuple(str(n) for n in block.subnets(new_prefix=30))
 
 
+# Cross-partition links (aws <-> aws-cn, infra/planning/topology.py `PartitionLink`) take their /30s from
+# their own /18, clear of every range AWS reserves in 169.254.0.0/16 (listed above), on the same grid:
+# (global region's ordinal, remote region's ordinal) -> one /28 = four /30s. Ordinals: rank by catalog
+# number among the catalog's regions of the same partition (append-only, so stable).
+PARTITION_TUNNEL_POOL = ipaddress.ip_network("169.254.192.0/18")
+PARTITION_GRID_SIDE = 32
+
+
+def partition_tunnel_ranges(global_ordinal: int, remote_ordinal: int) -> tuple[str, ...]:
+    """The four /30 inside ranges of the link between two AWS regions of different partitions."""
+    if not (0 <= global_ordinal < PARTITION_GRID_SIDE and 0 <= remote_ordinal < PARTITION_GRID_SIDE):
+        raise ValueError(f"the partition tunnel grid holds {PARTITION_GRID_SIDE} regions per partition")
+    block = list(PARTITION_TUNNEL_POOL.subnets(new_prefix=28))[global_ordinal * PARTITION_GRID_SIDE + remote_ordinal]
+    return tuple(str(n) for n in block.subnets(new_prefix=30))
+
+
 def _layout(req: AddressRequest, block: IPv4Network) -> RegionAddresses:
     q = max(block.prefixlen + 1, 16)
     network = next(block.subnets(new_prefix=q))

@@ -17,6 +17,7 @@ from infra.planning.api_edge import RegionApiEdge, plan_api_edge
 from infra.planning.cluster_plan import ClusterPlan, cluster_setting_problems, plan_clusters
 from infra.planning.database import DatabasePlan, plan_database, traffic_by_region
 from infra.planning.monitoring import Delivery, MonitoringPlan, Slo, region_targets
+from infra.planning.partition import PartitionAccess
 from infra.planning.regions import RegionPlan
 from infra.planning.residency import ResidencyPlan, plan_residency
 from infra.planning.resolver import check_traffic
@@ -47,6 +48,7 @@ class RolloutPlan:
     monitoring: MonitoringPlan | None = None  # alert thresholds per region, from the sizing and serving plans
     api: dict[str, RegionApiEdge] = field(default_factory=dict)  # region name -> its public edge and key store
     residency: ResidencyPlan | None = None  # the zone-sharded cluster of user data; None without `residency`
+    partitions: dict[str, PartitionAccess] = field(default_factory=dict)  # AWS partitions besides `aws`
 
     def region(self, name: str) -> RegionPlan:
         return next(r for r in self.regions if r.name == name)
@@ -242,7 +244,9 @@ def _build_plan(cfg: RolloutConfig, sizing_lock: SizingLock | None, *, stack: st
                         cfg.api.log_retention_days)
     plan = replace(plan, clusters=clusters, releases=releases, traffic=traffic, serving=serving, database=database,
                    residency=residency,
-                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api)
+                   server=server_settings(cfg, RegionRelease(cfg.model.name, cfg.model.image)), api=api,
+                   partitions={name: PartitionAccess(name, p.region, tuple(p.allowed_account_ids), p.profile,
+                                                     p.role_arn) for name, p in cfg.partitions.items()})
     return replace(plan, monitoring=monitoring_plan(cfg, plan))
 
 

@@ -48,7 +48,7 @@ def route_tables(topology: Topology) -> dict[str, list[Route]]:
         own = topology.ranges[region]
         tables[vpc(region)] = [Route(_net(c), None, frozenset(), 0) for c in own]
         tables[vpc(region)] += [Route(_net(r.destination), tgw(region), frozenset(), 1)
-                                for r in topology.vpc_routes if r.region == region]
+                                for r in topology.vpc_routes if r.region == region and r.target == "tgw"]
         tables[tgw(region)] = [Route(_net(c), vpc(region), frozenset(), 2) for c in own]
         tables[tgw(region)] += [Route(_net(r.destination), tgw(r.next_region), frozenset({r.peering}), 1)
                                 for r in topology.tgw_routes if r.region == region]
@@ -64,6 +64,20 @@ def route_tables(topology: Topology) -> dict[str, list[Route]]:
         for t in v.tunnels:
             tables[GCP] += [Route(_net(c), tgw(v.aws_region), frozenset({t.id}), 2)
                             for c in topology.gcp_learns[v.id]]
+    for x in topology.partition_links:
+        # Global side: each AWS VPN connection (one per appliance) is a TGW attachment whose BGP routes live
+        # while one of its 2 tunnels does; it learns the remote VPC's ranges.
+        for conn in (0, 1):
+            carriers = frozenset(t.id for t in x.connection(conn))
+            tables[tgw(x.global_region)] += [Route(_net(c), vpc(x.remote_region), carriers, 2)
+                                             for c in topology.ranges[x.remote_region]]
+        # Remote side: the VPC's routes to every other partition's ranges point at the appliances, which
+        # forward into whichever tunnel is up (the route moves to the standby appliance on failure:
+        # docs/partitions.md); the global TGW then routes by its own table.
+        carriers = frozenset(t.id for t in x.tunnels)
+        tables[vpc(x.remote_region)] += [Route(_net(r.destination), tgw(x.global_region), carriers, 1)
+                                         for r in topology.vpc_routes
+                                         if r.region == x.remote_region and r.target == "appliance"]
     return tables
 
 
@@ -160,3 +174,26 @@ def region_loss_failures(topology: Topology) -> dict[str, list[tuple[str, str, s
     """Lost region -> what the survivors can no longer reach (empty lists: the stack survives any one loss)."""
     tables = index(route_tables(topology))
     return {region: list(unreachable(topology, tables=tables, lost=(region,))) for region in topology.ranges}
+
+
+def describe_loss(topology: Topology, region: str) -> list[str]:
+    """`--lose REGION`: the private links that go down with the region, and whether every surviving pair
+    of regions still reaches each other over what remains (the walker above)."""
+    dead = sorted(topology.links_of(region))
+    peerings = [p.id for p in topology.peerings if region in (p.requester, p.accepter)]
+    vpns = [v.id for v in topology.vpns_of(region)]
+    cross = [x.id for x in topology.partition_links_of(region)]
+    lines = [f"Private links: losing region {region}",
+             f"  down: {len(peerings)} TGW peering(s) {', '.join(peerings) or '-'}; {len(vpns)} HA VPN(s) "
+             f"{', '.join(vpns) or '-'}; {len(cross)} cross-partition link(s) {', '.join(cross) or '-'} "
+             f"({len(dead)} peerings and tunnels in all)"]
+    for x in topology.partition_links:
+        if region not in (x.global_region, x.remote_region):
+            lines.append(f"  up: {x.id} ({x.global_region} <-> {x.remote_region}, 4 tunnels, BGP)")
+    failures = list(unreachable(topology, lost=(region,)))
+    if failures:
+        lines += [f"  UNREACHABLE: {src} -> {dst} {prefix}" for src, dst, prefix in failures]
+    else:
+        survivors = sorted(r for r in topology.ranges if r != region)
+        lines.append(f"  every surviving pair reaches each other ({', '.join(survivors)})")
+    return lines

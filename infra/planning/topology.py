@@ -16,6 +16,12 @@ Rules (docs/links.md has the reasoning and the sources):
   over TGW peering to a neighbour's VPN through a less specific static route (see `fallback` routes).
 - Hub and spoke with GCP regions: every Cloud Router also advertises the stack supernet, so a spoke
   whose hub is lost still reaches the other spokes through the GCP VPC (BGP /8 behind the static /8).
+- Across AWS partitions (aws <-> aws-cn): no Transit Gateway peering (China's TGWs peer only Beijing with
+  Ningxia: https://docs.amazonaws.cn/aws/latest/userguide/transit-gateway.html) and no AWS Site-to-Site
+  VPN on the China side (https://docs.amazonaws.cn/en_us/aws/latest/userguide/vpc.html). Each region of
+  a non-global partition gets one redundant IPsec link with BGP (`PartitionLink`: 2 VPN connections, 4
+  tunnels) from the nearest global-partition AWS region's Transit Gateway to a pair of VPN appliances
+  (one per zone, self-managed) in the China region's VPC. Peerings stay inside a partition.
 - The walker (infra/planning/reachability.py) proves every pair of surviving regions stays connected
   after the loss of any one region.
 """
@@ -24,11 +30,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from infra.catalog import great_circle_km
-from infra.planning.addressing import AddressPlan
+from infra.catalog import great_circle_km, load_catalog
+from infra.planning.addressing import AddressPlan, partition_tunnel_ranges
 from infra.planning.regions import PlannedRegions, RegionPlan
 
 # What crosses the private links (firewalls admit only these from peer regions' ranges): the serving
@@ -112,6 +118,37 @@ class VpnLink:
 
 
 @dataclass(frozen=True)
+class PartitionTunnel:
+    """One IPsec tunnel of a cross-partition link: AWS VPN connection `connection` (0/1, one per appliance)
+    tunnel `aws_tunnel` (1/2) on the global side; the appliance takes the second host of the /30."""
+
+    id: str
+    index: int
+    connection: int  # = the appliance index (one customer gateway per appliance)
+    aws_tunnel: int
+    inside_cidr: str
+    aws_inside_ip: str
+    appliance_inside_ip: str
+
+
+@dataclass(frozen=True)
+class PartitionLink:
+    """Global-partition AWS region `global_region` (its TGW, AWS Site-to-Site VPN) <-> a region of another
+    partition (`remote_region`, e.g. aws-cn), whose end is a pair of self-managed VPN appliances."""
+
+    id: str
+    global_region: str
+    remote_region: str
+    remote_partition: str
+    global_asn: int  # the TGW's
+    appliance_asn: int  # the appliances' (both), private and unique in the stack
+    tunnels: tuple[PartitionTunnel, ...]
+
+    def connection(self, index: int) -> tuple[PartitionTunnel, ...]:
+        return tuple(t for t in self.tunnels if t.connection == index)
+
+
+@dataclass(frozen=True)
 class TgwRoute:
     """A static route in `region`'s Transit Gateway route table, out through a peering attachment."""
 
@@ -124,10 +161,12 @@ class TgwRoute:
 
 @dataclass(frozen=True)
 class VpcRoute:
-    """A route in every private route table of `region`'s VPC, to its own Transit Gateway."""
+    """A route in every private route table of `region`'s VPC: to its own Transit Gateway, or (regions
+    outside the global partition, for the other partitions' ranges) to its first VPN appliance."""
 
     region: str
     destination: str
+    target: Literal["tgw", "appliance"] = "tgw"
 
 
 @dataclass(frozen=True)
@@ -143,6 +182,11 @@ class Topology:
     ranges: dict[str, tuple[str, ...]]  # region -> ranges it puts on the wire
     gcp_learns: dict[str, tuple[str, ...]]  # vpn id -> prefixes the AWS side advertises over BGP
     aws_learns: dict[str, tuple[str, ...]]  # vpn id -> prefixes the Cloud Router advertises over BGP
+    partition_links: tuple[PartitionLink, ...] = ()
+    partitions: dict[str, str] = field(default_factory=dict)  # AWS region name -> its partition
+
+    def partition_links_of(self, region: str) -> tuple[PartitionLink, ...]:
+        return tuple(x for x in self.partition_links if region in (x.global_region, x.remote_region))
 
     def vpn_of(self, aws_region: str) -> VpnLink | None:
         """The region's first (nearest) VPN."""
@@ -155,7 +199,8 @@ class Topology:
     def links_of(self, region: str) -> frozenset[str]:
         """Ids of every link that dies with `region`: its peerings and the tunnels of its VPNs."""
         peerings = {p.id for p in self.peerings if region in (p.requester, p.accepter)}
-        return frozenset(peerings | {t.id for v in self.vpns_of(region) for t in v.tunnels})
+        cross = {t.id for x in self.partition_links_of(region) for t in x.tunnels}
+        return frozenset(peerings | cross | {t.id for v in self.vpns_of(region) for t in v.tunnels})
 
     def routes_of(self, region: str) -> tuple[TgwRoute, ...]:
         return tuple(r for r in self.tgw_routes if r.region == region)
@@ -279,11 +324,85 @@ def _fallback_neighbour(region: RegionPlan, others: Sequence[RegionPlan], mode: 
 
 def _vpc_routes(aws: Sequence[RegionPlan], all_regions: Sequence[RegionPlan], supernet: str) -> tuple[VpcRoute, ...]:
     """Every other region's ranges (aggregated) go from the VPC to its Transit Gateway; the VPC's local
-    route stays more specific (https://docs.aws.amazon.com/vpc/latest/userguide/route-table-options.html)."""
+    route stays more specific (https://docs.aws.amazon.com/vpc/latest/userguide/route-table-options.html).
+    A region outside the global partition sends only its own partition's ranges to its TGW (which cannot
+    leave the partition) and everything else to its VPN appliance."""
     out = []
     for r in aws:
-        others = [c for o in all_regions if o.name != r.name for c in o.addresses.ranges()]
-        out += [VpcRoute(r.name, d) for d in aggregate(others, supernet)]
+        others = [o for o in all_regions if o.name != r.name]
+        if r.catalog.partition == GLOBAL_PARTITION:
+            out += [VpcRoute(r.name, d) for d in aggregate([c for o in others for c in o.addresses.ranges()], supernet)]
+            continue
+        same = [c for o in others if o.cloud == "aws" and o.catalog.partition == r.catalog.partition
+                for c in o.addresses.ranges()]
+        rest = [c for o in others if not (o.cloud == "aws" and o.catalog.partition == r.catalog.partition)
+                for c in o.addresses.ranges()]
+        out += [VpcRoute(r.name, d) for d in collapse(same)]
+        out += [VpcRoute(r.name, d, "appliance") for d in collapse(rest)]
+    return tuple(out)
+
+
+GLOBAL_PARTITION = "aws"
+
+
+def appliance_asn(region: RegionPlan) -> int:
+    """ASN of a non-global-partition region's VPN appliances: the Cloud Router block (no GCP region is in
+    such a partition, so the number is free)."""
+    return ROUTER_ASN_BASE + region.catalog.number
+
+
+def partition_ordinal(region: RegionPlan) -> int:
+    """Rank of the region among the catalog's regions of its partition (numbers are append-only)."""
+    same = sorted(c.number for c in load_catalog().regions.values() if c.partition == region.catalog.partition)
+    return same.index(region.catalog.number)
+
+
+def _remote_routes(main: Sequence[RegionPlan], remote: Sequence[RegionPlan], links: Sequence[PartitionLink],
+                   peerings: Sequence[TgwPeering], mode: Mode, hub: RegionPlan | None,
+                   existing: Sequence[TgwRoute]) -> tuple[TgwRoute, ...]:
+    """Static routes in the global partition's TGWs towards the linked regions of other partitions: over
+    the peering to the nearest global region a link of theirs ends on (mesh; in hub mode only the hub
+    needs them, its spokes' aggregate already points at it). Where a link ends, BGP teaches the route."""
+    by_pair = {frozenset((p.requester, p.accepter)): p for p in peerings}
+    have = {(x.region, x.destination) for x in existing}
+    by_name = {m.name: m for m in main}
+    routes: list[TgwRoute] = []
+    for r in main:
+        if mode == "hub" and hub is not None and r.name != hub.name:
+            continue
+        for far in remote:
+            ends = [x.global_region for x in links if x.remote_region == far.name]
+            if not ends or r.name in ends:
+                continue
+            via = min(ends, key=lambda e: (_distance(r, by_name[e]), by_name[e].catalog.number))
+            pair = by_pair.get(frozenset((r.name, via)))
+            if pair is None:
+                continue
+            for dest in far.addresses.ranges():
+                if (r.name, dest) not in have:
+                    routes.append(TgwRoute(r.name, dest, pair.id, via, "peer"))
+    return tuple(routes)
+
+
+LINKS_PER_REMOTE_REGION = 2  # losing one global region must not cut a China region off from the rest
+
+
+def _partition_links(global_aws: Sequence[RegionPlan], remote: Sequence[RegionPlan]) -> tuple[PartitionLink, ...]:
+    """Each remote-partition region links to its LINKS_PER_REMOTE_REGION nearest global-partition AWS
+    regions (all of them when there are fewer)."""
+    out = []
+    for r in sorted(remote, key=lambda x: x.catalog.number):
+        for g in sorted(global_aws, key=lambda c: (_distance(r, c), c.catalog.number))[:LINKS_PER_REMOTE_REGION]:
+          link_id = f"xp-{g.name}-{r.name}"
+          tunnels = []
+          for i, cidr in enumerate(partition_tunnel_ranges(partition_ordinal(g), partition_ordinal(r))):
+              hosts = list(ipaddress.ip_network(cidr).hosts())
+              tunnels.append(PartitionTunnel(id=f"{link_id}/t{i}", index=i, connection=i // 2, aws_tunnel=i % 2 + 1,
+                                             inside_cidr=cidr, aws_inside_ip=str(hosts[0]),
+                                             appliance_inside_ip=str(hosts[1])))
+          out.append(PartitionLink(id=link_id, global_region=g.name, remote_region=r.name,
+                                   remote_partition=r.catalog.partition, global_asn=transit_gateway_asn(g),
+                                   appliance_asn=appliance_asn(r), tunnels=tuple(tunnels)))
     return tuple(out)
 
 
@@ -308,19 +427,38 @@ def topology_of(regions: Sequence[RegionPlan], addresses: AddressPlan) -> Topolo
     aws = [r for r in regions if r.cloud == "aws"]
     gcp = [r for r in regions if r.cloud == "gcp"]
     supernet = addresses.supernet
-    mode: Mode = "none" if len(aws) < 2 else "mesh" if len(aws) <= MESH_MAX_AWS_REGIONS else "hub"
-    hub = choose_hub(aws) if mode == "hub" else None
-    peerings = _peerings(aws, mode, hub)
-    vpns = _vpns(aws, gcp, addresses)
-    tgw_routes = _tgw_routes(aws, gcp, peerings, mode, hub, supernet)
+    # Peerings and static routes stay inside a partition; the global partition's regions also get the
+    # HA VPNs to GCP (the others have no AWS Site-to-Site VPN to terminate them on).
+    groups: dict[str, list[RegionPlan]] = {}
+    for r in aws:
+        groups.setdefault(r.catalog.partition, []).append(r)
+    main = groups.get(GLOBAL_PARTITION, [])
+    remote = [r for name, rs in groups.items() if name != GLOBAL_PARTITION for r in rs]
+    mode: Mode = "none" if len(main) < 2 else "mesh" if len(main) <= MESH_MAX_AWS_REGIONS else "hub"
+    hub = choose_hub(main) if mode == "hub" else None
+    peerings = _peerings(main, mode, hub)
+    tgw_routes = _tgw_routes(main, gcp, peerings, mode, hub, supernet)
+    for name, group in sorted(groups.items()):
+        if name == GLOBAL_PARTITION:
+            continue
+        group_mode: Mode = "none" if len(group) < 2 else "mesh"
+        group_peerings = _peerings(group, group_mode, None)
+        peerings += group_peerings
+        tgw_routes += _tgw_routes(group, [], group_peerings, group_mode, None, supernet)
+    vpns = _vpns(main, gcp, addresses)
+    partition_links = _partition_links(main, remote)
+    tgw_routes += _remote_routes(main, remote, partition_links, peerings, mode, hub, tgw_routes)
     ranges = {r.name: r.addresses.ranges() for r in regions}
     gcp_ranges = tuple(c for g in gcp for c in g.addresses.ranges())
     # A TGW advertises over BGP the routes of the route table its VPN attachment is associated with: its
     # VPC (propagated) and its static routes (AWS's peered-TGW example: "The VPC CIDRs are added to the
     # customer gateway BGP table"). The Cloud Router advertises ALL_SUBNETS, which in GLOBAL routing mode
     # is every subnet range of the network (components/network/gcp_network.py).
+    # A TGW also re-advertises what its other VPN attachments taught it: the linked China regions' ranges.
     gcp_learns = {v.id: (ranges[v.aws_region]
-                         + tuple(x.destination for x in tgw_routes if x.region == v.aws_region)) for v in vpns}
+                         + tuple(x.destination for x in tgw_routes if x.region == v.aws_region)
+                         + tuple(c for x in partition_links if x.global_region == v.aws_region
+                                 for c in ranges[x.remote_region])) for v in vpns}
     # Hub mode: the Cloud Routers also advertise the supernet (router_advertised_ranges), so a spoke keeps
     # a way to the other spokes when the hub is lost; equal to the spoke's static /8, so static wins while
     # the hub is up.
@@ -329,7 +467,8 @@ def topology_of(regions: Sequence[RegionPlan], addresses: AddressPlan) -> Topolo
     return Topology(mode=mode, hub=hub.name if hub else None, peerings=peerings, vpns=vpns,
                     tgw_routes=tgw_routes, vpc_routes=_vpc_routes(aws, regions, supernet),
                     aws_regions=tuple(r.name for r in aws), asns={r.name: asn_of(r) for r in regions}, ranges=ranges,
-                    gcp_learns=gcp_learns, aws_learns=aws_learns)
+                    gcp_learns=gcp_learns, aws_learns=aws_learns, partition_links=partition_links,
+                    partitions={r.name: r.catalog.partition for r in aws})
 
 
 def router_advertised_ranges(topology: Topology, supernet: str) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ this module imports every deploy rule module, and itself replays the engine's or
 - `names.py`: physical names after auto-naming, per type;
 - `dns.py`: Route 53 aliases after their targets, the new-zone delegation;
 - `refs.py`: Kubernetes references by name, custom resources after their CRDs, target groups, NEGs;
+- `partitions.py`: what an AWS partition lacks (aws-cn), and which provider reaches each region;
 - `waits.py`: workload waits against their ready time, and data (weights) produced before its readers.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from infra.rehearsal import dns, names, refs, waits  # noqa: F401  (register their rules)
+from infra.rehearsal import dns, names, partitions, refs, waits  # noqa: F401  (register their rules)
 from infra.rehearsal.order import ENGINE_SOURCE, engine_order, summary
 from infra.rehearsal.registry import Context, rule
 from infra.rehearsal.report import Violation

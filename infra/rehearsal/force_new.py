@@ -62,6 +62,8 @@ FORCE_NEW: dict[str, ForceNew] = {
                                                              "vpcId", "region"),
     "aws:ec2/eip:Eip": _fn(TF_AWS + "ec2/ec2_eip.go", "domain", "address", "networkBorderGroup",
                            "publicIpv4Pool", "customerOwnedIpv4Pool", "ipamPoolId", "region"),
+    "aws:ec2/networkInterface:NetworkInterface": _fn(TF_AWS + "ec2/vpc_network_interface.go", "subnetId",
+                                                     "interfaceType", "privateIp", "region"),
     "aws:ec2/flowLog:FlowLog": _fn(TF_AWS + "ec2/vpc_flow_log.go", "vpcId", "subnetId", "eniId",
                                    "transitGatewayId", "trafficType", "logDestination", "logDestinationType",
                                    "iamRoleArn", "logFormat", "maxAggregationInterval", "destinationOptions",

@@ -7,6 +7,7 @@ and pinned GPU drivers."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -309,7 +310,9 @@ ROLE = "aws:iam/role:Role"
             enforcement=MANDATORY, severity=HIGH, reads=(ROLE_POLICY_ATTACHMENT, ROLE))
 def eks_node_role_no_cni(resources: list[Resource], config) -> Iterator[StackFinding]:
     for attachment in (r for r in resources if r.type == ROLE_POLICY_ATTACHMENT):
-        if attachment.props.get("policyArn") != CNI_POLICY:
+        arn = attachment.props.get("policyArn")
+        # The same managed policy in every partition (arn:aws-cn:iam::aws:policy/... in China).
+        if not isinstance(arn, str) or re.sub(r"^arn:aws[a-z-]*:", "arn:aws:", arn) != CNI_POLICY:
             continue
         for role in (d for d in attachment.depends_on("role") if d.type == ROLE):
             trusted = [p for s in statements(role.props.get("assumeRolePolicy")) for p in principals(s, "Service")]

@@ -376,14 +376,17 @@ def gcp_no_sa_keys(r: Resource, config) -> Iterator[str]:
 
 
 @rule("iam-oidc-provider-sts-audience",
-      "OIDC providers for IRSA accept only the sts.amazonaws.com audience over https.",
+      "OIDC providers for IRSA accept only the STS audience of their partition (sts.amazonaws.com; "
+      "sts.amazonaws.com.cn for a China issuer) over https.",
       enforcement=ADVISORY, severity=MEDIUM, types=(OIDC_PROVIDER,))
 def oidc_sts_audience(r: Resource, config) -> Iterator[str]:
-    clients = as_list(r.props.get("clientIdLists"))
-    if not is_unknown(r.props.get("clientIdLists")) and [c for c in clients if not is_unknown(c)] != \
-            ["sts.amazonaws.com"]:
-        yield f"clientIdLists is {clients}; only sts.amazonaws.com"
     url = r.props.get("url")
+    # An EKS issuer in China ends in amazonaws.com.cn; its tokens carry sts.amazonaws.com.cn (docs/partitions.md).
+    host = url.removeprefix("https://").split("/", 1)[0] if isinstance(url, str) and not is_unknown(url) else ""
+    audience = "sts.amazonaws.com.cn" if host.endswith(".amazonaws.com.cn") else "sts.amazonaws.com"
+    clients = as_list(r.props.get("clientIdLists"))
+    if not is_unknown(r.props.get("clientIdLists")) and [c for c in clients if not is_unknown(c)] != [audience]:
+        yield f"clientIdLists is {clients}; only {audience}"
     if isinstance(url, str) and not is_unknown(url) and not url.startswith("https://"):
         yield f"url {url} is not https"
 
