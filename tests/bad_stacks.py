@@ -413,6 +413,8 @@ def full_base() -> dict[str, Any]:
     dumped["mongodb"]["primaryRegion"] = "use1"
     dumped["residency"] = {"zones": {"us": ["use1"], "eu": ["euw4", "euc1"]},
                            "geographies": {"us-east": "us", "central-europe": "eu"}}
+    dumped["monitoring"]["receiver"].update(emailFrom="alerts@example.com", smarthost="smtp.example.com:587",
+                                            smtpUsername="alerts")
     # A region in the China partition, with that partition's credentials (docs/partitions.md).
     dumped["regions"].append({"name": "cnn1", "cloud": "aws", "location": "cn-north-1", "zones": 3})
     dumped["partitions"] = {"aws-cn": {"region": "cn-north-1", "profile": "china",

@@ -73,7 +73,8 @@ def generated_raw(regions: int, seed: int | None = None) -> dict[str, Any]:
         rng = random.Random(seed)
         picked = rng.sample(every, regions)
         rps = [round(10 ** rng.uniform(-0.3, 2.5), 2) for _ in picked]
-    entries = [{"name": f"r{r.number:02d}", "cloud": r.cloud, "location": r.location, "zones": 3} for r in picked]
+    entries = [{"name": f"r{r.number:02d}", "cloud": r.cloud, "location": r.location, "zones": min(3, len(r.zones))}
+               for r in picked]
     demand = [{"geography": f"near-{r.location}", "rps": v, "latitude": r.latitude, "longitude": r.longitude}
               for r, v in zip(picked, rps, strict=True)]
     prices = {f"r{r.number:02d}": dict(_FALLBACK_PRICES[r.cloud]) for r in picked
