@@ -240,3 +240,26 @@ def backup_policy(cloud: str) -> tuple[dict[str, Any], dict[str, str]]:
         annotations[METADATA_EGRESS_ANNOTATION] = METADATA_REASON
     return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mongodb-backup"}},
             "policyTypes": ["Egress"], "egress": egress}, annotations
+
+
+def reconcile_job_spec(*, job_labels: dict[str, str], image: str, command: str, env: list[dict[str, Any]],
+                       budget_seconds: int, scripts_config_map: str, tls_secret: str) -> dict[str, Any]:
+    """The spec of a reconcile Job (replica set or sharded cluster): mongosh with the scripts and the
+    client certificate mounted read-only, restricted Pod Security, no service account token, and a
+    deadline equal to the plan's budget (the engine waits as long, see the callers' customTimeouts)."""
+    return {"backoffLimit": 3, "activeDeadlineSeconds": budget_seconds, "template": {
+        "metadata": {"labels": job_labels},
+        "spec": {
+            "restartPolicy": "OnFailure",
+            "automountServiceAccountToken": False,
+            # fsGroup: the kubelet gives the Secret's files group 999; mode 0440 lets uid 999 read them.
+            "securityContext": pod_security(),
+            "containers": [{
+                "name": "reconcile", "image": image, "command": ["sh", "-c", command], "env": env,
+                "securityContext": restricted_container_security(),
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+                "volumeMounts": [{"name": "scripts", "mountPath": "/scripts", "readOnly": True},
+                                 {"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]}],
+            "volumes": [{"name": "scripts", "configMap": {"name": scripts_config_map, "defaultMode": SECRET_MODE}},
+                        secret_volume("tls", tls_secret)],
+        }}}

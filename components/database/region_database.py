@@ -124,38 +124,11 @@ class RegionDatabase(pulumi.ComponentResource):
         ns = NAMESPACE
 
         # Fixed addresses: reserved so nothing else in the region can take them.
-        reservations: list[pulumi.Resource] = []
-        subnet_of_zone: dict[int, pulumi.Input[str]] = {}
-        if region.cloud == "aws":
-            for zone_index in sorted({m.zone_index for m in members}):
-                subnet = args.private_subnet_ids[zone_index]
-                subnet_of_zone[zone_index] = subnet
-                reservations.append(aws.ec2.SubnetCidrReservation(
-                    f"{name}-members-{region.zones[zone_index]}", region=region.location, subnet_id=subnet,
-                    cidr_block=member_block(region.addresses, zone_index), reservation_type="explicit",
-                    description=f"MongoDB member load balancers ({region.name})",
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
-        else:
-            for m in members:
-                reservations.append(gcp.compute.Address(
-                    f"{name}-{m.name}", name=f"rollout-{args.environment}-{m.name}", region=region.location,
-                    project=args.gcp_project, address_type="INTERNAL", address=m.address,
-                    subnetwork=args.subnetwork_self_link, labels=gcp_labels(args.tags),
-                    description=f"MongoDB member {m.name}",
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
-
-        if region.cloud == "aws":
-            provisioner, params = "ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "fsType": "xfs"}
-        else:  # Persistent disks are always encrypted at rest (Google-managed keys).
-            provisioner, params = "pd.csi.storage.gke.io", {"type": "pd-balanced"}
-        storage = k8s.storage.v1.StorageClass(
-            f"{name}-storage", metadata={"name": STORAGE_CLASS, "labels": labels(region.name)},
-            provisioner=provisioner, parameters=params, reclaim_policy="Retain",
-            # Volumes grow in place (docs/database.md "Resize"); both CSI drivers expand online.
-            volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True,
-            # Parameters are immutable and the name is fixed: replace by delete first (bound volumes keep
-            # their PersistentVolumes; only new claims read the class).
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, delete_before_replace=True))
+        reservations, subnet_of_zone = reserve_member_addresses(
+            self, name, region, members, private_subnet_ids=args.private_subnet_ids,
+            environment=args.environment, gcp_project=args.gcp_project,
+            subnetwork_self_link=args.subnetwork_self_link, tags=args.tags)
+        storage = member_storage_class(self, name, region, k8s_provider)
 
         # The application's user, for its clients in the serving namespace (never the backup or a root).
         k8s.core.v1.Secret(
@@ -306,3 +279,54 @@ def declare_member(owner: pulumi.Resource, name: str, args: MemberArgs, depends_
               **({"loadBalancerIP": m.address} if m.cloud == "gcp" else {})},
         opts=pulumi.ResourceOptions(parent=owner, provider=k8s_provider, depends_on=reservations))
     return DeclaredMember(tls_secret, stateful_set, service)
+
+
+def reserve_member_addresses(parent: pulumi.Resource, name: str, region: RegionPlan, members: Sequence[Member], *,
+                             private_subnet_ids: Sequence[pulumi.Input[str]], environment: str,
+                             gcp_project: pulumi.Input[str] | None,
+                             subnetwork_self_link: pulumi.Input[str] | None, tags: dict[str, str],
+                             already_reserved: frozenset[int] = frozenset(),
+                             ) -> tuple[list[pulumi.Resource], dict[int, pulumi.Input[str]]]:
+    """The members' fixed addresses, reserved so nothing else in the region takes them: on AWS the member
+    block of each zone's private subnet (skipping zones in `already_reserved`, whose block another set
+    reserved), on GCP one internal address per member. Returns the reservations and each zone's subnet."""
+    reservations: list[pulumi.Resource] = []
+    subnet_of_zone: dict[int, pulumi.Input[str]] = {}
+    if region.cloud == "aws":
+        for zone_index in sorted({m.zone_index for m in members}):
+            subnet_of_zone[zone_index] = private_subnet_ids[zone_index]
+            if zone_index in already_reserved:
+                continue
+            reservations.append(aws.ec2.SubnetCidrReservation(
+                f"{name}-members-{region.zones[zone_index]}", region=region.location,
+                subnet_id=private_subnet_ids[zone_index],
+                cidr_block=member_block(region.addresses, zone_index), reservation_type="explicit",
+                description=f"MongoDB member load balancers ({region.name})",
+                opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True)))
+    else:
+        for m in members:
+            reservations.append(gcp.compute.Address(
+                f"{name}-{m.name}", name=f"rollout-{environment}-{m.name}", region=region.location,
+                project=gcp_project, address_type="INTERNAL", address=m.address,
+                subnetwork=subnetwork_self_link, labels=gcp_labels(tags),
+                description=f"MongoDB member {m.name}",
+                opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True)))
+    return reservations, subnet_of_zone
+
+
+def member_storage_class(parent: pulumi.Resource, name: str, region: RegionPlan,
+                         k8s_provider: pulumi.ProviderResource) -> pulumi.Resource:
+    """The members' volumes: encrypted gp3 (EBS CSI) or pd-balanced (always encrypted at rest,
+    Google-managed keys), retained on delete, bound where the pod lands, expandable online
+    (docs/database.md "Resize")."""
+    if region.cloud == "aws":
+        provisioner, params = "ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "fsType": "xfs"}
+    else:
+        provisioner, params = "pd.csi.storage.gke.io", {"type": "pd-balanced"}
+    return k8s.storage.v1.StorageClass(
+        f"{name}-storage", metadata={"name": STORAGE_CLASS, "labels": labels(region.name)},
+        provisioner=provisioner, parameters=params, reclaim_policy="Retain",
+        volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True,
+        # Parameters are immutable and the name is fixed: replace by delete first (bound volumes keep
+        # their PersistentVolumes; only new claims read the class).
+        opts=pulumi.ResourceOptions(parent=parent, provider=k8s_provider, delete_before_replace=True))

@@ -27,12 +27,9 @@ import pulumi_kubernetes as k8s
 
 from components.database.manifests import (
     CLIENT_LABEL,
-    SECRET_MODE,
     TLS_DIR,
     labels,
-    pod_security,
-    restricted_container_security,
-    secret_volume,
+    reconcile_job_spec,
 )
 from components.pki.leaf import LeafCertificate, LeafCertificateArgs
 from components.tags import aws_tags, gcp_labels
@@ -140,24 +137,9 @@ class ReplicaSet(pulumi.ComponentResource):
                  for user in sorted(args.passwords))]
         k8s.batch.v1.Job(
             f"{name}-reconcile", metadata={"name": job_name(plan), "namespace": NAMESPACE, "labels": job_labels},
-            spec={"backoffLimit": 3, "activeDeadlineSeconds": budget, "template": {
-                "metadata": {"labels": job_labels},
-                "spec": {
-                    "restartPolicy": "OnFailure",
-                    "automountServiceAccountToken": False,
-                    # fsGroup: the kubelet gives the Secret's files group 999; mode 0440 lets uid 999 read them.
-                    "securityContext": pod_security(),
-                    "containers": [{
-                        "name": "reconcile", "image": plan.image, "command": ["sh", "-c", reconcile_command(plan)],
-                        "env": env,
-                        "securityContext": restricted_container_security(),
-                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-                        "volumeMounts": [{"name": "scripts", "mountPath": "/scripts", "readOnly": True},
-                                         {"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]}],
-                    "volumes": [{"name": "scripts", "configMap": {"name": "mongodb-reconcile",
-                                                                  "defaultMode": SECRET_MODE}},
-                                secret_volume("tls", "mongodb-reconcile-tls")],
-                }}},
+            spec=reconcile_job_spec(job_labels=job_labels, image=plan.image, command=reconcile_command(plan), env=env,
+                                    budget_seconds=budget, scripts_config_map="mongodb-reconcile",
+                                    tls_secret="mongodb-reconcile-tls"),
             # Deliberate wait: the Job may let new members finish their initial sync (plan budget).
             opts=pulumi.ResourceOptions(
                 parent=self, provider=primary_provider, depends_on=[*members, *records, tls, users, config],

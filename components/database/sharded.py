@@ -25,27 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.database.backup import BackupArgs, declare_backup
 from components.database.manifests import (
     CLIENT_LABEL,
-    SECRET_MODE,
     TLS_DIR,
     labels,
-    pod_security,
-    restricted_container_security,
-    secret_volume,
+    reconcile_job_spec,
 )
 from components.database.region_database import (
     CERT_RENEWAL_DAYS,
     CERT_VALIDITY_DAYS,
     MEMBER_ORG,
-    STORAGE_CLASS,
     MemberArgs,
     declare_member,
+    member_storage_class,
+    reserve_member_addresses,
 )
 from components.database.replica_set import APP_DATABASE, CLIENT_ORG, RECONCILE_CN, USERS_SECRET
 from components.database.sharded_manifests import (
@@ -64,8 +60,6 @@ from components.database.sharded_manifests import (
     sharding_setup,
 )
 from components.pki.leaf import LeafCertificate, LeafCertificateArgs
-from components.tags import gcp_labels
-from infra.planning.addressing import member_block
 from infra.planning.database import MAX_LAG_SECONDS, NAMESPACE, PORT, DatabasePlan
 from infra.planning.regions import RegionPlan
 from infra.planning.residency import CONFIG_SET, ResidencyPlan
@@ -119,39 +113,15 @@ class RegionShards(pulumi.ComponentResource):
         sets = [rs for rs in plan.sets() if rs.in_region(region.name)]
         members = [m for rs in sets for m in rs.in_region(region.name)]
 
-        reservations: list[pulumi.Resource] = []
-        subnet_of_zone: dict[int, pulumi.Input[str]] = {}
-        if region.cloud == "aws":
-            for zone_index in sorted({m.zone_index for m in members}):
-                subnet_of_zone[zone_index] = args.private_subnet_ids[zone_index]
-                if zone_index in args.reserved_zone_indexes:
-                    continue  # the replica set's reservation covers the whole member block
-                reservations.append(aws.ec2.SubnetCidrReservation(
-                    f"{name}-members-{region.zones[zone_index]}", region=region.location,
-                    subnet_id=args.private_subnet_ids[zone_index],
-                    cidr_block=member_block(region.addresses, zone_index), reservation_type="explicit",
-                    description=f"MongoDB member load balancers ({region.name})",
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
-        else:
-            for m in members:
-                reservations.append(gcp.compute.Address(
-                    f"{name}-{m.name}", name=f"rollout-{args.environment}-{m.name}", region=region.location,
-                    project=args.gcp_project, address_type="INTERNAL", address=m.address,
-                    subnetwork=args.subnetwork_self_link, labels=gcp_labels(args.tags),
-                    description=f"MongoDB member {m.name}",
-                    opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)))
-
+        # The replica set's reservation, where it has one, covers the whole member block of its zones.
+        reservations, subnet_of_zone = reserve_member_addresses(
+            self, name, region, members, private_subnet_ids=args.private_subnet_ids,
+            environment=args.environment, gcp_project=args.gcp_project,
+            subnetwork_self_link=args.subnetwork_self_link, tags=args.tags,
+            already_reserved=frozenset(args.reserved_zone_indexes))
         storage = args.storage
         if storage is None and members:
-            if region.cloud == "aws":
-                provisioner, params = "ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "fsType": "xfs"}
-            else:
-                provisioner, params = "pd.csi.storage.gke.io", {"type": "pd-balanced"}
-            storage = k8s.storage.v1.StorageClass(
-                f"{name}-storage", metadata={"name": STORAGE_CLASS, "labels": labels(region.name)},
-                provisioner=provisioner, parameters=params, reclaim_policy="Retain",
-                volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True,
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, delete_before_replace=True))
+            storage = member_storage_class(self, name, region, k8s_provider)
 
         self.stateful_sets = {}
         tls_of: dict[str, pulumi.Resource] = {}
@@ -321,23 +291,10 @@ class ShardedCluster(pulumi.ComponentResource):
                  for user in sorted(args.users))]
         k8s.batch.v1.Job(
             f"{name}-reconcile", metadata={"name": job_name(plan), "namespace": NAMESPACE, "labels": job_labels},
-            spec={"backoffLimit": 3, "activeDeadlineSeconds": budget, "template": {
-                "metadata": {"labels": job_labels},
-                "spec": {
-                    "restartPolicy": "OnFailure",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(),
-                    "containers": [{
-                        "name": "reconcile", "image": plan.config_servers.image,
-                        "command": ["sh", "-c", reconcile_command(plan)], "env": env,
-                        "securityContext": restricted_container_security(),
-                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-                        "volumeMounts": [{"name": "scripts", "mountPath": "/scripts", "readOnly": True},
-                                         {"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]}],
-                    "volumes": [{"name": "scripts", "configMap": {"name": "mongodb-sharded-reconcile",
-                                                                  "defaultMode": SECRET_MODE}},
-                                secret_volume("tls", "mongodb-sharded-reconcile-tls")],
-                }}},
+            spec=reconcile_job_spec(job_labels=job_labels, image=plan.config_servers.image,
+                                    command=reconcile_command(plan), env=env, budget_seconds=budget,
+                                    scripts_config_map="mongodb-sharded-reconcile",
+                                    tls_secret="mongodb-sharded-reconcile-tls"),
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, depends_on=[*after, tls, config],
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{budget}s", update=f"{budget}s")))
