@@ -192,15 +192,23 @@ def network_policy_specs(cloud: str, local_network: str, peer_network: str,
     return specs
 
 
-def device_plugin_pod_spec() -> dict:
-    """Only on nodes labelled with a GPU model by the plan, tolerating their taint; restricted in all but
-    the hostPath (no privilege, no capabilities, read-only root, RuntimeDefault seccomp)."""
+def on_every_gpu_node() -> dict:
+    """Pod spec fields of a node agent: critical priority, no API token, scheduled on every node the
+    plan labelled with a GPU model and tolerating the GPU taint."""
     return {
         "priorityClassName": "system-node-critical",
         "automountServiceAccountToken": False,
         "tolerations": [{"key": GPU_TAINT.key, "operator": "Exists", "effect": GPU_TAINT.effect}],
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]}}},
+    }
+
+
+def device_plugin_pod_spec() -> dict:
+    """Only on nodes labelled with a GPU model by the plan, tolerating their taint; restricted in all but
+    the hostPath (no privilege, no capabilities, read-only root, RuntimeDefault seccomp)."""
+    return {
+        **on_every_gpu_node(),
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": "nvidia-device-plugin-ctr", "image": DEVICE_PLUGIN_IMAGE,
@@ -219,11 +227,7 @@ def dcgm_exporter_pod_spec() -> dict:
     capability, no hostPath, RuntimeDefault seccomp, read-only root (an emptyDir for /tmp), no API token.
     Prometheus scrapes it through the chart's `kubernetes-pods` job (the pod's prometheus.io annotations)."""
     return {
-        "priorityClassName": "system-node-critical",
-        "automountServiceAccountToken": False,
-        "tolerations": [{"key": GPU_TAINT.key, "operator": "Exists", "effect": GPU_TAINT.effect}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]}}},
+        **on_every_gpu_node(),
         "securityContext": {"runAsNonRoot": True, "runAsUser": DCGM_EXPORTER_USER, "runAsGroup": DCGM_EXPORTER_USER,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
